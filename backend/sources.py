@@ -1,0 +1,77 @@
+"""The seam between backend producers and their consumers (TUI, `envdeck record`).
+
+A *source* is an async callable that runs until cancelled and hands every event it produces to
+``emit``. The :class:`Hub` runs a set of sources and fans their events out to subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from .events import Event
+
+Emit = Callable[[Event], None]
+
+
+class Source(Protocol):
+    """Anything that produces backend events until cancelled."""
+
+    name: str
+
+    async def run(self, emit: Emit) -> None:  # pragma: no cover - protocol
+        """Produce events by calling ``emit`` until cancelled."""
+
+
+class Hub:
+    """Run sources as tasks; deliver each event to every subscriber queue (bounded)."""
+
+    def __init__(self, sources: list[Source], *, queue_size: int = 10_000) -> None:
+        self.sources = sources
+        self._queues: list[asyncio.Queue[Event]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._queue_size = queue_size
+        self.errors: list[tuple[str, BaseException]] = []
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber (drops the oldest if one falls behind)."""
+        for queue in self._queues:
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    async def start(self) -> None:
+        """Start every source as a task; a failing source is recorded, not fatal."""
+        for source in self.sources:
+            self._tasks.append(asyncio.create_task(self._guard(source), name=source.name))
+
+    async def _guard(self, source: Source) -> None:
+        try:
+            await source.run(self.emit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a source's failure must not stop the others
+            self.errors.append((source.name, exc))
+
+    async def stop(self) -> None:
+        """Cancel every source and wait for them."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def subscribe(self) -> AsyncIterator[Event]:
+        """Yield events as they arrive, until the caller stops iterating."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+
+Command = Callable[..., Awaitable[object]]

@@ -1,0 +1,167 @@
+"""On-disk state of envdeck: the home dir, the image cache and one directory per instance.
+
+Layout (``$ENVDECK_HOME``, default the platformdirs user data dir)::
+
+    instances/NAME/            0700
+        instance.yaml          the instance's config (a copy of what the user gave, never rewritten)
+        state.json             runtime state the agent keeps (accel chosen, forwards added, ...)
+        serial.log (+ .1 ...)  the serial console, size-capped with rotation
+        events.jsonl           the agent's events (JSON Lines), size-capped with rotation
+        agent.sock agent.pid agent.lock qemu.pid qmp.sock
+        disk.qcow2 initrd.img  the instance's own disk overlay and initramfs
+        ssh/                   client key pair, guest host key, known_hosts (0600)
+
+Files are written atomically (temp file + rename) so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import NotFound, UserInputError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+NAME_HINT = "use 1-63 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def home() -> Path:
+    """envdeck's data dir: ``$ENVDECK_HOME`` or the platform's user data dir."""
+    env = os.environ.get("ENVDECK_HOME")
+    path = Path(env) if env else Path(platformdirs.user_data_dir("envdeck"))
+    return path
+
+
+def cache_dir() -> Path:
+    """Where built and downloaded images are cached: ``$ENVDECK_CACHE`` or the user cache dir."""
+    env = os.environ.get("ENVDECK_CACHE")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("envdeck"))
+
+
+def config_dir() -> Path:
+    """User config (config.yaml, user themes): ``$ENVDECK_CONFIG`` or the user config dir."""
+    env = os.environ.get("ENVDECK_CONFIG")
+    return Path(env) if env else Path(platformdirs.user_config_dir("envdeck"))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it 0700."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same dir, then rename."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid instance name, else raise UserInputError."""
+    if not NAME_RE.match(name or ""):
+        raise UserInputError(f"invalid instance name {name!r}", hint=NAME_HINT)
+    return name
+
+
+@dataclass(frozen=True)
+class InstanceDir:
+    """Paths of one instance's directory."""
+
+    name: str
+    root: Path
+
+    @classmethod
+    def of(cls, name: str) -> InstanceDir:
+        """The directory for ``name`` (validated; may not exist yet)."""
+        validate_name(name)
+        return cls(name, home() / "instances" / name)
+
+    @classmethod
+    def existing(cls, name: str) -> InstanceDir:
+        """The directory of an instance that must exist, else NotFound (exit 2)."""
+        inst = cls.of(name)
+        if not inst.config.exists():
+            raise NotFound(
+                f"no instance named {name!r}",
+                hint="see 'envdeck list', or create it with 'envdeck create " + name + "'",
+            )
+        return inst
+
+    config = property(lambda self: self.root / "instance.yaml")
+    state_file = property(lambda self: self.root / "state.json")
+    serial_log = property(lambda self: self.root / "serial.log")
+    events_log = property(lambda self: self.root / "events.jsonl")
+    agent_sock = property(lambda self: self.root / "agent.sock")
+    agent_pid = property(lambda self: self.root / "agent.pid")
+    agent_lock = property(lambda self: self.root / "agent.lock")
+    agent_log = property(lambda self: self.root / "agent.log")
+    qemu_pid = property(lambda self: self.root / "qemu.pid")
+    qmp_sock = property(lambda self: self.root / "qmp.sock")
+    disk = property(lambda self: self.root / "disk.qcow2")
+    initrd = property(lambda self: self.root / "initrd.img")
+    ssh_dir = property(lambda self: self.root / "ssh")
+    client_key = property(lambda self: self.root / "ssh" / "id_ed25519")
+    host_key = property(lambda self: self.root / "ssh" / "host_ed25519")
+    known_hosts = property(lambda self: self.root / "ssh" / "known_hosts")
+
+    def create(self) -> None:
+        """Create the directory tree with private permissions."""
+        ensure_private_dir(self.root.parent)
+        ensure_private_dir(self.root)
+        ensure_private_dir(self.ssh_dir)
+
+    def read_state(self) -> dict[str, Any]:
+        """The agent's persisted runtime state (empty dict if none or unreadable)."""
+        try:
+            return json.loads(self.state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def update_state(self, **changes: Any) -> dict[str, Any]:
+        """Merge ``changes`` into state.json atomically; return the new state."""
+        state = self.read_state()
+        state.update(changes)
+        write_atomic(self.state_file, json.dumps(state, indent=2, sort_keys=True))
+        return state
+
+
+def list_instances() -> list[str]:
+    """Names of every instance that has an instance.yaml, sorted."""
+    root = home() / "instances"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "instance.yaml").is_file())
+
+
+@contextlib.contextmanager
+def lock_file(path: Path, *, blocking: bool = False) -> Iterator[int]:
+    """Hold an exclusive flock on ``path``; raise BlockingIOError if taken and not blocking."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        yield fd
+    finally:
+        os.close(fd)
