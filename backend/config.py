@@ -338,10 +338,9 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         if key in _FIELD_PARSERS:
             name, value = _FIELD_PARSERS[key](doc, node)
             values[name] = value
-    if memory := values.get("memory_bytes"):
-        if memory < (64 << 20):
-            raise doc.fail(keys["memory"][1], f"memory {format_size(memory)} is too small",
-                           "give the guest at least 64MiB")
+    if (memory := values.get("memory_bytes")) and memory < (64 << 20):
+        raise doc.fail(keys["memory"][1], f"memory {format_size(memory)} is too small",
+                       "give the guest at least 64MiB")
     if values.get("template", "tiny") == "tiny" and values.get("arch", "x86_64") != "x86_64":
         raise doc.fail(keys["arch"][1], f"the tiny template is built for x86_64, not {values['arch']}",
                        "remove arch: (or set arch: x86_64)")
