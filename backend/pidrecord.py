@@ -1,0 +1,56 @@
+"""PID files that survive PID reuse: a pid is only 'ours' if its start time and command match."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from .store import write_atomic
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """A process we started: pid, its start time, and a marker its command line must contain."""
+
+    pid: int
+    start_time: float
+    marker: str
+
+    def save(self, path: Path) -> None:
+        """Write the record atomically (0600)."""
+        write_atomic(path, json.dumps(asdict(self)))
+
+    @classmethod
+    def of(cls, pid: int, marker: str) -> PidRecord:
+        """Record the running process ``pid``."""
+        return cls(pid, psutil.Process(pid).create_time(), marker)
+
+    @classmethod
+    def load(cls, path: Path) -> PidRecord | None:
+        """Read a record; None if missing or unreadable."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(int(data["pid"]), float(data["start_time"]), str(data["marker"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def alive(self) -> bool:
+        """True only if the same process still runs (same start time, marker in its cmdline)."""
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - self.start_time) > 0.5:
+                return False
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return self.marker in " ".join(proc.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+
+
+def live_record(path: Path) -> PidRecord | None:
+    """The record at ``path`` if its process is still the one recorded, else None."""
+    record = PidRecord.load(path)
+    return record if record and record.alive() else None
