@@ -13,7 +13,11 @@ from .store import write_atomic
 
 @dataclass(frozen=True)
 class PidRecord:
-    """A process we started: pid, its start time, and a marker its command line must contain."""
+    """A process we started: pid, its start time, and a marker its command line must contain.
+
+    The command line is matched with a trailing space appended, so a marker ending in a space
+    matches a whole last word ('agent dev ' does not match 'agent dev2').
+    """
 
     pid: int
     start_time: float
@@ -45,7 +49,7 @@ class PidRecord:
                 return False
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return False
-            return self.marker in " ".join(proc.cmdline())
+            return self.marker in " ".join(proc.cmdline()) + " "
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return False
 

@@ -58,13 +58,14 @@ class RotatingLog:
         return self._fh.tell()
 
     def write_lines(self, lines: list[str]) -> None:
-        """Append lines (newline-terminated) and flush; rotate when over the cap."""
+        """Append lines (newline-terminated) and flush; rotate first if they would pass the cap."""
         if not lines:
             return
-        self._fh.write(("\n".join(lines) + "\n").encode())
-        self._fh.flush()
-        if self._fh.tell() >= self.max_bytes:
+        data = ("\n".join(lines) + "\n").encode()
+        if self._fh.tell() and self._fh.tell() + len(data) > self.max_bytes:
             self.rotate()
+        self._fh.write(data)
+        self._fh.flush()
 
     def rotate(self) -> None:
         """serial.log -> serial.log.1 -> ... ; the oldest beyond ``keep`` is dropped."""

@@ -1,0 +1,567 @@
+"""The per-instance agent: a detached asyncio daemon that owns one instance's QEMU.
+
+``python -m envdeck.backend.agent NAME`` (what ``envdeck start`` spawns). It holds the
+instance's lock for its whole life, launches QEMU (or adopts a QEMU left running by an agent
+that died), streams the serial console to a rotating log and to its clients, tracks the boot
+stages, holds the SSH connection, and serves clients on ``agent.sock`` (owner only). It exits
+when QEMU has exited, leaving the final state (stopped or crashed, with the reason) in
+``state.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import accel as accel_mod
+from . import instance_files, ssh
+from .agent_protocol import encode
+from .boot import STAGES, BootTracker, diagnose
+from .config import InstanceConfig
+from .errors import EnvdeckError
+from .events import AgentMessage, Event, InstanceStatus, SerialOutput
+from .pidrecord import PidRecord, live_record
+from .qemu import MachineSpec, build_argv
+from .qmp import Monitor
+from .serial import LineSplitter, RotatingLog, Tail
+from .store import InstanceDir, lock_file
+
+log = logging.getLogger("envdeck.agent")
+
+KVM_WATCHDOG_S = 5.0
+STALL_AFTER_S = {"first serial output": 20.0, "kernel booted": 90.0, "ssh port open": 60.0,
+                 "ssh authenticated": 30.0}
+BOOT_DEADLINE_S = 300.0
+SERIAL_FLUSH_S = 0.05
+MAX_CLIENT_BUFFER = 8 << 20
+
+
+class Client:
+    """One connected client of the agent socket."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.subscribed = False
+        self.serial_only = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message; a client that stops reading is dropped rather than buffered forever."""
+        if self.writer.is_closing():
+            return
+        if self.writer.transport.get_write_buffer_size() > MAX_CLIENT_BUFFER:
+            self.writer.close()
+            return
+        self.writer.write(encode(message))
+
+
+class Agent:
+    """Owns one instance's QEMU for the lifetime of that QEMU."""
+
+    def __init__(self, inst: InstanceDir) -> None:
+        self.inst = inst
+        self.cfg: InstanceConfig = instance_files.load(inst)
+        self.clients: set[Client] = set()
+        self.tail = Tail()
+        self.status = InstanceStatus(
+            instance=inst.name, state="starting", arch=self.cfg.arch, cpus=self.cfg.cpus,
+            memory_bytes=self.cfg.memory_bytes, disk_bytes=self.cfg.disk_bytes,
+        )
+        self.tracker = BootTracker(inst.name, self.emit)
+        self.serial_log = RotatingLog(inst.serial_log)
+        self.events_log = RotatingLog(inst.events_log, max_bytes=2 << 20, keep=1)
+        self.splitter = LineSplitter()
+        self._pending_serial: list[str] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self.serial_seen = asyncio.Event()
+        self.progress = asyncio.Event()
+        self.exited = asyncio.Event()
+        self.exit_reason: str | None = None
+        self.stopping = False
+        self.proc: asyncio.subprocess.Process | None = None
+        self.qemu: PidRecord | None = None
+        self.monitor: Monitor | None = None
+        self.ssh_conn: Any = None
+        self.argv: list[str] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._serial_writer: asyncio.StreamWriter | None = None
+
+    # --- events ---------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Send an event to subscribers and append it to events.jsonl."""
+        self.events_log.write_lines([event.to_json()])
+        message = {"event": event.to_dict()}
+        for client in list(self.clients):
+            if client.subscribed and (not client.serial_only or isinstance(event, SerialOutput)):
+                client.send(message)
+        self.progress.set()
+
+    def set_status(self, **changes: Any) -> None:
+        """Change the instance status and broadcast it."""
+        self.status = dataclasses.replace(self.status, ts=time.time(), **changes)
+        self.emit(self.status)
+
+    def say(self, level: str, text: str) -> None:
+        """A message for humans (also logged to agent.log)."""
+        log.info("%s: %s", level, text)
+        self.emit(AgentMessage(instance=self.inst.name, level=level, text=text))
+
+    # --- serial ---------------------------------------------------------------------------
+
+    async def _read_serial(self, reader: asyncio.StreamReader) -> None:
+        while data := await reader.read(65536):
+            self._pending_serial += self.splitter.feed(data)
+            if self._pending_serial and self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_later(SERIAL_FLUSH_S, self._flush_serial)
+        self._pending_serial += self.splitter.flush()
+        self._flush_serial()
+
+    def _flush_serial(self) -> None:
+        """Write batched serial lines to disk and clients (10-20 Hz while output flows)."""
+        self._flush_handle = None
+        lines, self._pending_serial = self._pending_serial, []
+        if not lines:
+            return
+        self.serial_log.write_lines(lines)
+        self.tail.extend(lines)
+        self.serial_seen.set()
+        self.tracker.see_serial(lines)
+        self.emit(SerialOutput(instance=self.inst.name, lines=lines))
+
+    async def _attach_serial(self) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(self.inst.root / "serial.sock"))
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.exited.is_set():
+                    self.say("warning", "could not attach to the serial console socket")
+                    return
+                await asyncio.sleep(0.02)
+        self._serial_writer = writer
+        self._tasks.append(asyncio.create_task(self._read_serial(reader)))
+
+    # --- QEMU -------------------------------------------------------------------------------
+
+    def _machine(self, accel: str, ssh_port: int) -> MachineSpec:
+        kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
+        return MachineSpec(
+            name=self.inst.name, arch=self.cfg.arch, accel=accel, cpus=self.cfg.cpus,
+            memory_bytes=self.cfg.memory_bytes, kernel=kernel, initrd=initrd, cmdline=cmdline,
+            serial_socket=self.inst.root / "serial.sock", qmp_socket=self.inst.qmp_sock,
+            ssh_port=ssh_port, disk=self.inst.disk if self.inst.disk.exists() else None,
+        )
+
+    async def _spawn(self, accel: str, ssh_port: int) -> None:
+        for stale in (self.inst.root / "serial.sock", self.inst.qmp_sock):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        self.argv = build_argv(self._machine(accel, ssh_port))
+        qemu_log = open(self.inst.root / "qemu.log", "ab")  # noqa: SIM115 - handed to QEMU
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
+                start_new_session=True,  # QEMU outlives a killed agent; a new agent adopts it
+            )
+        finally:
+            qemu_log.close()
+        self.qemu = PidRecord.of(self.proc.pid, instance_files.qemu_marker(self.inst))
+        self.qemu.save(self.inst.qemu_pid)
+        self.inst.update_state(qemu_argv=self.argv, accel=accel, ssh_port=ssh_port)
+        self._tasks.append(asyncio.create_task(self._watch_child(self.proc)))
+        await self._attach_serial()
+        self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
+        try:
+            await self.monitor.connect(self.inst.qmp_sock)
+        except Exception as exc:  # noqa: BLE001 - QEMU may have died at once: its log says why
+            if not self.exited.is_set():
+                raise EnvdeckError(f"QEMU's monitor did not answer: {exc}") from exc
+
+    async def _watch_child(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if proc is self.proc:
+            self._on_exit(_describe_exit(code))
+
+    async def _watch_adopted(self, pid: int) -> None:
+        """Wait for a QEMU that is not our child to exit (pidfd: no polling)."""
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._on_exit("QEMU exited while no agent was running")
+            return
+        done = loop.create_future()
+        loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+        try:
+            await done
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._on_exit("QEMU exited (adopted process: exit status unknown)")
+
+    def _on_exit(self, how: str) -> None:
+        if self.exited.is_set():
+            return
+        self._flush_serial()
+        if self.stopping:
+            state, reason = "stopped", None
+        elif how == "exited with status 0":
+            state, reason = "stopped", "the guest powered itself off"
+        else:
+            last = " | ".join(self.tail.last(5)) or "(no serial output)"
+            qemu_err = _last_lines(self.inst.root / "qemu.log", 3)
+            reason = f"QEMU {how}; last serial lines: {last}"
+            if qemu_err:
+                reason += f"; QEMU said: {qemu_err}"
+            state = "crashed"
+        self.exit_reason = reason
+        with contextlib.suppress(FileNotFoundError):
+            self.inst.qemu_pid.unlink()
+        self.inst.update_state(state=state, reason=reason, stopped_at=time.time())
+        self.set_status(state=state, reason=reason, pid=None, started_at=None)
+        if state == "crashed":
+            self.tracker.failed(reason)
+        self.exited.set()
+
+    # --- boot -----------------------------------------------------------------------------
+
+    async def launch(self) -> None:
+        """Prepare boot files, choose the accelerator, start QEMU (with the KVM watchdog)."""
+        self.set_status(state="starting", reason=None)
+        await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None)
+        ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg)
+        choice = accel_mod.choose(self.cfg.accel, self.cfg.arch)
+        self.say("info", f"accelerator {choice.accel}: {choice.why}")
+        await self._spawn(choice.accel, ssh_port)
+        self._started(choice.accel, ssh_port)
+        if choice.guarded:
+            try:
+                await asyncio.wait_for(self.serial_seen.wait(), KVM_WATCHDOG_S)
+            except TimeoutError:
+                reason = f"no guest output within {KVM_WATCHDOG_S:.0f}s under {choice.accel}"
+                accel_mod.record_verdict(choice.accel, reason)
+                self.say("warning", f"{reason}: falling back to TCG (remembered until the host reboots)")
+                await self._kill_for_restart()
+                self.tracker = BootTracker(self.inst.name, self.emit)
+                await self._spawn("tcg", ssh_port)
+                self._started("tcg", ssh_port)
+
+    def _started(self, accel: str, ssh_port: int) -> None:
+        assert self.qemu is not None
+        self.tracker.reached("qemu started", f"pid {self.qemu.pid}, accel {accel}")
+        self.set_status(state="booting", accel=accel, ssh_port=ssh_port, pid=self.qemu.pid,
+                        started_at=time.time())
+
+    async def _kill_for_restart(self) -> None:
+        proc, self.proc = self.proc, None  # the watcher ignores this exit
+        if self.monitor:
+            await self.monitor.close()
+        if proc and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if self._serial_writer:
+            self._serial_writer.close()
+        self.serial_seen.clear()
+
+    async def adopt(self, record: PidRecord) -> None:
+        """Take over a QEMU that outlived its agent."""
+        state = self.inst.read_state()
+        self.qemu = record
+        self.argv = state.get("qemu_argv", [])
+        self.say("info", f"adopting running QEMU pid {record.pid}")
+        self._tasks.append(asyncio.create_task(self._watch_adopted(record.pid)))
+        await self._attach_serial()
+        self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
+        await self.monitor.connect(self.inst.qmp_sock, timeout=5)
+        self.tracker.reached("first serial output", "adopted")
+        self.set_status(state="booting", accel=state.get("accel"), ssh_port=state.get("ssh_port"),
+                        pid=record.pid, started_at=record.start_time)
+
+    async def wait_ready(self) -> None:
+        """Walk the remaining boot stages; report stalls with a diagnosis; end ready or degraded."""
+        port = self.status.ssh_port
+        assert port is not None
+        stage_since = time.monotonic()
+        last_stage = self.tracker.current
+        reported: set[str] = set()
+        boot_start = time.monotonic()
+        while not self.exited.is_set():
+            stage = self.tracker.current
+            if stage != last_stage:
+                last_stage, stage_since = stage, time.monotonic()
+            if stage is None:
+                return
+            if "ssh port open" not in self.tracker.done and await ssh.banner(port, timeout=1.0):
+                self.tracker.reached("ssh port open", f"127.0.0.1:{port}")
+                continue
+            if stage == "ssh authenticated" and await self._connect_ssh(port):
+                self.tracker.reached("ssh authenticated")
+                self.tracker.reached("ready")
+                self.set_status(state="ready", reason=None)
+                return
+            waited = time.monotonic() - stage_since
+            if stage in STALL_AFTER_S and waited > STALL_AFTER_S[stage] and stage not in reported:
+                reported.add(stage)
+                hint = diagnose(stage, waited, self.tail.last(20), port)
+                self.tracker.stalled(hint)
+                self.say("warning", f"boot stage '{stage}' stalled: {hint}")
+            if time.monotonic() - boot_start > BOOT_DEADLINE_S:
+                reason = diagnose(stage, waited, self.tail.last(20), port)
+                self.tracker.failed(reason)
+                self.set_status(state="degraded", reason=f"did not become ready: {reason}")
+                return
+            self.progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.progress.wait(), 0.5)
+
+    async def _connect_ssh(self, port: int) -> bool:
+        try:
+            conn = await ssh.connect(self.inst, port, timeout=5)
+            result = await conn.run("true", check=False)
+        except ssh.HostKeyChanged as exc:
+            self.tracker.failed(exc.message)
+            self.set_status(state="degraded", reason=exc.message)
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried until the stage deadline
+            log.info("ssh not ready yet: %s", exc)
+            return False
+        if result.exit_status != 0:
+            conn.close()
+            return False
+        self.ssh_conn = conn
+        self._tasks.append(asyncio.create_task(self._watch_ssh(conn, port)))
+        return True
+
+    async def _watch_ssh(self, conn: Any, port: int) -> None:
+        """Mark the instance degraded while SSH is down; reconnect with backoff."""
+        await conn.wait_closed()
+        delay = 0.5
+        while not self.exited.is_set() and not self.stopping:
+            if self.status.state == "ready":
+                self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
+            try:
+                new = await ssh.connect(self.inst, port, timeout=5)
+            except Exception:  # noqa: BLE001
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            self.ssh_conn = new
+            if not self.stopping:
+                self.set_status(state="ready", reason=None)
+            await new.wait_closed()
+            delay = 0.5
+
+    # --- stop -----------------------------------------------------------------------------
+
+    async def stop(self, timeout: float = 20.0) -> dict[str, str]:
+        """Power down over QMP; then quit; then kill. Say which one it took."""
+        if self.exited.is_set():
+            return {"how": "already", "text": "the instance is not running"}
+        self.stopping = True
+        self.set_status(state="stopping")
+        if self.ssh_conn is not None:
+            self.ssh_conn.close()
+        t0 = time.monotonic()
+        if self.monitor:
+            with contextlib.suppress(Exception):
+                await self.monitor.powerdown()
+            if await self._wait_exit(timeout):
+                return {"how": "powerdown", "text": f"the guest powered off in {time.monotonic() - t0:.1f}s"}
+            await self.monitor.quit()
+            if await self._wait_exit(5):
+                return {"how": "quit", "text": f"the guest did not power off within {timeout:.0f}s; QEMU quit over QMP"}
+        if self.qemu:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.qemu.pid, signal.SIGKILL)
+        await self._wait_exit(5)
+        return {"how": "kill", "text": "QEMU did not answer; it was killed (SIGKILL)"}
+
+    async def _wait_exit(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.exited.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # --- the socket -------------------------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one client connection."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            if uid not in (os.getuid(), 0):
+                writer.close()
+                return
+        client = Client(writer)
+        self.clients.add(client)
+        try:
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                except json.JSONDecodeError:
+                    client.send({"id": None, "ok": False, "error": "not JSON"})
+                    continue
+                asyncio.create_task(self._answer(client, request))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.clients.discard(client)
+            writer.close()
+
+    async def _answer(self, client: Client, request: dict[str, Any]) -> None:
+        ident, cmd = request.get("id"), request.get("cmd")
+        try:
+            if cmd == "status":
+                result: Any = self.status.to_dict()
+            elif cmd == "subscribe":
+                result = self.status.to_dict()
+                client.send({"id": ident, "ok": True, "result": result})
+                client.send({"event": self.status.to_dict()})
+                for stage in self.tracker.history:
+                    client.send({"event": stage.to_dict()})
+                backlog = self.tail.last(int(request.get("backlog", 200)))
+                if backlog:
+                    client.send({"event": SerialOutput(instance=self.inst.name, lines=backlog).to_dict()})
+                client.subscribed = True
+                return
+            elif cmd == "follow_serial":
+                self._flush_serial()
+                client.subscribed, client.serial_only = True, True
+                result = {"offset": self.serial_log.size, "path": str(self.inst.serial_log)}
+            elif cmd == "stop":
+                result = await self.stop(float(request.get("timeout", 20)))
+            elif cmd == "stages":
+                result = [s.to_dict() for s in self.tracker.history]
+            else:
+                raise EnvdeckError(f"unknown command {cmd!r}")
+            client.send({"id": ident, "ok": True, "result": result})
+        except EnvdeckError as exc:
+            client.send({"id": ident, "ok": False, "error": exc.message, "hint": exc.hint})
+        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the agent
+            log.exception("request %r failed", cmd)
+            client.send({"id": ident, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    # --- main -----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Serve, launch or adopt QEMU, boot, and live until QEMU exits."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(FileNotFoundError):
+            self.inst.agent_sock.unlink()
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self.handle, str(self.inst.agent_sock), limit=1 << 20)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.inst.agent_sock, 0o600)
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        self._tasks.append(asyncio.create_task(self._stop_on(stop_requested)))
+        try:
+            adopted = live_record(self.inst.qemu_pid)
+            if adopted:
+                await self.adopt(adopted)
+            else:
+                await self.launch()
+            await self.wait_ready()
+            await self.exited.wait()
+        except EnvdeckError as exc:
+            self.say("error", str(exc))
+            if not self.exited.is_set():
+                await self._abort(exc.message)
+        except Exception as exc:
+            log.exception("agent failed")
+            self.say("error", f"agent failed: {type(exc).__name__}: {exc}")
+            if not self.exited.is_set():
+                await self._abort(f"agent failed: {exc}")
+        finally:
+            await asyncio.sleep(0.1)  # let clients read the final status
+            server.close()
+            for client in list(self.clients):
+                client.writer.close()
+            for task in self._tasks:
+                task.cancel()
+            if self.monitor:
+                await self.monitor.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.inst.agent_sock.unlink()
+            self.serial_log.close()
+            self.events_log.close()
+        return 0 if self.status.state == "stopped" else 1
+
+    async def _stop_on(self, requested: asyncio.Event) -> None:
+        await requested.wait()
+        await self.stop()
+
+    async def _abort(self, reason: str) -> None:
+        """Startup failed: make sure no QEMU is left behind, record the reason."""
+        if self.proc and self.proc.returncode is None:
+            self.stopping = True
+            self.proc.kill()
+            await self.proc.wait()
+        self.stopping = False
+        if not self.exited.is_set():
+            self.inst.update_state(state="crashed", reason=reason, stopped_at=time.time())
+            self.set_status(state="crashed", reason=reason, pid=None)
+            self.exited.set()
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by signal {-code} ({name})"
+    return f"exited with status {code}"
+
+
+def _last_lines(path: Path, n: int) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the agent for one instance in the foreground (the CLI detaches it)."""
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m envdeck.backend.agent NAME", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    inst = InstanceDir.existing(args[0])
+    try:
+        with lock_file(inst.agent_lock):
+            PidRecord.of(os.getpid(), instance_files.agent_marker(inst)).save(inst.agent_pid)
+            try:
+                return asyncio.run(Agent(inst).run())
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    inst.agent_pid.unlink()
+    except BlockingIOError:
+        log.info("another agent already owns %s", inst.name)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Agent", "STAGES", "main"]

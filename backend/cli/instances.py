@@ -1,0 +1,308 @@
+"""CLI commands for instances: create, start, stop, restart, delete, list, logs, shell, exec, up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from .. import instances, serial
+from ..config import ACCELS, ARCHES, TEMPLATES, parse_size
+from ..errors import UserInputError
+from ..events import AgentMessage, BootStage, Event, InstanceStatus, SerialOutput
+from ..store import InstanceDir, list_instances
+from .output import console, err_console, human_bytes, human_duration, print_json
+
+STATE_STYLE = {
+    "ready": "green", "booting": "yellow", "starting": "yellow", "stopping": "yellow",
+    "stopped": "dim", "crashed": "bold red", "degraded": "red",
+}
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}; use e.g. 512MiB or 2GiB") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the instance commands."""
+    p = sub.add_parser("create", help="create an instance (default: the built-in tiny guest)")
+    p.add_argument("name")
+    p.add_argument("--template", choices=TEMPLATES, default="tiny")
+    p.add_argument("-f", "--file", type=Path, help="instance YAML (Lima-compatible subset)")
+    p.add_argument("--cpus", type=int)
+    p.add_argument("--memory", type=_size, help="e.g. 512MiB")
+    p.add_argument("--disk", type=_size, help="e.g. 2GiB")
+    p.add_argument("--arch", choices=ARCHES)
+    p.add_argument("--accel", choices=ACCELS)
+    p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser("start", help="start an instance and follow its boot stages")
+    p.add_argument("name")
+    p.add_argument("--no-wait", action="store_true", help="return once the agent has it")
+    p.add_argument("--timeout", type=float, default=600)
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("stop", help="power an instance down (ACPI, then QMP quit, then kill)")
+    p.add_argument("name")
+    p.add_argument("--timeout", type=float, default=20, help="seconds to wait for the guest")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("restart", help="stop and start an instance")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_restart)
+
+    p = sub.add_parser("delete", help="delete an instance and its files")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="stop it first if it runs")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("list", aliases=["ls"], help="list instances")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("logs", help="print (and follow) an instance's serial console")
+    p.add_argument("name")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("shell", help="interactive shell in the guest (SSH, host key pinned)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("exec", help="run a command in the guest: envdeck exec NAME -- CMD ARGS")
+    p.add_argument("name")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("up", help="create (if needed) and start the tiny instance, then open the dashboard")
+    p.add_argument("name", nargs="?", default="default")
+    p.add_argument("--no-dashboard", action="store_true", help="follow the serial log instead")
+    p.set_defaults(func=cmd_up)
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def _progress_printer() -> Any:
+    last = {"text": ""}
+
+    def progress(text: str, fraction: float | None) -> None:
+        shown = f"{text} {fraction * 100:.0f}%" if fraction is not None else text
+        if shown != last["text"]:
+            last["text"] = shown
+            err_console.print(f"  [cyan]…[/] {shown}")
+
+    return progress
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    if args.file and any(v is not None for v in (args.cpus, args.memory, args.disk, args.arch, args.accel)):
+        raise UserInputError("-f FILE and --cpus/--memory/--disk/--arch/--accel exclude each other",
+                             hint="put the values in the file")
+    if args.cpus is not None and not 1 <= args.cpus <= 64:
+        raise UserInputError(f"--cpus {args.cpus} is out of range", hint="use 1 to 64")
+    err_console.print(f"creating [bold]{args.name}[/]")
+    inst = instances.create(
+        args.name, template=args.template, cpus=args.cpus, memory_bytes=args.memory,
+        disk_bytes=args.disk, arch=args.arch, accel=args.accel, file=args.file,
+        progress=_progress_printer(),
+    )
+    console.print(f"[green]created[/] {args.name} in {inst.root}")
+    console.print(f"start it with: envdeck start {args.name}")
+    return 0
+
+
+# --- start / stop -------------------------------------------------------------------------
+
+
+class StagePrinter:
+    """Print boot stages as they complete, with timings; say clearly what stalls."""
+
+    def __init__(self, name: str, show_serial: bool = False) -> None:
+        self.name = name
+        self.show_serial = show_serial
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BootStage):
+            if event.status == "done":
+                detail = f"  [dim]{event.detail}[/]" if event.detail else ""
+                err_console.print(f"  [green]✓[/] {event.stage:<22} {event.elapsed_s:6.2f}s{detail}")
+            elif event.status == "running":
+                err_console.print(f"  [dim]… {event.stage}[/]")
+            else:
+                err_console.print(f"  [red]![/] {event.stage} {event.status} after {event.elapsed_s:.0f}s: {event.detail}")
+        elif isinstance(event, AgentMessage):
+            style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
+            err_console.print(f"  [{style}]{event.level}:[/] {event.text}")
+        elif isinstance(event, SerialOutput) and self.show_serial:
+            for line in event.lines:
+                sys.stdout.write(line + "\n")
+        elif isinstance(event, InstanceStatus) and event.state in ("crashed", "degraded"):
+            err_console.print(f"  [red]{event.state}[/]: {event.reason}")
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    err_console.print(f"starting [bold]{args.name}[/]")
+    result = asyncio.run(instances.start(args.name, wait=not args.no_wait,
+                                         on_event=StagePrinter(args.name), timeout=args.timeout))
+    state = result["state"]
+    if state == "ready":
+        console.print(f"[green]{args.name} is ready[/] (ssh port {result['ssh_port']}, accel {result['accel']})")
+        return 0
+    if args.no_wait:
+        console.print(f"{args.name}: {state} (the agent keeps booting it; 'envdeck logs -f {args.name}')")
+        return 0
+    console.print(f"[red]{args.name} is {state}[/]: {result['reason']}")
+    return 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    result = asyncio.run(instances.stop(args.name, timeout=args.timeout))
+    console.print(f"{args.name}: {result['text']}")
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    result = asyncio.run(instances.restart(args.name, on_event=StagePrinter(args.name)))
+    console.print(f"{args.name}: {result['state']}")
+    return 0 if result["state"] == "ready" else 1
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    console.print(asyncio.run(instances.delete(args.name, force=args.force)))
+    return 0
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = asyncio.run(instances.list_status())
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        console.print("no instances yet — create the tiny one: [bold]envdeck up[/] "
+                      "(or envdeck create NAME && envdeck start NAME)")
+        return 0
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "STATE", "ARCH", "ACCEL", "CPUS", "MEMORY", "DISK", "SSH", "UPTIME"):
+        table.add_column(column)
+    for row in rows:
+        style = STATE_STYLE.get(row["state"], "")
+        table.add_row(
+            row["name"], f"[{style}]{row['state']}[/]", row["arch"], row["accel"] or "-",
+            str(row["cpus"]), human_bytes(row["memory_bytes"]), human_bytes(row["disk_bytes"]),
+            str(row["ssh_port"] or "-"), human_duration(row["uptime_s"]),
+        )
+    console.print(table)
+    for row in rows:
+        if row["reason"]:
+            console.print(f"[red]{row['name']}[/]: {row['reason']}")
+    return 0
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+def _print_file(path: Path, limit: int | None = None) -> None:
+    with open(path, "rb") as handle:
+        data = handle.read() if limit is None else handle.read(limit)
+    sys.stdout.write(data.decode("utf-8", "replace"))
+    sys.stdout.flush()
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    inst = InstanceDir.existing(args.name)
+    if not args.follow or not instances.agent_running(inst):
+        for path in serial.log_files(inst.serial_log):
+            _print_file(path)
+        if args.follow:
+            err_console.print(f"[yellow]{args.name} is not running: nothing to follow[/]")
+        return 0
+    return asyncio.run(_follow(inst))
+
+
+async def _follow(inst: InstanceDir) -> int:
+    """Print the log up to the agent's current offset, then the agent's live stream."""
+    from ..agent_protocol import AgentClient
+
+    client = await AgentClient.connect(inst.agent_sock, timeout=5)
+    try:
+        where = await client.request("follow_serial")
+        files = serial.log_files(inst.serial_log)
+        for path in files[:-1]:
+            _print_file(path)
+        if files:
+            _print_file(files[-1], where["offset"])
+        async for event in client.events():
+            if isinstance(event, SerialOutput):
+                sys.stdout.write("\n".join(event.lines) + "\n")
+                sys.stdout.flush()
+    finally:
+        await client.close()
+    return 0
+
+
+# --- shell / exec ---------------------------------------------------------------------------
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    argv = instances.shell_argv(args.name)
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+    return 127  # pragma: no cover - exec does not return
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    command = [c for c in args.command]
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UserInputError("no command given", hint=f"envdeck exec {args.name} -- uname -a")
+    return asyncio.run(_exec(args.name, command))
+
+
+async def _exec(name: str, command: list[str]) -> int:
+    import shlex
+
+    from .. import ssh
+
+    inst = InstanceDir.existing(name)
+    info = await instances.status(name)
+    if info["state"] not in ("ready", "degraded") or not info["ssh_port"]:
+        raise UserInputError(f"instance {name!r} is {info['state']}", hint=f"start it: 'envdeck start {name}'")
+    conn = await ssh.connect(inst, info["ssh_port"])
+    try:
+        result = await conn.run(shlex.join(command), check=False, encoding=None)
+    finally:
+        conn.close()
+    sys.stdout.buffer.write(result.stdout or b"")
+    sys.stderr.buffer.write(result.stderr or b"")
+    sys.stdout.flush()
+    return int(result.exit_status if result.exit_status is not None else 255)
+
+
+# --- up -------------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if args.name not in list_instances():
+        cmd_create(argparse.Namespace(name=args.name, template="tiny", file=None, cpus=None,
+                                      memory=None, disk=None, arch=None, accel=None))
+    code = cmd_start(argparse.Namespace(name=args.name, no_wait=False, timeout=600))
+    if code != 0:
+        return code
+    if args.no_dashboard:
+        return cmd_logs(argparse.Namespace(name=args.name, follow=True))
+    from .main import open_dashboard
+
+    return open_dashboard(argparse.Namespace(theme=None, readonly=False))

@@ -1,0 +1,103 @@
+"""What an instance needs on disk before QEMU can start: kernel, initramfs, disk, ssh port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from . import images, sshkeys
+from .config import InstanceConfig, load_config
+from .errors import EnvdeckError
+from .hosttools import require_tool
+from .store import InstanceDir
+
+Progress = Callable[[str, float | None], None]
+
+
+def load(inst: InstanceDir) -> InstanceConfig:
+    """The instance's config; relative paths resolve against the folder of the YAML it came from."""
+    source_dir = inst.read_state().get("source_dir")
+    cfg_text_path = inst.config
+    if source_dir:
+        from .config import parse_config
+
+        return parse_config(cfg_text_path.read_text(), str(cfg_text_path), Path(source_dir))
+    return load_config(cfg_text_path)
+
+
+def qemu_marker(inst: InstanceDir) -> str:
+    """What a QEMU of this instance has in its command line (its dir, as in -initrd/-chardev)."""
+    return f"{inst.root}/"
+
+
+def agent_marker(inst: InstanceDir) -> str:
+    """What this instance's agent has at the end of its command line."""
+    return f"envdeck.backend.agent {inst.name} "
+
+
+def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None) -> None:
+    """Build (or reuse) the base image, the instance's initramfs and its disk."""
+    if not inst.client_key.exists() or not inst.host_key.exists():
+        sshkeys.create_keys(inst)
+    if cfg.template == "tiny":
+        image = images.tiny_image(progress)
+        state = inst.read_state()
+        if state.get("initrd_digest") != image.digest or not inst.initrd.exists():
+            if progress:
+                progress("writing the instance's initramfs (keys, hostname)", None)
+            images.instance_initrd(
+                image, inst.initrd,
+                host_key=sshkeys.host_private_key(inst),
+                authorized_keys=sshkeys.authorized_keys(inst),
+                hostname=inst.name,
+            )
+            inst.update_state(initrd_digest=image.digest, kernel=str(image.kernel))
+    if not inst.disk.exists():
+        if progress:
+            progress("creating the disk (qcow2)", None)
+        qemu_img = require_tool("qemu-img")
+        result = subprocess.run(
+            [qemu_img, "create", "-q", "-f", "qcow2", str(inst.disk), str(cfg.disk_bytes)],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise EnvdeckError(f"qemu-img could not create the disk: {result.stderr.strip()}")
+        inst.disk.chmod(0o600)
+
+
+def boot_files(inst: InstanceDir, cfg: InstanceConfig) -> tuple[Path, Path | None, str]:
+    """(kernel, initrd, kernel command line) for QEMU."""
+    if cfg.kernel is not None:
+        return cfg.kernel.path, cfg.kernel.initrd, cfg.kernel.cmdline or "console=ttyS0"
+    kernel = inst.read_state().get("kernel")
+    if not kernel or not Path(kernel).exists():
+        raise EnvdeckError(f"the tiny image of {inst.name!r} is not prepared",
+                           hint=f"run 'envdeck start {inst.name}' again (it rebuilds the image)")
+    return Path(kernel), inst.initrd, images.TINY_CMDLINE
+
+
+def port_free(port: int) -> bool:
+    """Whether 127.0.0.1:port can be bound right now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def pick_ssh_port(inst: InstanceDir, cfg: InstanceConfig) -> int:
+    """The configured ssh.localPort, else the port used last time if free, else a free one."""
+    if cfg.ssh_local_port:
+        if not port_free(cfg.ssh_local_port):
+            raise EnvdeckError(f"ssh.localPort {cfg.ssh_local_port} is already in use on 127.0.0.1",
+                               hint="free that port or set ssh.localPort: 0 to pick one")
+        return cfg.ssh_local_port
+    previous = inst.read_state().get("ssh_port")
+    if previous and port_free(int(previous)):
+        return int(previous)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
