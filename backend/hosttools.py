@@ -15,6 +15,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "busybox": "busybox-static",
     "dropbear": "dropbear-bin",
     "apt-get": "apt",
+    "apt-cache": "apt",
     "dpkg-deb": "dpkg",
     "cpio": "cpio",
     "ssh": "openssh-client",
