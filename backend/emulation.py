@@ -177,13 +177,15 @@ def detect(
     *,
     root: str | None = None,
     preserve_argv0: Mapping[str, bool] | None = None,
+    read_elf: bool = True,
 ) -> dict | None:
     """Describe an emulated process, or None for a native one.
 
     ``exe`` is the /proc/PID/exe target (None when unreadable), ``cmdline`` the process's argv.
     ``root`` (``/proc/PID/root``) lets the program's ELF header be read in its mount namespace.
     ``preserve_argv0`` maps binfmt interpreter paths to their P flag (from the registry), for
-    interpreters whose name does not say it (Debian's ``*-binfmt-P`` does).
+    interpreters whose name does not say it (Debian's ``*-binfmt-P`` does). ``read_elf=False``
+    skips the ELF check (the program lives on another machine, e.g. a guest).
     Returns ``{"arch", "interpreter", "program", "argv", "preserve_argv0", "arch_source"}``.
     """
     argv0 = cmdline[0] if cmdline else ""
@@ -212,7 +214,7 @@ def detect(
         "preserve_argv0": preserve,
         "arch_source": "interpreter",
     }
-    if path and path.startswith("/"):
+    if read_elf and path and path.startswith("/"):
         confirmed = read_elf_arch(path, root)
         if confirmed is not None:
             result["arch"] = confirmed

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -119,6 +119,7 @@ class Snapshot:
     procs: dict[int, Proc]
     taken_at: float = field(default_factory=time.time)
     interval: float | None = None  # seconds since the previous snapshot of the same scanner
+    clock: float | None = None  # the scanned host's monotonic clock (guests: their uptime)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row, in tree order."""
@@ -230,7 +231,13 @@ def tree_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def link(procs: list[Proc], names: ContainerNames | None) -> dict[int, Proc]:
+class Labeler(Protocol):
+    """Turns a container id into what a row shows (ContainerNames is one)."""
+
+    def label(self, cid: str | None) -> str | None: ...
+
+
+def link(procs: list[Proc], names: Labeler | None) -> dict[int, Proc]:
     """Order ``procs`` as a tree, set depth, effective ppid, and container attribution."""
     by_pid = {p.pid: p for p in procs}
     ordered: dict[int, Proc] = {}
@@ -466,7 +473,7 @@ class HostScanner:
         ordered = link(procs, self.names)
         self._prev = ordered
         self._prev_mono = mono
-        return Snapshot(host=self.host, procs=ordered, taken_at=wall, interval=dt)
+        return Snapshot(host=self.host, procs=ordered, taken_at=wall, interval=dt, clock=mono)
 
 
 def _psutil_snapshot(host: str = "host") -> Snapshot:
