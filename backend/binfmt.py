@@ -18,12 +18,13 @@ removes it. Everything here reads or writes those files only.
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .emulation import elf_arch, interpreter_arch
+from .emulation import QEMU_USER_ARCHES, elf_arch, interpreter_arch
 from .errors import EnvdeckError, NotFound, UserInputError
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
@@ -276,12 +277,23 @@ def write_register(line: str, directory: Path = BINFMT_DIR) -> None:
         ) from exc
 
 
+def _native_arch() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
 def register_arch(arch: str, *, flags: str = "F", directory: Path = BINFMT_DIR) -> str:
     """Register ``qemu-<arch>``; returns 'registered' or 'already registered'.
 
     Uses the distribution's /usr/lib/binfmt.d/qemu-ARCH.conf line when present (adding the
     requested flags), else a built-in ELF magic with ``qemu-ARCH-static`` from PATH.
     """
+    if arch not in QEMU_USER_ARCHES:
+        raise UserInputError(f"{arch!r} is not a QEMU user-mode arch", hint="e.g. aarch64, arm, riscv64")
+    if arch == _native_arch():
+        raise UserInputError(
+            f"{arch} is this machine's own arch", hint="registering it would emulate every program"
+        )
     name = f"qemu-{arch}"
     if (directory / name).exists():
         return "already registered"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import stat
 from collections.abc import Mapping
 
 #: QEMU user-mode targets (``qemu-<arch>``), so qemu-img, qemu-nbd, qemu-system-* never match.
@@ -147,14 +148,30 @@ def elf_arch(data: bytes) -> str | None:
     return arch
 
 
-def read_elf_arch(path: str, root: str | None = None) -> str | None:
-    """ELF arch of the file at ``path`` (seen from ``root``, e.g. ``/proc/PID/root``), or None."""
-    full = os.path.join(root, path.lstrip("/")) if root and path.startswith("/") else path
+def read_elf_arch(path: str, root: str | None = None, cwd: str | None = None) -> str | None:
+    """ELF arch of the file at ``path``, or None.
+
+    ``root`` and ``cwd`` (e.g. ``/proc/PID/root``, ``/proc/PID/cwd``) resolve absolute and
+    relative paths as the process sees them (its mount namespace, its working directory).
+    """
+    if path.startswith("/"):
+        full = os.path.join(root, path.lstrip("/")) if root else path
+    elif cwd:
+        full = os.path.join(cwd, path)
+    else:
+        return None
     try:
-        with open(full, "rb") as fh:
-            return elf_arch(fh.read(20))
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)  # never block on a FIFO named like a program
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return elf_arch(os.read(fd, 20))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _skip_qemu_options(args: list[str]) -> list[str]:
@@ -176,13 +193,15 @@ def detect(
     cmdline: list[str],
     *,
     root: str | None = None,
+    cwd: str | None = None,
     preserve_argv0: Mapping[str, bool] | None = None,
     read_elf: bool = True,
 ) -> dict | None:
     """Describe an emulated process, or None for a native one.
 
     ``exe`` is the /proc/PID/exe target (None when unreadable), ``cmdline`` the process's argv.
-    ``root`` (``/proc/PID/root``) lets the program's ELF header be read in its mount namespace.
+    ``root``/``cwd`` (``/proc/PID/root``, ``/proc/PID/cwd``) let the program's ELF header be read
+    as the process sees it (the kernel passes the path as given to execve, maybe relative).
     ``preserve_argv0`` maps binfmt interpreter paths to their P flag (from the registry), for
     interpreters whose name does not say it (Debian's ``*-binfmt-P`` does). ``read_elf=False``
     skips the ELF check (the program lives on another machine, e.g. a guest).
@@ -214,8 +233,8 @@ def detect(
         "preserve_argv0": preserve,
         "arch_source": "interpreter",
     }
-    if read_elf and path and path.startswith("/"):
-        confirmed = read_elf_arch(path, root)
+    if read_elf and path:
+        confirmed = read_elf_arch(path, root, cwd)
         if confirmed is not None:
             result["arch"] = confirmed
             result["arch_source"] = "elf"

@@ -181,7 +181,8 @@ def tree_walk(
     """Tree order of ``(pid, ppid, start)`` triples: ``[(pid, depth, effective_ppid)]``.
 
     A parent counts only if it exists and did not start after the child (else its PID was
-    reused: the child becomes a root with effective ppid 0). Siblings are ordered by pid;
+    reused: the child becomes a root with effective ppid 0). A root whose parent is simply
+    absent keeps its ppid. Siblings are ordered by pid;
     anything unreachable (a cycle in bad data) is appended as a root, so no process is lost.
     """
     items = sorted(nodes)
@@ -196,7 +197,9 @@ def tree_walk(
             parent_of[pid] = ppid
         else:
             roots.append(pid)
-            parent_of[pid] = 0
+            # Absent parent (outside this pid namespace, or pid 0): keep what the kernel said.
+            # Present but younger: that pid was reused, it is not the parent.
+            parent_of[pid] = 0 if pstart is not None else ppid
     out: list[tuple[int, int, int]] = []
     seen: set[int] = set()
 
@@ -207,7 +210,7 @@ def tree_walk(
             if pid in seen:
                 continue
             seen.add(pid)
-            out.append((pid, depth, parent_of[pid] if depth else 0))
+            out.append((pid, depth, parent_of[pid]))
             for child in reversed(children.get(pid, ())):
                 stack.append((child, depth + 1))
 
@@ -246,7 +249,7 @@ def link(procs: list[Proc], names: Labeler | None) -> dict[int, Proc]:
         p.depth = depth
         p.ppid = ppid
         cid = p.static.cgroup_container
-        if cid is None and ppid:
+        if cid is None and depth:
             parent = by_pid[ppid]
             cid = parent.static.shim_container or parent.container_id
         p.container_id = cid
@@ -402,7 +405,11 @@ class HostScanner:
             )
         st.shim_container = shim_container_id(cmdline)
         st.emulated = detect(
-            st.exe, cmdline, root=f"{base}/root", preserve_argv0=self._preserve_map()
+            st.exe,
+            cmdline,
+            root=f"{base}/root",
+            cwd=f"{base}/cwd",
+            preserve_argv0=self._preserve_map(),
         )
         return st
 

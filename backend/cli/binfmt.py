@@ -1,0 +1,99 @@
+"""``envdeck binfmt``: list binfmt_misc handlers (host or guest); register/unregister QEMU ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.table import Table
+
+from .. import binfmt
+from ..errors import EnvdeckError, UserInputError
+from .output import console, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``binfmt``, ``binfmt register ARCH...``, ``binfmt unregister ARCH...``."""
+    p = sub.add_parser("binfmt", help="binfmt_misc handlers (which foreign binaries run how)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--instance", metavar="NAME", help="the handlers of a running instance")
+    p.set_defaults(func=cmd_list)
+    actions = p.add_subparsers(dest="binfmt_action", metavar="ACTION")
+    r = actions.add_parser("register", help="register qemu-ARCH (needs root, binfmt_misc mounted)")
+    r.add_argument("arch", nargs="+", help="aarch64, arm, riscv64, ...")
+    r.add_argument("--flags", default="F", help="binfmt flags from P, O, C, F (default F)")
+    r.set_defaults(func=cmd_register)
+    u = actions.add_parser("unregister", help="remove handlers (by arch or handler name)")
+    u.add_argument("arch", nargs="+", help="aarch64 (= qemu-aarch64) or a handler name")
+    u.set_defaults(func=cmd_unregister)
+
+
+def _guest_registry(instance: str) -> binfmt.Registry:
+    from .. import ssh
+    from ..store import InstanceDir
+
+    inst = InstanceDir.existing(instance)
+    port = inst.read_state().get("ssh_port")
+    if not port:
+        raise UserInputError(f"instance {instance!r} is not running")
+
+    async def dump() -> str:
+        conn = await ssh.connect(inst, int(port), timeout=5)
+        try:
+            result = await conn.run(binfmt.GUEST_BINFMT_SCRIPT, check=False)
+        finally:
+            conn.close()
+        return str(result.stdout or "")
+
+    try:
+        return binfmt.parse_dump(asyncio.run(dump()))
+    except EnvdeckError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - SSH failures come in many types
+        raise EnvdeckError(f"binfmt of {instance!r} is unavailable: {exc}") from exc
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List the handlers; an unmounted registry is shown, not an error."""
+    registry = _guest_registry(args.instance) if args.instance else binfmt.read_registry()
+    if args.json:
+        print_json(registry.to_dict())
+        return 0
+    if registry.error:
+        console.print(f"[yellow]{registry.error}[/]")
+        if not registry.mounted:
+            console.print(
+                "[dim]mount it: sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc[/]"
+            )
+        return 0
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("NAME", "ENABLED", "ARCH", "FLAGS", "INTERPRETER"):
+        table.add_column(col, no_wrap=True)
+    for h in registry.handlers:
+        table.add_row(
+            h.name,
+            "yes" if h.enabled else "[red]no[/]",
+            h.arch or (f"ext .{h.magic}" if h.kind == "extension" else "?"),
+            h.flags or "-",
+            h.interpreter,
+        )
+    console.print(table)
+    state = "enabled" if registry.enabled else "[red]disabled[/]"
+    console.print(f"[dim]{len(registry.handlers)} handlers, binfmt_misc {state}[/]")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register qemu-ARCH handlers, one line per arch."""
+    flags = args.flags.upper()
+    for arch in args.arch:
+        console.print(f"qemu-{arch}: {binfmt.register_arch(arch, flags=flags)}")
+    return 0
+
+
+def cmd_unregister(args: argparse.Namespace) -> int:
+    """Remove handlers by arch or name."""
+    for name in args.arch:
+        binfmt.unregister(name)
+        console.print(f"{name}: removed")
+    return 0

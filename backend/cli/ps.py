@@ -1,0 +1,193 @@
+"""``envdeck ps`` (host or guest process tree, emulated processes marked) and ``envdeck kill``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import EnvdeckError, UserInputError
+from ..processes import read_start_time, send_signal, snapshot, tree_order
+from .output import console, human_bytes, human_duration, print_json
+
+SORT_KEYS = {
+    "cpu": lambda r: (-r["cpu_percent"], r["pid"]),
+    "mem": lambda r: (-r["rss_bytes"], r["pid"]),
+    "pid": lambda r: r["pid"],
+}
+SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "INT": signal.SIGINT, "HUP": signal.SIGHUP}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``ps`` and ``kill``."""
+    p = sub.add_parser("ps", help="process tree of the host or an instance (emulated marked)")
+    p.add_argument("--instance", metavar="NAME", help="a running instance's processes (over SSH)")
+    p.add_argument("--tree", action="store_true", help="tree order with indentation")
+    p.add_argument("--emulated", action="store_true", help="only processes under QEMU emulation")
+    p.add_argument("--json", action="store_true", help="machine-readable list of rows")
+    p.add_argument("--sort", choices=sorted(SORT_KEYS), default=None, help="flat order (default pid)")
+    p.add_argument("--filter", metavar="TEXT", help="substring of the command line or name")
+    p.add_argument("--user", metavar="USER", help="only this user's processes")
+    p.add_argument("--container", metavar="NAME", help="only processes of this container")
+    p.set_defaults(func=cmd_ps)
+
+    k = sub.add_parser("kill", help="signal a process (asks first; refuses a reused pid)")
+    k.add_argument("pid", type=int)
+    k.add_argument("--signal", "-s", choices=sorted(SIGNALS), default="TERM")
+    k.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    k.set_defaults(func=cmd_kill)
+
+
+def _matches(row: dict[str, Any], args: argparse.Namespace) -> bool:
+    if args.emulated and not row["emulated"]:
+        return False
+    if args.user and row["user"] != args.user:
+        return False
+    if args.container and args.container not in (row["container"], row.get("container_id")):
+        return False
+    if args.filter:
+        needle = args.filter.lower()
+        hay = " ".join([row["name"] or "", *row["cmdline"]]).lower()
+        if needle not in hay and needle != str(row["pid"]):
+            return False
+    return True
+
+
+def select_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Filter, then order: tree order (matches plus their ancestors) or sorted flat."""
+    matched = {r["pid"] for r in rows if _matches(r, args)}
+    if args.tree:
+        by_pid = {r["pid"]: r for r in rows}
+        keep = set(matched)
+        for pid in matched:
+            row = by_pid[pid]
+            while row["depth"] > 0 and row["ppid"] in by_pid and row["ppid"] not in keep:
+                keep.add(row["ppid"])
+                row = by_pid[row["ppid"]]
+        return [r for r in rows if r["pid"] in keep]
+    return sorted((r for r in rows if r["pid"] in matched), key=SORT_KEYS[args.sort or "pid"])
+
+
+def _guest_rows(instance: str) -> list[dict[str, Any]]:
+    """One /proc walk of a running instance over its pinned-key SSH connection."""
+    from .. import ssh
+    from ..processes_guest import GUEST_WALK_SCRIPT, parse_guest_walk
+    from ..store import InstanceDir
+
+    inst = InstanceDir.existing(instance)
+    port = inst.read_state().get("ssh_port")
+    if not port:
+        raise UserInputError(
+            f"instance {instance!r} is not running", hint=f"start it: 'envdeck start {instance}'"
+        )
+
+    async def walk() -> str:
+        conn = await ssh.connect(inst, int(port), timeout=5)
+        try:
+            result = await conn.run(GUEST_WALK_SCRIPT, check=False)
+        finally:
+            conn.close()
+        return str(result.stdout or "")
+
+    try:
+        text = asyncio.run(walk())
+    except EnvdeckError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - SSH failures come in many types
+        raise EnvdeckError(
+            f"processes of {instance!r} are unavailable: {exc or type(exc).__name__}",
+            hint=f"is the guest up? 'envdeck status {instance}'",
+        ) from exc
+    return parse_guest_walk(text, instance).rows()
+
+
+def _command(row: dict[str, Any]) -> str:
+    if row["kernel"] or not row["cmdline"]:
+        return f"[{row['name']}]"
+    emu = row["emulated"]
+    if emu and emu.get("argv"):
+        return " ".join(emu["argv"])
+    return " ".join(row["cmdline"])
+
+
+def render(rows: list[dict[str, Any]], tree: bool) -> Table:
+    """The rich table of rows; emulated processes in magenta with their arch."""
+    table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
+    with_container = any(r["container"] for r in rows)
+    for col, justify, width in (
+        ("PID", "right", 7),
+        ("USER", "left", 8),
+        ("S", "left", 1),
+        ("CPU%", "right", 5),
+        ("RSS", "right", 7),
+        ("AGE", "right", 6),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True, min_width=width)
+    if with_container:
+        table.add_column("CONTAINER", no_wrap=True, min_width=12, max_width=20)
+    fixed = 46 + (22 if with_container else 0)
+    table.add_column(
+        "COMMAND", overflow="ellipsis", no_wrap=True, max_width=max(20, console.width - fixed)
+    )
+    now = time.time()
+    for row in rows:
+        command = Text("  " * row["depth"] if tree else "")
+        emu = row["emulated"]
+        if emu:
+            command.append(f"[{emu['arch']}] ", style="bold magenta")
+            command.append(_command(row), style="magenta")
+        else:
+            command.append(_command(row), style="dim" if row["kernel"] else "")
+        cells = [
+            str(row["pid"]),
+            row["user"] or "?",
+            row["state"],
+            f"{row['cpu_percent']:.1f}",
+            human_bytes(row["rss_bytes"]),
+            human_duration(max(now - row["start_time"], 0)) if row["start_time"] else "-",
+        ]
+        if with_container:
+            cells.append(row["container"] or "")
+        table.add_row(*cells, command)
+    return table
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    """List processes."""
+    rows = tree_order(_guest_rows(args.instance)) if args.instance else snapshot().rows()
+    rows = select_rows(rows, args)
+    if args.json:
+        print_json(rows)
+        return 0
+    console.print(render(rows, args.tree))
+    emulated = sum(1 for r in rows if r["emulated"])
+    console.print(f"[dim]{len(rows)} processes, {emulated} emulated[/]")
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    """Signal one process after confirmation; the pid is pinned to its start time."""
+    start = read_start_time(args.pid)
+    try:
+        with open(f"/proc/{args.pid}/cmdline", "rb") as fh:
+            cmdline = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        cmdline = ""
+    what = f"{args.pid} ({cmdline.strip() or '?'})"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserInputError(f"refusing to send SIG{args.signal} to {what} without --yes")
+        answer = console.input(f"send SIG{args.signal} to {what}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            console.print("not sent")
+            return 1
+    send_signal(args.pid, start, SIGNALS[args.signal])
+    console.print(f"sent SIG{args.signal} to {args.pid}")
+    return 0
+
