@@ -1,0 +1,63 @@
+"""``envdeck record FILE`` and ``envdeck replay FILE``: the event stream to disk and back."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+from pathlib import Path
+
+from ..errors import EnvdeckError, UserInputError
+from . import output
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``record`` and ``replay`` commands."""
+    rec = sub.add_parser("record", help="write the live event stream to a JSON Lines file")
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--seconds", type=float, default=30.0, help="how long to record (default 30)")
+    rec.set_defaults(func=cmd_record)
+
+    rep = sub.add_parser("replay", help="play a recording in the dashboard (no backend)")
+    rep.add_argument("file", type=Path)
+    rep.add_argument("--speed", type=float, default=1.0, help="2 = twice as fast, 0 = at once")
+    # Also accepted after the command; SUPPRESS keeps the top-level value when absent here.
+    rep.add_argument("--theme", default=argparse.SUPPRESS, help="dashboard theme")
+    rep.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS)
+    rep.set_defaults(func=cmd_replay)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Record the live sources for ``--seconds``."""
+    from ..recording import record
+
+    if args.seconds <= 0:
+        raise UserInputError("--seconds must be positive")
+    # The source discovery lives beside the dashboard; that module does not import Textual.
+    live = importlib.import_module("envdeck.tui.live")
+    notices: list[str] = []
+    sources = live.live_sources(notices)
+    for notice in notices:
+        output.err_console.print(f"[yellow]note:[/] {notice}", markup=True)
+    if not sources:
+        raise EnvdeckError("no live sources are available to record")
+    output.err_console.print(
+        f"recording {', '.join(s.name for s in sources)} for {args.seconds:g}s to {args.file}"
+    )
+    count = asyncio.run(record(sources, args.file, args.seconds))
+    output.console.print(f"{count} events written to {args.file}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Open the dashboard driven by a recording."""
+    from ..recording import ReplaySource
+
+    source = ReplaySource(args.file, speed=args.speed)
+    try:
+        tui = importlib.import_module("envdeck.tui.app")  # lazily: backend never imports Textual
+    except ModuleNotFoundError as exc:
+        raise EnvdeckError("the dashboard is not available in this build") from exc
+    return int(
+tui.run_dashboard(theme=args.theme, readonly=args.readonly, sources=[source]) or 0
+    )

@@ -1,0 +1,571 @@
+"""The envdeck dashboard: one screen over instances, containers, forwards, processes, serial.
+
+A client of the backend: it subscribes to a :class:`~envdeck.backend.sources.Hub` of sources
+(live ones from :mod:`envdeck.tui.live`, or a replay) and renders the model they fill at 15 Hz
+at most; user actions go through :mod:`envdeck.tui.actions` in workers, errors become
+notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import subprocess
+import time
+import webbrowser
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+from envdeck.backend import store
+from envdeck.backend.sources import Hub, Source
+from envdeck.themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, variable_defaults
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from . import actions
+from .header import HostHeader
+from .hostinfo import host_summary
+from .keys import bindings_of, help_text
+from .live import LIVE_SOURCES, live_sources
+from .model import DashboardModel
+from .pane import Pane
+from .pane_containers import ContainersPane
+from .pane_forwards import ForwardsPane
+from .pane_instances import InstancesPane
+from .pane_processes import ProcessesPane
+from .pane_serial import SerialPane
+from .proctree import command_text
+from .procview import ProcessView
+from .screens import ConfirmScreen, PickScreen, PromptScreen, TextScreen, signal_options
+from .serialsearch import search_log
+from .settings import UISettings, load_settings
+
+REFRESH_HZ = 15
+MUTATING = {"instance", "container", "shell", "create_tiny", "signal"}
+PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
+TINY_NAME = "tiny"
+
+
+class EnvdeckApp(App[int]):
+    """The dashboard. ``sources`` default to the live ones; tests pass replays."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "envdeck"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("1", "focus_pane(1)", "Instances", show=False, id="app.pane1"),
+        Binding("2", "focus_pane(2)", "Containers", show=False, id="app.pane2"),
+        Binding("3", "focus_pane(3)", "Forwards", show=False, id="app.pane3"),
+        Binding("4", "focus_pane(4)", "Processes", show=False, id="app.pane4"),
+        Binding("5", "focus_pane(5)", "Serial", show=False, id="app.pane5"),
+        Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True, id="app.next_pane"),
+        Binding("shift+tab", "cycle_pane(-1)", "Previous pane", show=False, priority=True, id="app.prev_pane"),
+        Binding("colon", "command_mode", "Command", show=False, id="app.command"),
+        Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),
+    ]
+
+    def __init__(
+        self,
+        sources: list[Source] | None = None,
+        *,
+        theme: str | None = None,
+        readonly: bool = False,
+        settings: UISettings | None = None,
+        clock: Callable[[], float] | None = None,
+        host_info: Callable[[], str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else load_settings()
+        self.notices: list[str] = list(self.settings.notices)
+        self.missing_sources: set[str] = set()
+        if sources is None:
+            sources = live_sources(self.notices)
+            present = {s.__class__.__module__ for s in sources}
+            self.missing_sources = {_pane_of(m) for m, *_ in LIVE_SOURCES if m not in present}
+        self.sources = sources
+        self.hub = Hub(sources)
+        self.model = DashboardModel()
+        self.readonly = readonly
+        replay = next((s for s in sources if hasattr(s, "now")), None)
+        self.clock: Callable[[], float] = clock or (replay.now if replay else time.time)  # type: ignore[union-attr]
+        self.host_info = host_info or host_summary
+        self.host_line = ""
+        self.mode_tags = [t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_]
+        self.selected_instance: str | None = None
+        self.colours: dict[str, str] = {}
+        self._requested_theme = theme
+        self._reported_errors = 0
+        self._suspended = False
+
+    # --- setup ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        """Header, two columns of panes, footer."""
+        yield HostHeader(id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield InstancesPane(id="instances")
+                yield ContainersPane(id="containers")
+                yield ForwardsPane(id="forwards")
+            with Vertical(id="right"):
+                yield ProcessesPane(id="processes")
+                yield SerialPane(id="serial")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Themes, keymap, the hub, the refresh timers."""
+        self._register_themes()
+        self._apply_theme(self._requested_theme or self.settings.theme)
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
+        self._theme_changed()
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        self.host_line = self.host_info()
+        self.set_interval(1 / REFRESH_HZ, self.flush)
+        self.set_interval(1.0, self._every_second)
+        self.set_interval(3.0, self._refresh_host)
+        self.run_worker(self._consume(), name="hub", group="hub", exit_on_error=False)
+        self.panes[0].focus_pane()
+        self.flush()
+        for notice in self.notices:
+            self.notify(notice, title="envdeck", severity="warning", timeout=8)
+
+    async def _consume(self) -> None:
+        """Fold every hub event into the model (cheap); panes render on the next tick."""
+        stream = self.hub.subscribe()
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0)  # the subscription exists before any source emits
+        await self.hub.start()
+        try:
+            event = await first
+            while True:
+                self.model.apply(event)
+                event = await anext(stream)
+        finally:
+            await self.hub.stop()
+
+    async def on_unmount(self) -> None:
+        """Stop the sources."""
+        await self.hub.stop()
+
+    def _register_themes(self) -> None:
+        for theme in BUILTIN_THEMES.values():
+            self.register_theme(theme)
+        user, errors = load_user_themes(store.config_dir() / "themes")
+        for theme in user:
+            self.register_theme(theme)
+        self.notices.extend(errors)
+
+    def _apply_theme(self, name: str | None) -> None:
+        if name and name in self.available_themes:
+            self.theme = name
+            return
+        if name:
+            self.notices.append(f"unknown theme {name!r}; themes: {', '.join(sorted(self.available_themes))}")
+        self.theme = DEFAULT_THEME
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Our custom variables for themes that do not define them (Textual's built-ins)."""
+        theme = self.get_theme(self.theme) if self.theme else None
+        return {**super().get_theme_variable_defaults(), **variable_defaults(theme.dark if theme else True)}
+
+    def _theme_changed(self) -> None:
+        colours = {}
+        for key, value in self.theme_variables.items():
+            with contextlib.suppress(Exception):
+                Style.parse(value)
+                colours[key] = value
+        self.colours = colours
+        self.model.dirty.update(("instances", "containers", "forwards", "processes", "header"))
+
+    # --- rendering --------------------------------------------------------------------------
+
+    @property
+    def panes(self) -> list[Pane]:
+        """The five panes in number order."""
+        return sorted(self.query(Pane), key=lambda p: p.number)
+
+    def flush(self) -> None:
+        """Render dirty panes (batched); nothing while a modal is up or the app is suspended."""
+        if self._suspended or isinstance(self.screen, ModalScreen):
+            return
+        dirty = self.model.dirty
+        if not dirty:
+            return
+        self.model.dirty = set()
+        with self.batch_update():
+            for pane in self.panes:
+                if pane.pane_id in dirty:
+                    pane.render_model()
+            if "header" in dirty:
+                self.query_one(HostHeader).render_model()
+
+    def _every_second(self) -> None:
+        if self.model.instances:
+            self.model.dirty.add("instances")  # uptimes
+        errors = self.hub.errors
+        for name, exc in errors[self._reported_errors :]:
+            self.notify(f"{name}: {exc}", title="source failed", severity="error", timeout=10)
+        self._reported_errors = len(errors)
+
+    def _refresh_host(self) -> None:
+        self.host_line = self.host_info()
+        self.model.dirty.add("header")
+
+    def select_instance(self, name: str | None) -> None:
+        """The instance that drives the forwards and serial panes."""
+        if name != self.selected_instance:
+            self.selected_instance = name
+            self.model.dirty.update(("forwards", "serial", "instances"))
+
+    # --- navigation ---------------------------------------------------------------------------
+
+    def focused_pane(self) -> Pane | None:
+        """The pane that holds the focus."""
+        node = self.focused
+        while node is not None and not isinstance(node, Pane):
+            node = node.parent
+        return node
+
+    def action_focus_pane(self, number: int) -> None:
+        """Focus pane ``number`` (1-5)."""
+        for pane in self.panes:
+            if pane.number == number:
+                if self.screen.maximized is not None and self.screen.maximized is not pane:
+                    self.screen.minimize()
+                pane.focus_pane()
+
+    def action_cycle_pane(self, step: int) -> None:
+        """Next/previous pane."""
+        if isinstance(self.screen, ModalScreen):
+            self.screen.focus_next() if step > 0 else self.screen.focus_previous()
+            return
+        current = self.focused_pane()
+        number = current.number if current else 0
+        self.action_focus_pane((number - 1 + step) % 5 + 1)
+
+    def action_help(self) -> None:
+        """Every key, grouped by pane, with its binding id."""
+        self.push_screen(TextScreen("Keys (remap by binding id in config.yaml: keymap)", help_text(self.help_groups(), self.settings.keymap), id="help"))
+
+    def help_groups(self) -> list[tuple[str, list[Binding]]]:
+        """(group, bindings) for the help screen and the palette."""
+        return [
+            ("Everywhere", bindings_of(self.BINDINGS)),
+            ("Instances", bindings_of(InstancesPane.BINDINGS)),
+            ("Containers", bindings_of(ContainersPane.BINDINGS)),
+            ("Forwards", bindings_of(ForwardsPane.BINDINGS)),
+            ("Processes", bindings_of(ProcessesPane.BINDINGS) + bindings_of(ProcessView.BINDINGS)),
+            ("Serial log", bindings_of(SerialPane.BINDINGS)),
+        ]
+
+    def action_command_mode(self) -> None:
+        """``:vm`` ``:ct`` ``:pf`` ``:ps`` ``:log`` ``:theme NAME`` ``:q``."""
+        self.push_screen(PromptScreen(":", "vm | ct | pf | ps | log | theme NAME | q"), self._run_command)
+
+    def _run_command(self, text: str | None) -> None:
+        if not text:
+            return
+        word, _, rest = text.lstrip(":").partition(" ")
+        if word in PANE_COMMANDS:
+            self.action_focus_pane(PANE_COMMANDS[word])
+        elif word == "theme" and rest:
+            self._apply_theme(rest.strip())
+        elif word in ("q", "quit"):
+            self.exit(0)
+        else:
+            self.notify(f"unknown command :{text}", severity="warning")
+
+    def action_refresh_now(self) -> None:
+        """Re-render everything now."""
+        self.model.dirty.update(("instances", "containers", "forwards", "processes", "serial", "header"))
+        self.host_line = self.host_info()
+        self.flush()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: Textual's commands, every key's action, and each theme."""
+        yield from super().get_system_commands(screen)
+        for group, bindings in self.help_groups():
+            for binding in bindings:
+                if binding.id in ("app.help",):
+                    continue
+                yield SystemCommand(f"{group}: {binding.description}", f"key {binding.key} · {binding.id}", self._palette_action(binding))
+        for name in sorted(self.available_themes):
+            yield SystemCommand(f"Theme: {name}", "switch the dashboard theme", lambda n=name: setattr(self, "theme", n))
+        yield SystemCommand("Help: keys", "every key, grouped by pane", self.action_help)
+
+    def _palette_action(self, binding: Binding) -> Callable[[], None]:
+        """Focus the binding's pane, then run its action there (as the key would)."""
+        prefix = (binding.id or "").split(".")[0]
+        number = {"instance": 1, "container": 2, "forward": 3, "process": 4, "serial": 5}.get(prefix)
+
+        def run() -> None:
+            target: object = self
+            if number is not None:
+                pane = self.panes[number - 1]
+                pane.focus_pane()
+                name = binding.action.split("(")[0]
+                if not binding.action.startswith("app."):
+                    target = pane.main if hasattr(pane.main, f"action_{name}") else pane
+            self.call_after_refresh(self.run_action, binding.action, target)
+
+        return run
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode: actions that change things show greyed out and do nothing."""
+        if self.readonly and action in MUTATING:
+            return None
+        return True
+
+    def _selected_container(self):  # noqa: ANN202 - ContainerInfo | None
+        return self.query_one(ContainersPane).selected
+
+    def action_instance(self, verb: str) -> None:
+        """start/stop/restart/delete the selected instance (delete asks first)."""
+        name = self.query_one(InstancesPane).selected
+        if name is None:
+            self.notify("No instance selected.", severity="warning")
+            return
+        if verb == "delete":
+            self.push_screen(
+                ConfirmScreen(f"Delete instance {name}?", "Its disk and state are removed; this cannot be undone.", "Delete"),
+                lambda yes: yes and self.run_action_worker(actions.instance_action(name, "delete")),
+            )
+            return
+        self.run_action_worker(actions.instance_action(name, verb))
+
+    def action_container(self, verb: str) -> None:
+        """start/stop/restart/pause/remove the selected container (remove asks first)."""
+        c = self._selected_container()
+        if c is None:
+            self.notify("No container selected.", severity="warning")
+            return
+        if verb == "pause" and c.state == "paused":
+            verb = "unpause"
+        if verb == "remove":
+            command = shlex.join(actions.container_command(self._docker_host(c.endpoint), c.id[:12], "remove"))
+            self.push_screen(
+                ConfirmScreen(f"Remove container {c.name}?", command, "Remove"),
+                lambda yes: yes and self.run_action_worker(actions.container_action(c.endpoint, c.id, "remove", force=True)),
+            )
+            return
+        self.run_action_worker(actions.container_action(c.endpoint, c.id, verb))
+
+    def _docker_host(self, endpoint: str) -> str | None:
+        status = self.model.endpoints.get(endpoint)
+        return status.docker_host if status else None
+
+    def action_create_tiny(self) -> None:
+        """Create the built-in tiny instance."""
+        if TINY_NAME in self.model.instances:
+            self.notify(f"{TINY_NAME} exists already; S starts it.")
+            return
+        self.notify(f"Creating {TINY_NAME}… (the first build of its image takes a while)")
+        self.run_action_worker(actions.create_instance(TINY_NAME, "tiny"))
+
+    def action_signal(self) -> None:
+        """Pick a signal (TERM first), confirm, send."""
+        row = self.query_one(ProcessView).selected
+        if row is None:
+            self.notify("No process selected.", severity="warning")
+            return
+        if self.query_one(ProcessesPane).host != "host":
+            self.notify("Signals go to host processes only.", severity="warning")
+            return
+        pid, start, what = row["pid"], row.get("start_time"), command_text(row)[:60]
+
+        def picked(number: str | None) -> None:
+            if number is None:
+                return
+            label = dict(signal_options())[number]
+            self.push_screen(
+                ConfirmScreen(f"Send {label} to {pid}?", what, "Send"),
+                lambda yes: yes and self.run_action_worker(actions.send_signal(pid, start, int(number))),
+            )
+
+        self.push_screen(PickScreen(f"Signal for {pid} {what}", signal_options(), "Enter picks · Esc cancels"), picked)
+
+    def action_shell(self) -> None:
+        """Suspend the dashboard, run the guest SSH / container exec shell, come back."""
+        pane = self.focused_pane()
+        try:
+            if isinstance(pane, ContainersPane):
+                c = self._selected_container()
+                if c is None:
+                    self.notify("No container selected.", severity="warning")
+                    return
+                argv = actions.container_shell_argv(c.endpoint, c.id)
+            else:
+                name = self.query_one(InstancesPane).selected
+                if name is None:
+                    self.notify("No instance selected.", severity="warning")
+                    return
+                argv = actions.instance_shell_argv(name)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.notify(str(exc), title="shell", severity="error")
+            return
+        self.run_interactive(argv)
+
+    def run_interactive(self, argv: list[str]) -> None:
+        """Run ``argv`` on the real terminal (the app is suspended meanwhile)."""
+        try:
+            self._suspended = True
+            with self.suspend():
+                completed = subprocess.run(argv, check=False)
+        except Exception as exc:  # noqa: BLE001 - SuspendNotSupported, missing program
+            self.notify(f"{exc.__class__.__name__}: {exc}\n{shlex.join(argv)}", title="shell", severity="error")
+            return
+        finally:
+            self._suspended = False
+        self.action_refresh_now()
+        if completed.returncode not in (0, 130):
+            self.notify(f"shell exited with {completed.returncode}", severity="warning")
+
+    def action_command_menu(self) -> None:
+        """``x``: the literal commands behind the selection."""
+        pane = self.focused_pane()
+        if isinstance(pane, ContainersPane):
+            self._container_menu()
+        elif isinstance(pane, ProcessesPane):
+            row = pane.main.selected
+            if row is not None:
+                self.push_screen(TextScreen(f"Process {row['pid']}", _process_text(row), id="command"))
+        else:
+            name = self.query_one(InstancesPane).selected
+            if name is None:
+                self.notify("No instance selected.", severity="warning")
+                return
+            self._instance_commands(name)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _instance_commands(self, name: str) -> None:
+        parts = []
+        for title, func in (("QEMU", actions.instance_qemu_argv), ("Shell", actions.instance_shell_argv)):
+            try:
+                parts.append(f"{title}:\n  {shlex.join(func(name))}")
+            except Exception as exc:  # noqa: BLE001 - shown in the screen
+                parts.append(f"{title}: not available — {exc}")
+        self.call_from_thread(self.push_screen, TextScreen(f"Commands of {name}", Text("\n\n".join(parts)), id="command"))
+
+    def _container_menu(self) -> None:
+        c = self._selected_container()
+        if c is None:
+            self.notify("No container selected.", severity="warning")
+            return
+        host = self._docker_host(c.endpoint)
+        options = [
+            (verb, f"{verb:<8} {shlex.join(actions.container_command(host, c.id[:12], verb))}")
+            for verb in ("start", "stop", "restart", "pause" if c.state != "paused" else "unpause", "remove")
+        ]
+        with contextlib.suppress(Exception):
+            options.append(("shell", f"{'shell':<8} {shlex.join(actions.container_shell_argv(c.endpoint, c.id))}"))
+
+        def picked(verb: str | None) -> None:
+            if verb == "shell":
+                self.action_shell()
+            elif verb is not None:
+                self.action_container("remove" if verb == "remove" else verb)
+
+        self.push_screen(PickScreen(f"{c.name} on {c.endpoint}", options, "Enter runs · Esc closes"), picked)
+
+    def action_details(self) -> None:
+        """Enter: everything known about the selection."""
+        pane = self.focused_pane()
+        item: object = None
+        if isinstance(pane, InstancesPane) and pane.selected:
+            item = self.model.instances.get(pane.selected)
+        elif isinstance(pane, (ContainersPane, ForwardsPane)):
+            item = pane.selected
+        elif isinstance(pane, ProcessesPane):
+            item = pane.main.selected
+        if item is None:
+            return
+        data = asdict(item) if is_dataclass(item) else item
+        self.push_screen(TextScreen("Details", Text(json.dumps(data, indent=2, default=str)), id="details"))
+
+    def action_open_forward(self) -> None:
+        """Open the selected forward's host address in a browser."""
+        forward = self.query_one(ForwardsPane).selected
+        if forward is None or forward.host.startswith("/"):
+            self.notify("Select a TCP forward first.", severity="warning")
+            return
+        url = f"http://{forward.host}/"
+        self.notify(f"Opening {url}")
+        self._open_url(url)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _open_url(self, url: str) -> None:
+        webbrowser.open(url)
+
+    # --- workers ----------------------------------------------------------------------------
+
+    def run_action_worker(self, coro) -> Worker:  # noqa: ANN001 - a coroutine
+        """Run a backend command off the UI; the result or error becomes a notification."""
+        return self.run_worker(coro, group="actions", exit_on_error=False)
+
+    @on(Worker.StateChanged)
+    def _worker_done(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            title = "unavailable" if isinstance(error, actions.ActionUnavailable) else "action failed"
+            self.notify(str(error) or error.__class__.__name__, title=title, severity="error", timeout=8)
+        elif event.state == WorkerState.SUCCESS and worker.group == "actions" and worker.result:
+            self.notify(str(worker.result), timeout=4)
+
+    def save_text(self, path: Path, text: str) -> None:
+        """Write a file from a thread and say where it went."""
+        self._save(path, text)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _save(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        self.notify(f"saved {path}")
+
+    @work(thread=True, group="lookups", exit_on_error=False, exclusive=True)
+    def search_serial(self, name: str, pattern: str) -> None:
+        """Search the instance's whole serial log on disk (not only the window)."""
+        hits, total = search_log(store.InstanceDir.of(name).serial_log, pattern)
+        body = Text("\n".join(hits) if hits else "no matches (the log on disk is empty or has none)")
+        title = f"/{pattern} in {name}'s serial log: {total} lines" + (f" (first {len(hits)})" if total > len(hits) else "")
+        self.call_from_thread(self.push_screen, TextScreen(title, body, id="search"))
+
+
+def _pane_of(module: str) -> str:
+    return {"envdeck.backend.instances_source": "instances", "envdeck.backend.containers": "containers"}.get(module, "processes")
+
+
+def _process_text(row: dict) -> Text:
+    out = Text()
+    out.append("cmdline: ", style="bold")
+    out.append(shlex.join(row.get("cmdline") or []) + "\n")
+    emulated = row.get("emulated")
+    if emulated:
+        out.append("emulated: ", style="bold")
+        out.append(f"{emulated.get('arch')} via {emulated.get('interpreter')}\n")
+        out.append("as run:   ", style="bold")
+        out.append(command_text(row) + "\n")
+    for key in ("user", "container", "state", "start_time"):
+        if row.get(key) is not None:
+            out.append(f"{key}: ", style="bold")
+            out.append(f"{row[key]}\n")
+    return out
+
+
+def run_dashboard(theme: str | None = None, readonly: bool = False, sources: list | None = None) -> int:
+    """Open the dashboard; returns the exit code."""
+    app = EnvdeckApp(sources, theme=theme, readonly=readonly)
+    return int(app.run() or 0)

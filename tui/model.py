@@ -1,0 +1,141 @@
+"""The dashboard's state: backend events folded into plain dicts (no Textual here).
+
+The app feeds every event to :meth:`DashboardModel.apply`, which only updates dicts and marks
+which panes are dirty; panes re-render from the model on the next refresh tick (batched).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from envdeck.backend import events as ev
+
+SERIAL_WINDOW = 5_000  # lines of serial console kept in memory per instance (whole log on disk)
+MESSAGES_KEPT = 50
+
+PANES = ("instances", "containers", "forwards", "processes", "serial", "header")
+
+
+@dataclass
+class DashboardModel:
+    """Everything the panes render, keyed the way events identify things."""
+
+    instances: dict[str, ev.InstanceStatus] = field(default_factory=dict)
+    stages: dict[str, dict[str, ev.BootStage]] = field(default_factory=dict)
+    messages: dict[str, deque[ev.AgentMessage]] = field(default_factory=dict)
+    forwards: dict[str, dict[str, ev.ForwardStatus]] = field(default_factory=dict)
+    endpoints: dict[str, ev.EndpointStatus] = field(default_factory=dict)
+    containers: dict[tuple[str, str], ev.ContainerInfo] = field(default_factory=dict)
+    processes: dict[str, dict[int, dict]] = field(default_factory=dict)
+    process_summary: dict[str, dict] = field(default_factory=dict)
+    processes_unavailable: dict[str, str] = field(default_factory=dict)
+    serial: dict[str, deque[str]] = field(default_factory=dict)
+    serial_pending: dict[str, list[str]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=lambda: set(PANES))
+    last_ts: float = 0.0
+    serial_window: int = SERIAL_WINDOW
+
+    def apply(self, event: ev.Event) -> None:
+        """Fold one event into the model and mark the panes it affects."""
+        self.last_ts = max(self.last_ts, event.ts)
+        handler = getattr(self, "_on_" + event.kind.replace(".", "_"), None)
+        if handler is not None:
+            handler(event)
+
+    # --- instances -----------------------------------------------------------------------
+
+    def _on_instance_status(self, e: ev.InstanceStatus) -> None:
+        previous = self.instances.get(e.instance)
+        if e.state == "starting" and (previous is None or previous.state not in ("starting",)):
+            self.stages.pop(e.instance, None)  # a new boot: forget the last one's stages
+        self.instances[e.instance] = e
+        self.dirty.update(("instances", "header"))
+
+    def _on_instance_stage(self, e: ev.BootStage) -> None:
+        self.stages.setdefault(e.instance, {})[e.stage] = e
+        self.dirty.add("instances")
+
+    def _on_instance_message(self, e: ev.AgentMessage) -> None:
+        self.messages.setdefault(e.instance, deque(maxlen=MESSAGES_KEPT)).append(e)
+        self.dirty.add("instances")
+
+    def _on_instance_serial(self, e: ev.SerialOutput) -> None:
+        window = self.serial.setdefault(e.instance, deque(maxlen=self.serial_window))
+        window.extend(e.lines)
+        pending = self.serial_pending.setdefault(e.instance, [])
+        pending.extend(e.lines)
+        if len(pending) > self.serial_window:  # a flood between two ticks: keep the newest
+            del pending[: len(pending) - self.serial_window]
+        self.dirty.add("serial")
+
+    # --- forwards -----------------------------------------------------------------------
+
+    def _on_forward_status(self, e: ev.ForwardStatus) -> None:
+        self.forwards.setdefault(e.instance, {})[e.guest] = e
+        self.dirty.add("forwards")
+
+    def _on_forward_removed(self, e: ev.ForwardRemoved) -> None:
+        self.forwards.get(e.instance, {}).pop(e.guest, None)
+        self.dirty.add("forwards")
+
+    # --- containers ---------------------------------------------------------------------
+
+    def _on_docker_endpoint(self, e: ev.EndpointStatus) -> None:
+        self.endpoints[e.endpoint] = e
+        self.dirty.update(("containers", "header"))
+
+    def _on_docker_container(self, e: ev.ContainerInfo) -> None:
+        self.containers[(e.endpoint, e.id)] = e
+        self.dirty.update(("containers", "header"))
+
+    def _on_docker_removed(self, e: ev.ContainerRemoved) -> None:
+        self.containers.pop((e.endpoint, e.id), None)
+        self.dirty.update(("containers", "header"))
+
+    # --- processes ----------------------------------------------------------------------
+
+    def _on_process_diff(self, e: ev.ProcessDiff) -> None:
+        table = self.processes.setdefault(e.host, {})
+        if e.full:
+            table.clear()
+        for row in e.added:
+            table[row["pid"]] = row
+        for row in e.changed:
+            old = table.get(row["pid"])
+            table[row["pid"]] = {**old, **row} if old else row
+        for pid in e.removed:
+            table.pop(pid, None)
+        if e.summary:
+            self.process_summary[e.host] = e.summary
+        self.processes_unavailable.pop(e.host, None)
+        self.dirty.update(("processes", "header"))
+
+    def _on_process_unavailable(self, e: ev.ProcessesUnavailable) -> None:
+        self.processes_unavailable[e.host] = e.reason
+        self.processes.pop(e.host, None)
+        self.dirty.update(("processes", "header"))
+
+    # --- queries for panes ----------------------------------------------------------------
+
+    def take_serial(self, instance: str) -> list[str]:
+        """Lines of ``instance`` that arrived since the last call (for batched writes)."""
+        return self.serial_pending.pop(instance, [])
+
+    def ordered_stages(self, instance: str) -> list[ev.BootStage]:
+        """Boot stages of the current boot, in the order they first appeared."""
+        return list(self.stages.get(instance, {}).values())
+
+    def container_groups(self) -> list[tuple[str, list[ev.ContainerInfo]]]:
+        """Containers grouped by endpoint (host first), each group sorted by name."""
+        names = set(self.endpoints) | {endpoint for endpoint, _ in self.containers}
+        order = sorted(names, key=lambda n: (n != "host", n))
+        groups: dict[str, list[ev.ContainerInfo]] = {n: [] for n in order}
+        for (endpoint, _), info in self.containers.items():
+            groups[endpoint].append(info)
+        return [(n, sorted(groups[n], key=lambda c: c.name)) for n in order]
+
+    def process_hosts(self) -> list[str]:
+        """Hosts with process data or a reason there is none (host first)."""
+        names = set(self.processes) | set(self.processes_unavailable)
+        return sorted(names, key=lambda n: (n != "host", n))

@@ -1,0 +1,114 @@
+"""Pane 2: containers, grouped by Docker endpoint, foreign-arch (emulated) ones marked."""
+
+from __future__ import annotations
+
+from envdeck.backend import events as ev
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from .formatting import state_text
+from .pane import Pane
+from .tablesync import cursor_key, sync_rows
+
+ENDPOINT_PREFIX = "endpoint:"
+
+
+class ContainersPane(Pane):
+    """Endpoint header rows, then that endpoint's containers."""
+
+    number = 2
+    title = "Containers"
+    pane_id = "containers"
+    help_group = "Containers"
+    BINDINGS = [
+        Binding("S", "app.container('start')", "Start", id="container.start"),
+        Binding("s", "app.container('stop')", "Stop", id="container.stop"),
+        Binding("r", "app.container('restart')", "Restart", id="container.restart"),
+        Binding("p", "app.container('pause')", "Pause/unpause", id="container.pause"),
+        Binding("d", "app.container('remove')", "Remove", id="container.remove"),
+        Binding("E", "app.shell", "Exec shell", id="container.shell"),
+        Binding("x", "app.command_menu", "Commands", id="container.commands"),
+        Binding("enter", "app.details", "Details", show=False, id="container.details"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        """The table and an empty-state line."""
+        table: DataTable = DataTable(id="containers-table", cursor_type="row")
+        table.add_columns("NAME", "IMAGE", "STATE", "PORTS", "PLATFORM")
+        yield table
+        yield Static(id="containers-empty")
+        self._cache: dict[str, tuple] = {}
+
+    @property
+    def main(self) -> DataTable:
+        """The containers table."""
+        return self.query_one(DataTable)
+
+    @property
+    def selected(self) -> ev.ContainerInfo | None:
+        """The container under the cursor (None on an endpoint row)."""
+        key = cursor_key(self.main)
+        if key is None or key.startswith(ENDPOINT_PREFIX):
+            return None
+        endpoint, _, cid = key.partition("|")
+        return self.dash.model.containers.get((endpoint, cid))
+
+    def render_model(self) -> None:
+        """Rows from the model."""
+        model = self.dash.model
+        colours = self.dash.colours
+        rows = []
+        count = 0
+        for endpoint, containers in model.container_groups():
+            rows.append((ENDPOINT_PREFIX + endpoint, endpoint_cells(model.endpoints.get(endpoint), endpoint, colours)))
+            for c in containers:
+                count += 1
+                platform = Text(c.platform or "-")
+                if c.emulated:
+                    platform = Text(f"{c.platform or '?'} emulated", style=colours.get("emulated", "magenta") + " bold")
+                rows.append(
+                    (
+                        f"{endpoint}|{c.id}",
+                        (
+                            Text("  " + c.name, style="bold" if c.state == "running" else ""),
+                            c.image,
+                            state_text(c.state, colours),
+                            ", ".join(c.ports) or "-",
+                            platform,
+                        ),
+                    )
+                )
+        sync_rows(self.main, rows, self._cache)
+        emulated = sum(1 for c in model.containers.values() if c.emulated)
+        self.set_title(f"({count}{f', {emulated} emulated' if emulated else ''})" if count else "")
+        empty = self.query_one("#containers-empty", Static)
+        if not rows:
+            if "containers" in self.dash.missing_sources:
+                empty.update(Text("Containers source not available in this build.", style="italic"))
+            else:
+                empty.update(Text("No Docker endpoints seen yet (waiting for the containers source).", style="italic"))
+        else:
+            empty.update("")
+
+
+def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[str, str]) -> tuple:
+    """The header row of one endpoint: name, arch, reachability (with the reason)."""
+    if status is None:
+        return (Text(name, style="bold underline"), "", "", "", "")
+    if status.reachable:
+        return (
+            Text(name, style="bold underline"),
+            Text(status.docker_host or "", style="dim"),
+            Text("reachable", style=colours.get("state-ready", "")),
+            "",
+            status.native_arch or "",
+        )
+    return (
+        Text(name, style="bold underline"),
+        Text(status.reason or "unreachable", style=colours.get("state-crashed", "")),
+        Text("unreachable", style=colours.get("state-crashed", "")),
+        "",
+        "",
+    )

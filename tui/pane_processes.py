@@ -1,0 +1,229 @@
+"""Pane 4: the process tree of the host (or an instance's guest), emulated processes first-class."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input, Static
+
+from .pane import Pane
+from .proctree import (
+    DESCENDING_BY_DEFAULT,
+    SORT_ORDER,
+    TreeOptions,
+    descendants,
+    summarize,
+    visible_rows,
+)
+from .procview import HEADER, ProcessView
+
+
+class ProcessesPane(Pane):
+    """Summary line, column header, the line-API process view and a filter input."""
+
+    number = 4
+    title = "Processes"
+    pane_id = "processes"
+    help_group = "Processes"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="process.filter"),
+        Binding("e", "emulated_only", "Emulated only", id="process.emulated"),
+        Binding("t", "tree", "Tree on/off", id="process.tree"),
+        Binding("plus", "expand", "Expand", show=False, id="process.expand"),
+        Binding("minus", "collapse", "Collapse", show=False, id="process.collapse"),
+        Binding("asterisk", "expand_all", "Expand/collapse all below", show=False, id="process.expand_all"),
+        Binding("P", "sort('cpu')", "Sort CPU", id="process.sort_cpu"),
+        Binding("M", "sort('mem')", "Sort memory", id="process.sort_mem"),
+        Binding("less_than_sign", "sort_step(-1)", "Sort: previous column", show=False, id="process.sort_prev"),
+        Binding("greater_than_sign", "sort_step(1)", "Sort: next column", show=False, id="process.sort_next"),
+        Binding("I", "invert", "Invert sort", show=False, id="process.sort_invert"),
+        Binding("k", "app.signal", "Signal", id="process.signal"),
+        Binding("F", "follow", "Follow", show=False, id="process.follow"),
+        Binding("Z", "pause", "Pause updates", show=False, id="process.pause"),
+        Binding("h", "next_host", "Host/guest", id="process.host"),
+        Binding("x", "app.command_menu", "Command line", show=False, id="process.commands"),
+        Binding("enter", "app.details", "Details", show=False, id="process.details"),
+    ]
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
+        super().__init__(**kwargs)
+        self.options = TreeOptions()
+        self.host = "host"
+        self.paused = False
+
+    def compose(self) -> ComposeResult:
+        """Summary, header, view, filter."""
+        yield Static(id="process-summary")
+        yield Static(HEADER, id="process-header")
+        yield ProcessView(id="process-view")
+        yield Input(placeholder="filter (regex; ! inverts) — Enter keeps, Esc clears", id="process-filter")
+
+    def on_mount(self) -> None:
+        """Filter input starts hidden; highlight rules come from the config."""
+        super().on_mount()
+        self.query_one("#process-filter").display = False
+        self.main.rules = self.dash.settings.highlight
+
+    @property
+    def main(self) -> ProcessView:
+        """The process view."""
+        return self.query_one(ProcessView)
+
+    def render_model(self) -> None:
+        """Re-run the tree over the snapshot (skipped while paused)."""
+        model = self.dash.model
+        hosts = model.process_hosts()
+        if self.host not in hosts and hosts:
+            self.host = hosts[0]
+        snapshot = model.processes.get(self.host, {})
+        summary = self.query_one("#process-summary", Static)
+        unavailable = model.processes_unavailable.get(self.host)
+        if unavailable:
+            summary.update(Text(f"{self.host}: no process data — {unavailable}", style="bold"))
+        elif not snapshot:
+            if "processes" in self.dash.missing_sources:
+                summary.update(Text("Process source not available in this build.", style="italic"))
+            else:
+                summary.update(Text("Waiting for the first process snapshot…", style="italic"))
+        else:
+            summary.update(self._summary(snapshot))
+        if not self.paused:
+            self.main.set_rows(visible_rows(snapshot, self.options))
+        self.set_title(self._title_extra(len(snapshot)))
+
+    def _summary(self, snapshot: dict[int, dict]) -> Text:
+        count, emulated_cpu, total_cpu = summarize(snapshot)
+        out = Text()
+        noun = "process" if count == 1 else "processes"
+        out.append(f"{count} emulated {noun} · {emulated_cpu:.0f} % CPU", style=self.dash.colours.get("emulated", "") + " bold" if count else "")
+        out.append(f"   ({len(snapshot)} processes · {total_cpu:.0f} % CPU total)", style="dim")
+        return out
+
+    def _title_extra(self, total: int) -> str:
+        o = self.options
+        parts = [self.host, f"{total}"]
+        parts.append("tree" if o.tree else "flat")
+        parts.append(f"sort {o.sort}{' ↓' if o.reverse else ' ↑'}")
+        if o.emulated_only:
+            parts.append("emulated only")
+        if o.filter:
+            parts.append(f"/{o.filter}")
+        if self.main.follow:
+            parts.append("follow")
+        if self.paused:
+            parts.append("PAUSED")
+        return " · ".join(parts)
+
+    def _changed(self) -> None:
+        self.dash.model.dirty.add("processes")
+        self.dash.flush()
+
+    # --- actions ------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        """Show the filter input."""
+        field = self.query_one("#process-filter", Input)
+        field.display = True
+        field.value = self.options.filter
+        field.focus()
+
+    @on(Input.Changed, "#process-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.options.filter = event.value
+        self._changed()
+
+    @on(Input.Submitted, "#process-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.main.focus()
+
+    def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
+        """Esc in the filter clears it."""
+        field = self.query_one("#process-filter", Input)
+        if event.key == "escape" and field.has_focus:
+            field.value = ""
+            field.display = False
+            self.main.focus()
+            event.stop()
+
+    def action_emulated_only(self) -> None:
+        """Only emulated processes (and their ancestors in tree mode)."""
+        self.options.emulated_only = not self.options.emulated_only
+        self._changed()
+
+    def action_tree(self) -> None:
+        """Tree or flat list."""
+        self.options.tree = not self.options.tree
+        self._changed()
+
+    def _selected_pid(self) -> int | None:
+        row = self.main.selected
+        return row["pid"] if row else None
+
+    def action_expand(self) -> None:
+        """Expand the selected subtree."""
+        pid = self._selected_pid()
+        if pid is not None:
+            self.options.collapsed.discard(pid)
+            self._changed()
+
+    def action_collapse(self) -> None:
+        """Collapse the selected subtree."""
+        pid = self._selected_pid()
+        if pid is not None:
+            self.options.collapsed.add(pid)
+            self._changed()
+
+    def action_expand_all(self) -> None:
+        """Toggle: collapse everything below the selection, or expand it all."""
+        pid = self._selected_pid()
+        if pid is None:
+            return
+        below = descendants(self.dash.model.processes.get(self.host, {}), pid) | {pid}
+        if below & self.options.collapsed:
+            self.options.collapsed -= below
+        else:
+            self.options.collapsed |= below
+        self._changed()
+
+    def action_sort(self, key: str) -> None:
+        """Sort by ``key`` (pressing it again inverts)."""
+        if self.options.sort == key:
+            self.options.reverse = not self.options.reverse
+        else:
+            self.options.sort = key
+            self.options.reverse = key in DESCENDING_BY_DEFAULT
+        self._changed()
+
+    def action_sort_step(self, step: int) -> None:
+        """Sort by the previous/next column."""
+        index = (SORT_ORDER.index(self.options.sort) + step) % len(SORT_ORDER)
+        self.options.sort = SORT_ORDER[index]
+        self.options.reverse = self.options.sort in DESCENDING_BY_DEFAULT
+        self._changed()
+
+    def action_invert(self) -> None:
+        """Invert the sort order."""
+        self.options.reverse = not self.options.reverse
+        self._changed()
+
+    def action_follow(self) -> None:
+        """Keep the cursor on the selected process as rows move."""
+        self.main.follow = not self.main.follow
+        self._changed()
+
+    def action_pause(self) -> None:
+        """Freeze the list (the model keeps updating underneath)."""
+        self.paused = not self.paused
+        self._changed()
+
+    def action_next_host(self) -> None:
+        """Cycle host → each instance's guest."""
+        hosts = self.dash.model.process_hosts()
+        if len(hosts) < 2:
+            self.dash.notify("Only the host's processes are available.", timeout=3)
+            return
+        self.host = hosts[(hosts.index(self.host) + 1) % len(hosts)] if self.host in hosts else hosts[0]
+        self._changed()

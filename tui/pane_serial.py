@@ -1,0 +1,126 @@
+"""Pane 5: the serial console of the selected instance — bounded window, batched writes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input, Log
+
+from .pane import Pane
+
+
+class SerialPane(Pane):
+    """A ``Log`` fed by ``write_lines`` once per refresh tick (never per line)."""
+
+    number = 5
+    title = "Serial"
+    pane_id = "serial"
+    help_group = "Serial log"
+    BINDINGS = [
+        Binding("s", "follow", "Follow on/off", id="serial.follow"),
+        Binding("end", "end", "End + follow", id="serial.end"),
+        Binding("f", "fullscreen", "Full screen", id="serial.fullscreen"),
+        Binding("ctrl+s", "save", "Save window", id="serial.save"),
+        Binding("slash", "search", "Search whole log", id="serial.search"),
+    ]
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
+        super().__init__(**kwargs)
+        self.shown: str | None = None
+
+    def compose(self) -> ComposeResult:
+        """The log and a search input."""
+        yield Log(id="serial-log", max_lines=self.dash.model.serial_window, auto_scroll=True)
+        yield Input(placeholder="search the whole serial log (regex) — Enter searches, Esc closes", id="serial-search")
+
+    def on_mount(self) -> None:
+        """The search input starts hidden."""
+        super().on_mount()
+        self.query_one("#serial-search").display = False
+
+    @property
+    def main(self) -> Log:
+        """The log widget."""
+        return self.query_one(Log)
+
+    @property
+    def follow(self) -> bool:
+        """Whether new lines scroll the log."""
+        return self.main.auto_scroll
+
+    def render_model(self) -> None:
+        """Write lines that arrived since the last tick; reload on instance change."""
+        model = self.dash.model
+        name = self.dash.selected_instance
+        log = self.main
+        if name != self.shown:
+            self.shown = name
+            log.clear()
+            model.serial_pending.pop(name or "", None)
+            lines = list(model.serial.get(name or "", ()))
+            if lines:
+                log.write_lines(lines)
+        else:
+            lines = model.take_serial(name) if name else []
+            if lines:
+                log.write_lines(lines)
+        for other in list(model.serial_pending):  # other instances: the window holds them
+            if other != name:
+                model.serial_pending.pop(other, None)
+        follow = "follow" if log.auto_scroll else "paused — End follows"
+        self.set_title(f"{name} · {follow}" if name else "")
+        if name is None and log.line_count == 0:
+            log.write_line("Select an instance to see its serial console.")
+            self.shown = None
+
+    def action_follow(self) -> None:
+        """Toggle autoscroll."""
+        self.main.auto_scroll = not self.main.auto_scroll
+        if self.main.auto_scroll:
+            self.main.scroll_end(animate=False)
+        self.render_model()
+
+    def action_end(self) -> None:
+        """Jump to the end and follow."""
+        self.main.auto_scroll = True
+        self.main.scroll_end(animate=False)
+        self.render_model()
+
+    def action_fullscreen(self) -> None:
+        """Maximize the pane (Esc or f restores)."""
+        if self.screen.maximized is self:
+            self.screen.minimize()
+        else:
+            self.screen.maximize(self, container=False)
+
+    def action_save(self) -> None:
+        """Write the in-memory window to a file in the working directory."""
+        name = self.shown or "serial"
+        path = Path.cwd() / f"envdeck-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        lines = list(self.dash.model.serial.get(name, ()))
+        self.dash.save_text(path, "\n".join(lines) + "\n")
+
+    def action_search(self) -> None:
+        """Ask for a pattern; the search runs over the whole log on disk."""
+        field = self.query_one("#serial-search", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Submitted, "#serial-search")
+    def _search(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.main.focus()
+        if event.value and self.shown:
+            self.dash.search_serial(self.shown, event.value)
+
+    def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
+        """Esc closes the search input."""
+        field = self.query_one("#serial-search", Input)
+        if event.key == "escape" and field.has_focus:
+            field.display = False
+            self.main.focus()
+            event.stop()

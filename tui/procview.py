@@ -1,0 +1,165 @@
+"""The process list: a line-API ScrollView that renders only the rows on screen.
+
+Refreshing 2,000 processes costs one pass over the snapshot (``visible_rows``) and then only
+the visible lines are drawn — no widget per row (see PATTERNS.md: DataTable/Tree are too slow).
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .formatting import human_bytes
+from .proctree import VisibleRow, command_text
+from .settings import HighlightRule
+
+HEADER = f"{'PID':>7} {'USER':<9} {'CPU%':>5} {'RSS':>6} S  COMMAND"
+
+
+class ProcessView(ScrollView, can_focus=True):
+    """Rows of :class:`VisibleRow` with a cursor; the pane owns filtering and sorting."""
+
+    COMPONENT_CLASSES = {
+        "processview--cursor",
+        "processview--emulated",
+        "processview--badge",
+        "processview--container",
+        "processview--dim",
+    }
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False, id="process.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="process.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="process.pageup"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="process.pagedown"),
+        Binding("home", "jump(0)", "Top", show=False, id="process.top"),
+        Binding("end", "jump(-1)", "Bottom", show=False, id="process.bottom"),
+    ]
+
+    class CursorMoved(Message):
+        """The cursor is on another process (or on none)."""
+
+        def __init__(self, row: dict | None) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[VisibleRow] = []
+        self.cursor = 0
+        self.follow = False
+        self.rules: list[HighlightRule] = []
+        self._rule_styles: dict[int, Style | None] = {}
+
+    @property
+    def selected(self) -> dict | None:
+        """The process under the cursor."""
+        if 0 <= self.cursor < len(self.rows):
+            return self.rows[self.cursor].row
+        return None
+
+    def set_rows(self, rows: list[VisibleRow]) -> None:
+        """Replace the rows; the cursor follows its pid in follow mode, else keeps its line."""
+        old = self.selected
+        self.rows = rows
+        self._rule_styles.clear()
+        if self.follow and old is not None:
+            for index, visible in enumerate(rows):
+                if visible.row["pid"] == old["pid"]:
+                    self.cursor = index
+                    break
+        self.cursor = max(0, min(self.cursor, len(rows) - 1))
+        width = max((len(command_text(r.row)) for r in rows[:500]), default=0) + 40
+        self.virtual_size = Size(max(width, self.size.width), len(rows))
+        if self.follow:
+            self.scroll_to(y=max(0, self.cursor - self.size.height // 2), animate=False)
+        self.refresh()
+        if self.selected is not old:
+            self.post_message(self.CursorMoved(self.selected))
+
+    def move_cursor(self, index: int) -> None:
+        """Put the cursor on line ``index`` and keep it visible."""
+        if not self.rows:
+            return
+        self.cursor = max(0, min(index, len(self.rows) - 1))
+        top = self.scroll_offset.y
+        height = max(1, self.size.height)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+        self.refresh()
+        self.post_message(self.CursorMoved(self.selected))
+
+    def action_cursor(self, delta: int) -> None:
+        """Move the cursor by ``delta`` lines."""
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        """Move the cursor by one screen."""
+        self.move_cursor(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_jump(self, index: int) -> None:
+        """First (0) or last (-1) line."""
+        self.move_cursor(index if index >= 0 else len(self.rows) - 1)
+
+    def on_click(self, event) -> None:  # noqa: ANN001 - textual.events.Click
+        """Click selects the line under the pointer."""
+        self.move_cursor(self.scroll_offset.y + event.y)
+
+    def _rule_style(self, row: dict, command: str) -> Style | None:
+        pid = row["pid"]
+        if pid not in self._rule_styles:
+            style = None
+            for rule in self.rules:
+                if rule.matches(row, command):
+                    style = rule.style
+                    break
+            self._rule_styles[pid] = style
+        return self._rule_styles[pid]
+
+    def render_line(self, y: int) -> Strip:
+        """Draw screen line ``y`` (only called for lines on screen)."""
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        visible = self.rows[index]
+        row = visible.row
+        emulated = row.get("emulated")
+        command = command_text(row)
+        style = base
+        if emulated:
+            style += self.get_component_rich_style("processview--emulated")
+        elif not visible.matched:
+            style += self.get_component_rich_style("processview--dim")
+        rule = self._rule_style(row, command)
+        if rule is not None:
+            style += rule
+        if index == self.cursor and self.has_focus:
+            style += self.get_component_rich_style("processview--cursor")
+        elif index == self.cursor:
+            style += Style(reverse=True)
+        marker = "▸ " if visible.collapsed else ("▾ " if visible.has_children else "  ")
+        cells = (
+            f"{row.get('pid', 0):>7} {str(row.get('user') or '?')[:9]:<9} "
+            f"{(row.get('cpu_percent') or 0.0):>5.1f} {human_bytes(row.get('rss_bytes')):>6} "
+            f"{str(row.get('state') or ' ')[:1]}  {'  ' * visible.depth}{marker}"
+        )
+        segments = [Segment(cells, style)]
+        if emulated:
+            badge = self.get_component_rich_style("processview--badge")
+            segments.append(Segment(f" {emulated.get('arch') or '?'} ", style + badge))
+            segments.append(Segment(" ", style))
+        if row.get("container"):
+            tag = self.get_component_rich_style("processview--container")
+            segments.append(Segment(f"[{row['container']}] ", style + tag))
+        segments.append(Segment(command, style))
+        strip = Strip(segments).extend_cell_length(scroll_x + width, style)
+        return strip.crop(scroll_x, scroll_x + width)

@@ -1,0 +1,141 @@
+"""Modal screens: help, confirm (Cancel preselected), signal picker, command menu, text views."""
+
+from __future__ import annotations
+
+import signal as _signal
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+SIGNALS = ["TERM", "INT", "HUP", "KILL", "STOP", "CONT", "USR1", "USR2", "QUIT"]
+
+
+class TextScreen(ModalScreen[None]):
+    """A scrollable text (help, details, literal commands, search results). Esc/q closes."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close", id="modal.close"),
+        Binding("q", "dismiss", "Close", show=False, id="modal.close_q"),
+    ]
+
+    def __init__(self, title: str, body: Text | str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        """Title, body, hint."""
+        with Vertical(classes="modal-box"):
+            yield Label(self.title_text, classes="modal-title")
+            with VerticalScroll(classes="modal-scroll"):
+                yield Static(self.body, classes="modal-body")
+            yield Label("Esc closes", classes="modal-hint")
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no with Cancel focused: Enter on arrival cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, question: str, detail: str = "", confirm_label: str = "Confirm") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        """Question, detail, buttons (Cancel first and focused)."""
+        with Vertical(classes="modal-box confirm"):
+            yield Label(self.question, classes="modal-title")
+            if self.detail:
+                yield Static(self.detail, classes="modal-body")
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        """Cancel is preselected."""
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        """Esc: no."""
+        self.dismiss(False)
+
+
+class PickScreen(ModalScreen[str | None]):
+    """Pick one option (signal, command of the ``x`` menu); Esc returns None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, title: str, options: list[tuple[str, str]], hint: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = options  # (id, label)
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        """Title, options, hint."""
+        with Vertical(classes="modal-box"):
+            yield Label(self.title_text, classes="modal-title")
+            yield OptionList(*[Option(label, id=oid) for oid, label in self.options])
+            if self.hint:
+                yield Label(self.hint, classes="modal-hint")
+
+    def on_mount(self) -> None:
+        """First option highlighted."""
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        """Esc: nothing picked."""
+        self.dismiss(None)
+
+
+def signal_options() -> list[tuple[str, str]]:
+    """(number, 'TERM (15)') for the picker, TERM first."""
+    out = []
+    for name in SIGNALS:
+        number = int(getattr(_signal, "SIG" + name))
+        out.append((str(number), f"{name} ({number})"))
+    return out
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of input (``:`` command mode)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, prompt: str, placeholder: str = "", complete: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        """Prompt and input."""
+        with Vertical(classes="modal-box prompt"):
+            yield Label(self.prompt, classes="modal-title")
+            yield Input(placeholder=self.placeholder)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        """Esc: nothing."""
+        self.dismiss(None)

@@ -1,0 +1,63 @@
+"""Keep a DataTable equal to a list of keyed rows, touching only what changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+Cell = str | Text
+Row = tuple[str, Sequence[Cell]]
+
+
+def sync_rows(table: DataTable, rows: list[Row], cache: dict[str, tuple]) -> None:
+    """Make ``table`` show ``rows`` (key, cells); ``cache`` remembers what each row showed.
+
+    Same keys in the same order: only changed cells are updated. Otherwise the rows are
+    rebuilt and the cursor stays on the row with the same key where it still exists.
+    """
+    keys = [key for key, _ in rows]
+    current = [k.value for k in table.rows]
+    if keys == current:
+        columns = list(table.columns)
+        for key, cells in rows:
+            old = cache.get(key)
+            new = tuple(_plain(c) for c in cells)
+            if old == new:
+                continue
+            for index, cell in enumerate(cells):
+                if old is None or old[index] != new[index]:
+                    table.update_cell(key, columns[index], cell)
+            cache[key] = new
+        return
+    selected = _cursor_key(table)
+    table.clear()
+    cache.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+        cache[key] = tuple(_plain(c) for c in cells)
+    if selected in keys:
+        table.move_cursor(row=keys.index(selected), animate=False)
+
+
+def _plain(cell: Cell) -> tuple[str, str]:
+    if isinstance(cell, Text):
+        return cell.plain, str(cell.style) + "".join(str(s.style) for s in cell.spans)
+    return str(cell), ""
+
+
+def _cursor_key(table: DataTable) -> str | None:
+    if table.row_count == 0:
+        return None
+    try:
+        key: RowKey = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+    except Exception:  # noqa: BLE001 - cursor outside the table
+        return None
+    return key.value
+
+
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor (None on an empty table)."""
+    return _cursor_key(table)
