@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 from types import ModuleType
 
 
@@ -37,6 +38,8 @@ async def instance_action(name: str, action: str) -> str:
     func = _backend("instances", action)
     if action == "delete":
         await func(name, force=True)  # type: ignore[operator]
+    elif "wait" in inspect.signature(func).parameters:  # type: ignore[arg-type]
+        await func(name, wait=False)  # type: ignore[operator]  # the event stream shows progress
     else:
         await func(name)  # type: ignore[operator]
     return f"{action}: {name}"

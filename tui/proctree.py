@@ -48,9 +48,13 @@ class TreeOptions:
 def command_text(row: dict) -> str:
     """The command as the user ran it (for emulated processes: the program, not qemu)."""
     emulated = row.get("emulated")
-    if emulated and emulated.get("program"):
-        program = emulated["program"]
-        return " ".join(program) if isinstance(program, list) else str(program)
+    if emulated:
+        if emulated.get("command"):
+            return str(emulated["command"])
+        if emulated.get("argv"):
+            return " ".join(emulated["argv"])
+        if emulated.get("program"):
+            return str(emulated["program"])
     cmdline = row.get("cmdline")
     if cmdline:
         return " ".join(cmdline) if isinstance(cmdline, list) else str(cmdline)
@@ -127,21 +131,43 @@ def visible_rows(processes: dict[int, dict], options: TreeOptions) -> list[Visib
                     pid = processes[pid].get("ppid")
 
     out: list[VisibleRow] = []
-    stack: list[tuple[dict, int]] = [(r, 0) for r in reversed(_sorted(roots, options))]
-    while stack:
-        row, depth = stack.pop()
-        pid = row["pid"]
-        if keep is not None and pid not in keep:
-            continue
-        kids = children.get(pid, [])
-        if keep is not None:
-            kids = [k for k in kids if k["pid"] in keep]
-        collapsed = pid in options.collapsed and bool(kids)
-        matched = predicate is None or predicate(row)
-        out.append(VisibleRow(row, depth, bool(kids), collapsed, matched))
-        if not collapsed:
-            stack.extend((k, depth + 1) for k in reversed(_sorted(kids, options)))
+    seen: set[int] = set()
+
+    def walk(start: list[dict]) -> None:
+        stack: list[tuple[dict, int]] = [(r, 0) for r in reversed(_sorted(start, options))]
+        while stack:
+            row, depth = stack.pop()
+            pid = row["pid"]
+            if pid in seen or (keep is not None and pid not in keep):
+                continue
+            seen.add(pid)
+            kids = children.get(pid, [])
+            if keep is not None:
+                kids = [k for k in kids if k["pid"] in keep]
+            collapsed = pid in options.collapsed and bool(kids)
+            matched = predicate is None or predicate(row)
+            out.append(VisibleRow(row, depth, bool(kids), collapsed, matched))
+            if not collapsed:
+                stack.extend((k, depth + 1) for k in reversed(_sorted(kids, options)))
+
+    walk(roots)
+    if len(seen) < len(processes):  # a parent loop (pid reuse between scans): show them anyway
+        hidden = _hidden_below_collapsed(processes, options.collapsed, children)
+        walk([r for r in processes.values() if r["pid"] not in seen and r["pid"] not in hidden])
     return out
+
+
+def _hidden_below_collapsed(
+    processes: dict[int, dict], collapsed: set[int], children: dict[int, list[dict]]
+) -> set[int]:
+    hidden: set[int] = set()
+    stack = [pid for pid in collapsed if pid in processes]
+    while stack:
+        for kid in children.get(stack.pop(), []):
+            if kid["pid"] not in hidden:
+                hidden.add(kid["pid"])
+                stack.append(kid["pid"])
+    return hidden
 
 
 def summarize(processes: dict[int, dict]) -> tuple[int, float, float]:

@@ -34,7 +34,11 @@ def _proc(pid, ppid, cmd, *, user="root", cpu=0.0, rss=4 << 20, container=None, 
 
 def process_rows(extra: int = 0) -> list[dict]:
     """A small host tree: init, sshd, dockerd + containerd-shims, QEMU, emulated busybox."""
-    arm = {"arch": "aarch64", "interpreter": "/usr/bin/qemu-aarch64-static", "program": ["sh", "-c", "while true; do :; done"]}
+    def arm(program: str, argv: list[str], interpreter: str = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P") -> dict:
+        # the shape of envdeck.backend.emulation's description
+        return {"arch": "aarch64", "interpreter": interpreter, "program": program, "argv": argv,
+                "command": " ".join(argv), "preserve_argv0": True, "arch_source": "elf"}
+
     rows = [
         _proc(1, 0, ["/sbin/init"], rss=12 << 20),
         _proc(310, 1, ["/usr/sbin/sshd", "-D"]),
@@ -42,9 +46,9 @@ def process_rows(extra: int = 0) -> list[dict]:
         _proc(410, 402, ["containerd", "--config", "/var/run/docker/containerd/containerd.toml"], rss=40 << 20),
         _proc(900, 1, ["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-id", "a1b2"]),
         _proc(901, 900, ["/usr/libexec/qemu-binfmt/aarch64-binfmt-P", "/bin/sh", "sh", "-c", "while true; do :; done"],
-              cpu=41.0, rss=9 << 20, container="arm-loop", emulated=arm, name="sh"),
+              cpu=41.0, rss=9 << 20, container="arm-loop", emulated=arm("/bin/sh", ["sh", "-c", "while true; do :; done"]), name="sh"),
         _proc(902, 901, ["/usr/libexec/qemu-binfmt/aarch64-binfmt-P", "/bin/sleep", "sleep", "1"], rss=6 << 20,
-              container="arm-loop", emulated={**arm, "program": ["sleep", "1"]}, name="sleep"),
+              container="arm-loop", emulated=arm("/bin/sleep", ["sleep", "1"]), name="sleep"),
         _proc(950, 1, ["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-id", "c3d4"]),
         _proc(951, 950, ["/bin/sh", "-c", "httpd -f -p 8080"], container="web-amd64"),
         _proc(1200, 1, ["/usr/bin/qemu-system-x86_64", "-name", "tiny", "-accel", "tcg", "-m", "256"],
@@ -52,7 +56,7 @@ def process_rows(extra: int = 0) -> list[dict]:
         _proc(1300, 310, ["sshd: dev@pts/0"], user="dev"),
         _proc(1301, 1300, ["-bash"], user="dev"),
         _proc(1400, 1301, ["qemu-aarch64-static", "./hello-arm64", "--loop"], user="dev", cpu=3.0,
-              emulated={"arch": "aarch64", "interpreter": "qemu-aarch64-static", "program": ["./hello-arm64", "--loop"]},
+              emulated=arm("./hello-arm64", ["./hello-arm64", "--loop"], "qemu-aarch64-static"),
               name="qemu-aarch64-st"),
     ]
     for i in range(extra):
