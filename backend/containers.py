@@ -1,0 +1,231 @@
+"""Live containers of every Docker endpoint, driven by the daemons' events streams.
+
+:class:`ContainersSource` (a :class:`~envdeck.backend.sources.Source`) runs one
+:class:`EndpointWatcher` per endpoint. A watcher, per connection:
+
+1. opens the events stream (its own thread and client, see :mod:`docker_events`),
+2. emits ``EndpointStatus(reachable=True)`` and one ``ContainerInfo`` per container (one sparse
+   list request), plus ``ContainerRemoved`` for rows it had shown that are gone,
+3. then, for each batch of events, re-reads just the containers they name (one list request
+   filtered by id) and emits their rows, or ``ContainerRemoved`` on ``destroy``.
+
+When the stream ends (the daemon stopped: the socket closes at once) the endpoint is reported
+unreachable with the reason, and the watcher retries every ``retry_max`` seconds at most; it
+recovers by itself. While unreachable, rows already emitted are kept (shown greyed by the UI);
+the next full list replaces them. Blocking SDK calls run in threads, never on the event loop.
+
+The one-off operations (list, actions, logs, shell, stats) live in :mod:`containers_actions`
+and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from .containers_actions import (
+    ACTIONS,
+    LogStream,
+    container_action,
+    list_containers,
+    logs,
+    shell_argv,
+    stats,
+)
+from .containers_platform import PlatformCache, normalize_arch
+from .containers_rows import (
+    REFRESH_ACTIONS,
+    REMOVE_ACTION,
+    event_action,
+    event_container_id,
+    to_info,
+)
+from .docker_endpoints import Endpoint, discover, make_client, resolve, unreachable_reason
+from .docker_events import EventStream
+from .events import ContainerInfo, ContainerRemoved, EndpointStatus
+from .sources import Emit
+
+__all__ = [
+    "ACTIONS",
+    "ContainersSource",
+    "EndpointWatcher",
+    "LogStream",
+    "container_action",
+    "list_containers",
+    "logs",
+    "shell_argv",
+    "stats",
+]
+
+
+class EndpointWatcher:
+    """Keeps one endpoint's containers live; runs until cancelled."""
+
+    def __init__(self, endpoint: Endpoint, emit: Emit, *, retry_max: float = 2.0,
+                 health_interval: float = 30.0, subscribe_timeout: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self._emit = emit
+        self._retry_max = retry_max
+        self._health_interval = health_interval
+        self._subscribe_timeout = subscribe_timeout
+        self._client: Any = None
+        self._platforms: PlatformCache | None = None
+        self._native: str | None = None
+        self._known: set[str] = set()
+        self._status: tuple[bool, str | None] | None = None
+
+    async def run(self) -> None:
+        """Connect, follow, report, retry; forever (cancel to stop)."""
+        delay = 0.25
+        try:
+            while True:
+                connected = False
+                try:
+                    connected, reason = await self._session()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - any failure: report, retry
+                    reason = unreachable_reason(self.endpoint, exc)
+                self._set_status(False, reason)
+                delay = 0.25 if connected else min(delay * 2, self._retry_max)
+                await asyncio.sleep(delay)
+        finally:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _set_status(self, reachable: bool, reason: str | None) -> None:
+        if self._status == (reachable, reason):
+            return
+        self._status = (reachable, reason)
+        self._emit(EndpointStatus(
+            endpoint=self.endpoint.name, reachable=reachable, reason=reason,
+            native_arch=self._native, docker_host=self.endpoint.url,
+        ))
+
+    def _connect(self) -> None:
+        """(thread) The request client and the daemon's native arch."""
+        if self._client is None:
+            client = make_client(self.endpoint, timeout=5)
+            self._client = client
+            self._platforms = PlatformCache(client.api.inspect_image)
+        self._native = normalize_arch(self._client.info().get("Architecture"))
+
+    def _rows(self, ids: list[str] | None) -> list[ContainerInfo]:
+        """(thread) One list request (all containers, or just ``ids``) -> rows."""
+        filters = {"id": ids} if ids else None
+        entries = self._client.api.containers(all=True, filters=filters)
+        assert self._platforms is not None
+        return [to_info(self.endpoint.name, attrs, self._platforms.get(attrs.get("ImageID")),
+                        self._native) for attrs in entries]
+
+    async def _session(self) -> tuple[bool, str]:
+        """One connection's life: returns (was connected, why it ended)."""
+        await asyncio.to_thread(self._connect)
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stream = EventStream(self.endpoint, asyncio.get_running_loop(), queue.put_nowait,
+                             version=self._client.api.api_version).start()
+        try:
+            async with asyncio.timeout(self._subscribe_timeout):
+                tag, payload = await queue.get()
+            if tag == "end":
+                return False, payload
+            rows = await asyncio.to_thread(self._rows, None)
+            self._set_status(True, None)
+            self._publish(rows, full=True)
+            while True:
+                try:
+                    async with asyncio.timeout(self._health_interval):
+                        item = await queue.get()
+                except TimeoutError:
+                    await asyncio.to_thread(self._client.ping)  # a hung daemon, not a closed one
+                    continue
+                batch = [item]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                ended = await self._apply(batch)
+                if ended is not None:
+                    return True, ended
+        finally:
+            await stream.aclose()
+
+    async def _apply(self, batch: list[tuple[str, Any]]) -> str | None:
+        """Apply a batch of stream items; the end reason if the stream ended in it."""
+        refresh: list[str] = []
+        removed: list[str] = []
+        ended = None
+        for tag, payload in batch:
+            if tag == "end":
+                ended = payload
+                continue
+            if tag != "event":
+                continue
+            cid, action = event_container_id(payload), event_action(payload)
+            if not cid:
+                continue
+            if action == REMOVE_ACTION:
+                removed.append(cid)
+                refresh = [r for r in refresh if r != cid]
+            elif action in REFRESH_ACTIONS and cid not in refresh:
+                refresh.append(cid)
+                removed = [r for r in removed if r != cid]
+        if refresh and ended is None:
+            rows = await asyncio.to_thread(self._rows, refresh)
+            self._publish(rows)
+            seen = {row.id for row in rows}
+            removed += [cid for cid in refresh if cid not in seen]
+        for cid in removed:
+            if cid in self._known:
+                self._known.discard(cid)
+                self._emit(ContainerRemoved(endpoint=self.endpoint.name, id=cid))
+        return ended
+
+    def _publish(self, rows: list[ContainerInfo], *, full: bool = False) -> None:
+        """Emit rows; with ``full``, also remove known rows that are not in the list."""
+        for row in rows:
+            self._emit(row)
+        ids = {row.id for row in rows}
+        if full:
+            for gone in sorted(self._known - ids):
+                self._emit(ContainerRemoved(endpoint=self.endpoint.name, id=gone))
+            self._known = ids
+        else:
+            self._known |= ids
+
+
+class ContainersSource:
+    """Every Docker endpoint's containers, live (a :class:`sources.Source`).
+
+    ``endpoints``: :class:`Endpoint` objects or names/URLs; None discovers them (host, instance
+    sockets, contexts) and looks for new ones every ``rediscover_interval`` seconds.
+    """
+
+    name = "containers"
+
+    def __init__(self, endpoints: list[Endpoint | str] | None = None, *,
+                 rediscover_interval: float = 5.0, retry_max: float = 2.0) -> None:
+        self._fixed = None if endpoints is None else [
+            e if isinstance(e, Endpoint) else resolve(e) for e in endpoints]
+        self._rediscover_interval = rediscover_interval
+        self._retry_max = retry_max
+
+    async def run(self, emit: Emit) -> None:
+        """Watch each endpoint until cancelled."""
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                for endpoint in self._fixed if self._fixed is not None else discover():
+                    if endpoint.url not in tasks:
+                        watcher = EndpointWatcher(endpoint, emit, retry_max=self._retry_max)
+                        tasks[endpoint.url] = asyncio.create_task(
+                            watcher.run(), name=f"containers:{endpoint.name}")
+                if self._fixed is not None:
+                    await asyncio.gather(*tasks.values())
+                    return
+                await asyncio.sleep(self._rediscover_interval)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*tasks.values(), return_exceptions=True)
