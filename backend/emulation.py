@@ -148,17 +148,54 @@ def elf_arch(data: bytes) -> str | None:
     return arch
 
 
+def resolve_in_root(path: str, root: str | None, cwd: str | None = None) -> str | None:
+    """``path`` as the process sees it, as a path this process can open.
+
+    Opening ``/proc/PID/root/bin/sleep`` lets the kernel follow an absolute symlink
+    (``/bin/sleep -> /bin/busybox``) from *our* root, i.e. to the host's busybox. So walk the
+    components and rebase every absolute link target onto ``root``. Relative paths start at
+    ``cwd`` (``/proc/PID/cwd``). None if the path cannot be resolved.
+    """
+    if path.startswith("/"):
+        base = root or "/"
+    elif cwd:
+        base = cwd
+    else:
+        return None
+    pending = [p for p in path.split("/") if p]
+    done: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = os.path.join(base, *done, part)
+        try:
+            target = os.readlink(candidate)
+        except OSError:
+            done.append(part)  # not a link (or missing: the open will say)
+            continue
+        links += 1
+        if links > 40:
+            return None
+        if target.startswith("/"):
+            base, done = (root or "/"), []
+        pending = [p for p in target.split("/") if p] + pending
+    return os.path.join(base, *done)
+
+
 def read_elf_arch(path: str, root: str | None = None, cwd: str | None = None) -> str | None:
     """ELF arch of the file at ``path``, or None.
 
     ``root`` and ``cwd`` (e.g. ``/proc/PID/root``, ``/proc/PID/cwd``) resolve absolute and
     relative paths as the process sees them (its mount namespace, its working directory).
     """
-    if path.startswith("/"):
-        full = os.path.join(root, path.lstrip("/")) if root else path
-    elif cwd:
-        full = os.path.join(cwd, path)
-    else:
+    full = resolve_in_root(path, root, cwd)
+    if full is None:
         return None
     try:
         fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)  # never block on a FIFO named like a program

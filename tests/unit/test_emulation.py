@@ -6,7 +6,13 @@ import os
 import sys
 
 import pytest
-from envdeck.backend.emulation import detect, elf_arch, interpreter_arch, read_elf_arch
+from envdeck.backend.emulation import (
+    detect,
+    elf_arch,
+    interpreter_arch,
+    read_elf_arch,
+    resolve_in_root,
+)
 
 QEMU = "/usr/bin/qemu-aarch64-static"
 
@@ -98,3 +104,16 @@ def test_read_elf_arch_of_this_python_and_never_blocks_on_a_fifo(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert read_elf_arch(str(fifo)) is None
+
+
+def test_absolute_links_resolve_inside_the_process_root(tmp_path):
+    """/bin/sleep -> /bin/busybox in a container must not land on the host's /bin/busybox."""
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "busybox").write_bytes(elf_header(2, 1, 183) + bytes(64))
+    (root / "bin" / "sleep").symlink_to("/bin/busybox")
+    (root / "usr").symlink_to("/")  # a loop-ish absolute link: still resolved inside root
+    assert resolve_in_root("/bin/sleep", str(root)) == str(root / "bin" / "busybox")
+    assert resolve_in_root("/usr/usr/bin/../bin/sleep", str(root)) == str(root / "bin" / "busybox")
+    assert read_elf_arch("/bin/sleep", str(root)) == "aarch64"
+    assert resolve_in_root("relative", None) is None
