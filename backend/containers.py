@@ -74,6 +74,8 @@ class EndpointWatcher:
         self._native: str | None = None
         self._known: set[str] = set()
         self._status: tuple[bool, str | None] | None = None
+        self.list_requests = 0  # how many list requests were made (tests, benchmarks)
+        self.connections = 0  # how many times the endpoint was reached
 
     async def run(self) -> None:
         """Connect, follow, report, retry; forever (cancel to stop)."""
@@ -115,6 +117,7 @@ class EndpointWatcher:
     def _rows(self, ids: list[str] | None) -> list[ContainerInfo]:
         """(thread) One list request (all containers, or just ``ids``) -> rows."""
         filters = {"id": ids} if ids else None
+        self.list_requests += 1
         entries = self._client.api.containers(all=True, filters=filters)
         assert self._platforms is not None
         return [to_info(self.endpoint.name, attrs, self._platforms.get(attrs.get("ImageID")),
@@ -132,6 +135,7 @@ class EndpointWatcher:
             if tag == "end":
                 return False, payload
             rows = await asyncio.to_thread(self._rows, None)
+            self.connections += 1
             self._set_status(True, None)
             self._publish(rows, full=True)
             while True:
@@ -209,6 +213,7 @@ class ContainersSource:
             e if isinstance(e, Endpoint) else resolve(e) for e in endpoints]
         self._rediscover_interval = rediscover_interval
         self._retry_max = retry_max
+        self.watchers: dict[str, EndpointWatcher] = {}  # by endpoint name, while running
 
     async def run(self, emit: Emit) -> None:
         """Watch each endpoint until cancelled."""
@@ -218,6 +223,7 @@ class ContainersSource:
                 for endpoint in self._fixed if self._fixed is not None else discover():
                     if endpoint.url not in tasks:
                         watcher = EndpointWatcher(endpoint, emit, retry_max=self._retry_max)
+                        self.watchers[endpoint.name] = watcher
                         tasks[endpoint.url] = asyncio.create_task(
                             watcher.run(), name=f"containers:{endpoint.name}")
                 if self._fixed is not None:
@@ -229,3 +235,4 @@ class ContainersSource:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*tasks.values(), return_exceptions=True)
+            self.watchers.clear()
