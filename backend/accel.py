@@ -92,4 +92,4 @@ def choose(requested: str, guest_arch: str) -> AccelChoice:
     hang = recorded_verdict("kvm")
     if hang:
         return AccelChoice("tcg", f"kvm skipped: {hang} (seen earlier this host boot)", False)
-    return AccelChoice("kvm", why + "; guarded by a first-output watchdog", True)
+    return AccelChoice("kvm", why + "; guarded by a boot watchdog", True)

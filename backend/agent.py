@@ -39,10 +39,16 @@ from .store import InstanceDir, lock_file
 
 log = logging.getLogger("envdeck.agent")
 
-KVM_WATCHDOG_S = 5.0
+# A working KVM guest reaches /init in about a second; a hung one may still print the boot
+# stub's "Probing EDD" first, so the watchdog waits for the kernel-booted marker, not any output.
+KVM_WATCHDOG_S = 10.0
 STALL_AFTER_S = {"first serial output": 20.0, "kernel booted": 90.0, "ssh port open": 60.0,
                  "ssh authenticated": 30.0}
 BOOT_DEADLINE_S = 300.0
+# Tests (and impatient users) can scale the stall timers: ENVDECK_STALL_SCALE=0.2
+_SCALE = float(os.environ.get("ENVDECK_STALL_SCALE", "1") or 1)
+STALL_AFTER_S = {stage: seconds * _SCALE for stage, seconds in STALL_AFTER_S.items()}
+BOOT_DEADLINE_S *= _SCALE
 SERIAL_FLUSH_S = 0.05
 MAX_CLIENT_BUFFER = 8 << 20
 
@@ -84,6 +90,7 @@ class Agent:
         self._pending_serial: list[str] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self.serial_seen = asyncio.Event()
+        self.kernel_booted = asyncio.Event()
         self.progress = asyncio.Event()
         self.exited = asyncio.Event()
         self.exit_reason: str | None = None
@@ -94,6 +101,7 @@ class Agent:
         self.ssh_conn: Any = None
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self.messages: list[AgentMessage] = []
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------
@@ -115,7 +123,9 @@ class Agent:
     def say(self, level: str, text: str) -> None:
         """A message for humans (also logged to agent.log)."""
         log.info("%s: %s", level, text)
-        self.emit(AgentMessage(instance=self.inst.name, level=level, text=text))
+        message = AgentMessage(instance=self.inst.name, level=level, text=text)
+        self.messages.append(message)
+        self.emit(message)
 
     # --- serial ---------------------------------------------------------------------------
 
@@ -137,6 +147,8 @@ class Agent:
         self.tail.extend(lines)
         self.serial_seen.set()
         self.tracker.see_serial(lines)
+        if "kernel booted" in self.tracker.done:
+            self.kernel_booted.set()
         self.emit(SerialOutput(instance=self.inst.name, lines=lines))
 
     async def _attach_serial(self) -> None:
@@ -240,7 +252,7 @@ class Agent:
     async def launch(self) -> None:
         """Prepare boot files, choose the accelerator, start QEMU (with the KVM watchdog)."""
         self.set_status(state="starting", reason=None)
-        await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None)
+        await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None, refresh=False)
         ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg)
         choice = accel_mod.choose(self.cfg.accel, self.cfg.arch)
         self.say("info", f"accelerator {choice.accel}: {choice.why}")
@@ -248,9 +260,9 @@ class Agent:
         self._started(choice.accel, ssh_port)
         if choice.guarded:
             try:
-                await asyncio.wait_for(self.serial_seen.wait(), KVM_WATCHDOG_S)
+                await asyncio.wait_for(self.kernel_booted.wait(), KVM_WATCHDOG_S)
             except TimeoutError:
-                reason = f"no guest output within {KVM_WATCHDOG_S:.0f}s under {choice.accel}"
+                reason = f"the guest kernel did not reach /init within {KVM_WATCHDOG_S:.0f}s under {choice.accel}"
                 accel_mod.record_verdict(choice.accel, reason)
                 self.say("warning", f"{reason}: falling back to TCG (remembered until the host reboots)")
                 await self._kill_for_restart()
@@ -274,6 +286,7 @@ class Agent:
         if self._serial_writer:
             self._serial_writer.close()
         self.serial_seen.clear()
+        self.kernel_booted.clear()
 
     async def adopt(self, record: PidRecord) -> None:
         """Take over a QEMU that outlived its agent."""
@@ -431,8 +444,8 @@ class Agent:
                 result = self.status.to_dict()
                 client.send({"id": ident, "ok": True, "result": result})
                 client.send({"event": self.status.to_dict()})
-                for stage in self.tracker.history:
-                    client.send({"event": stage.to_dict()})
+                for past in [*self.messages[-20:], *self.tracker.history]:
+                    client.send({"event": past.to_dict()})
                 backlog = self.tail.last(int(request.get("backlog", 200)))
                 if backlog:
                     client.send({"event": SerialOutput(instance=self.inst.name, lines=backlog).to_dict()})

@@ -83,7 +83,7 @@ class AgentClient:
             self._pending.clear()
             self._events.put_nowait(None)
 
-    async def request(self, cmd: str, timeout: float | None = 30.0, **args: Any) -> Any:
+    async def request(self, cmd: str, reply_timeout: float | None = 30.0, **args: Any) -> Any:
         """Send a command and wait for its result (raises AgentError / AgentUnavailable)."""
         ident = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -94,7 +94,7 @@ class AgentClient:
         except (ConnectionError, OSError) as exc:
             self._pending.pop(ident, None)
             raise AgentUnavailable(f"the agent went away: {exc}") from None
-        return await asyncio.wait_for(future, timeout)
+        return await asyncio.wait_for(future, reply_timeout)
 
     async def events(self) -> AsyncIterator[Event]:
         """Events pushed by the agent, until the connection closes."""

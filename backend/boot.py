@@ -17,7 +17,10 @@ STAGES = (
 )
 
 #: serial markers printed by the tiny guest's /init
-STAGE_MARKERS = {"envdeck-stage: init": "kernel booted"}
+STAGE_MARKERS = {
+    "envdeck-stage: init": "kernel booted",
+    "Run /init as init process": "kernel booted",  # any kernel that logs to the console
+}
 
 PANIC_WORDS = ("Kernel panic", "kernel BUG", "Oops:", "not syncing")
 

@@ -37,11 +37,17 @@ def agent_marker(inst: InstanceDir) -> str:
     return f"envdeck.backend.agent {inst.name} "
 
 
-def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None) -> None:
-    """Build (or reuse) the base image, the instance's initramfs and its disk."""
+def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *, refresh: bool = True) -> None:
+    """Build (or reuse) the base image, the instance's initramfs and its disk.
+
+    With ``refresh=False`` (at start) an instance keeps the image it was created with as long
+    as its files are there; ``create`` refreshes.
+    """
     if not inst.client_key.exists() or not inst.host_key.exists():
         sshkeys.create_keys(inst)
-    if cfg.template == "tiny":
+    kernel = inst.read_state().get("kernel")
+    prepared = inst.initrd.exists() and kernel and Path(kernel).exists()
+    if cfg.template == "tiny" and (refresh or not prepared):
         image = images.tiny_image(progress)
         state = inst.read_state()
         if state.get("initrd_digest") != image.digest or not inst.initrd.exists():

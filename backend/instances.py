@@ -148,7 +148,7 @@ async def status(name: str, timeout: float = 2.0) -> dict[str, Any]:
         with contextlib.suppress(AgentUnavailable, TimeoutError, EnvdeckError):
             client = await AgentClient.connect(inst.agent_sock, timeout=timeout)
             try:
-                data = await client.request("status", timeout=timeout)
+                data = await client.request("status", reply_timeout=timeout)
                 info = InstanceStatus(**{k: v for k, v in data.items() if k != "kind"})
             finally:
                 await client.close()
@@ -256,7 +256,7 @@ async def stop(name: str, timeout: float = 20.0) -> dict[str, str]:
         proc = spawn_agent(inst)  # adopts the orphaned QEMU, then stops it
     client = await _connect_agent(inst, proc, timeout=30)
     try:
-        return await client.request("stop", timeout=timeout + 30, **{"timeout": timeout})
+        return await client.request("stop", reply_timeout=timeout + 30, timeout=timeout)
     finally:
         await client.close()
         await _wait_agent_gone(inst, 10)

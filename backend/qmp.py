@@ -10,8 +10,8 @@ from pathlib import Path
 from qemu.qmp import QMPClient
 from qemu.qmp.error import QMPError
 
-# qemu.qmp logs every negotiation at INFO/WARNING; keep the CLI's output clean.
-logging.getLogger("qemu.qmp").setLevel(logging.ERROR)
+# qemu.qmp logs every retry of a connect as an ERROR; we retry on purpose.
+logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
 
 class Monitor:
