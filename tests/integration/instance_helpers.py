@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,7 +46,5 @@ def kill_everything(home: Path) -> None:
     for pid_file in list(home.glob("instances/*/agent.pid")) + list(home.glob("instances/*/qemu.pid")):
         record = PidRecord.load(pid_file)
         if record and record.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(record.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

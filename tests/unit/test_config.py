@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from envdeck.backend.config import (
     ConfigError,
     InstanceConfig,
@@ -15,8 +18,6 @@ from envdeck.backend.config import (
     parse_size,
     render_config,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 def error_of(text: str) -> ConfigError:
