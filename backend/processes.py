@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import psutil
@@ -57,7 +57,7 @@ class Proc:
     """One process in a snapshot."""
 
     pid: int
-    ppid: int
+    ppid: int  # the parent in the tree (0 when the kernel's ppid names a reused pid)
     start_ticks: int  # clock ticks after boot: (pid, start_ticks) identifies a process
     start_time: float  # wall clock (epoch seconds)
     state: str
@@ -68,6 +68,11 @@ class Proc:
     depth: int = 0
     container_id: str | None = None
     container: str | None = None
+    raw_ppid: int = -1  # the ppid the kernel reported (-1: same as ppid)
+
+    def __post_init__(self) -> None:
+        if self.raw_ppid == -1:
+            self.raw_ppid = self.ppid
 
     @property
     def name(self) -> str:
@@ -240,23 +245,48 @@ class Labeler(Protocol):
     def label(self, cid: str | None) -> str | None: ...
 
 
-def link(procs: list[Proc], names: Labeler | None) -> dict[int, Proc]:
-    """Order ``procs`` as a tree, set depth, effective ppid, and container attribution."""
+def link(
+    procs: list[Proc],
+    names: Labeler | None,
+    prev: dict[int, Proc] | None = None,
+    tree_changed: bool = True,
+) -> dict[int, Proc]:
+    """Order ``procs`` as a tree; set depth, effective ppid and container attribution.
+
+    ``prev`` is the previous snapshot's processes: a Proc object carried over from it unchanged
+    is copied before any change, so the previous snapshot stays intact for diffing. With
+    ``tree_changed=False`` (same pids, start times and parents as ``prev``) the previous order
+    and depths are reused instead of walking the tree again.
+    """
+    prev = prev or {}
     by_pid = {p.pid: p for p in procs}
     ordered: dict[int, Proc] = {}
-    for pid, depth, ppid in tree_walk((p.pid, p.ppid, p.start_ticks) for p in procs):
+    if not tree_changed and prev.keys() == by_pid.keys():
+        for pid, old in prev.items():
+            p = by_pid[pid]
+            if p is not old:
+                p.depth, p.ppid = old.depth, old.ppid
+                p.container_id, p.container = old.container_id, old.container
+            if p.container_id is not None and names is not None:
+                label = names.label(p.container_id)
+                if label != p.container:
+                    p = replace(p, container=label) if p is old else p
+                    p.container = label
+            ordered[pid] = p
+        return ordered
+    for pid, depth, ppid in tree_walk((p.pid, p.raw_ppid, p.start_ticks) for p in procs):
         p = by_pid[pid]
-        p.depth = depth
-        p.ppid = ppid
         cid = p.static.cgroup_container
         if cid is None and depth:
             parent = by_pid[ppid]
             cid = parent.static.shim_container or parent.container_id
-        p.container_id = cid
+        label = None
         if cid is not None:
-            p.container = names.label(cid) if names is not None else cid[:12]
-        else:
-            p.container = None
+            label = names.label(cid) if names is not None else cid[:12]
+        if (p.depth, p.ppid, p.container_id, p.container) != (depth, ppid, cid, label):
+            if prev.get(pid) is p:
+                p = by_pid[pid] = replace(p)
+            p.depth, p.ppid, p.container_id, p.container = depth, ppid, cid, label
         ordered[pid] = p
     return ordered
 
@@ -278,6 +308,8 @@ def diff(old: Snapshot | None, new: Snapshot) -> ProcessDiff:
     old_procs = old.procs
     for pid, p in new.procs.items():
         o = old_procs.get(pid)
+        if o is p:
+            continue  # carried over unchanged by the scanner
         if o is None:
             added.append(p.row())
         elif o.start_ticks != p.start_ticks:
@@ -349,6 +381,7 @@ class HostScanner:
         self.names = container_names if container_names is not None else ContainerNames()
         self._static: dict[tuple[int, int], Static] = {}
         self._prev: dict[int, Proc] = {}
+        self._raw: dict[int, bytes] = {}
         self._prev_mono: float | None = None
         self._users = _Users()
         self._boot_time = psutil.boot_time() if proc == "/proc" else self._read_btime()
@@ -424,18 +457,32 @@ class HostScanner:
             uptime = wall - self._boot_time
         dt = mono - self._prev_mono if self._prev_mono is not None else None
         prev = self._prev
+        prev_raw = self._raw
+        raw: dict[int, bytes] = {}
         cache = self._static
         seen: dict[tuple[int, int], Static] = {}
         procs: list[Proc] = []
         boot = self._boot_time
+        tree_changed = False
         for entry in os.listdir(proc):
             if not entry.isdigit():
                 continue
             pid = int(entry)
             try:
-                data = _read(f"{proc}/{entry}/stat", 4096)
+                fd = os.open(f"{proc}/{entry}/stat", os.O_RDONLY)
+                try:
+                    data = os.read(fd, 4096)  # procfs returns the whole line in one read
+                finally:
+                    os.close(fd)
             except OSError:
                 continue  # vanished (or hidden): not in this snapshot
+            raw[pid] = data
+            old = prev.get(pid)
+            if old is not None and old.cpu_percent == 0.0 and prev_raw.get(pid) == data:
+                # Nothing moved (no CPU, same state, RSS, parent): carry the object over.
+                seen[(pid, old.start_ticks)] = old.static
+                procs.append(old)
+                continue
             close = data.rfind(b")")
             if close < 0:
                 continue
@@ -457,10 +504,12 @@ class HostScanner:
                 if st is None:
                     continue
             seen[key] = st
-            old = prev.get(pid)
-            if old is not None and old.start_ticks == start_ticks and dt:
-                pct = (cpu_ticks - old.cpu_ticks) / CLK_TCK / dt * 100.0
+            if old is not None and old.start_ticks == start_ticks:
+                if old.raw_ppid != ppid:
+                    tree_changed = True
+                pct = (cpu_ticks - old.cpu_ticks) / CLK_TCK / dt * 100.0 if dt else 0.0
             else:
+                tree_changed = True
                 age = uptime - start_ticks / CLK_TCK
                 pct = (cpu_ticks / CLK_TCK) / age * 100.0 if age > 0.01 else 0.0
             procs.append(
@@ -476,8 +525,11 @@ class HostScanner:
                     cpu_percent=max(pct, 0.0),
                 )
             )
+        if len(procs) != len(prev):
+            tree_changed = True
         self._static = seen
-        ordered = link(procs, self.names)
+        self._raw = raw
+        ordered = link(procs, self.names, prev, tree_changed)
         self._prev = ordered
         self._prev_mono = mono
         return Snapshot(host=self.host, procs=ordered, taken_at=wall, interval=dt, clock=mono)
