@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envdeck.backend.processes import HostScanner, diff, tree_order, tree_walk
-from envdeck.backend.processes_containers import ContainerNames
 from hypothesis import given
 from hypothesis import strategies as st
+
+from envdeck.backend.processes import HostScanner, diff, tree_order, tree_walk
+from envdeck.backend.processes_containers import ContainerNames
 
 FIXTURES = Path(__file__).parent / "fixtures" / "proc"
 CID = "4f7c1e0a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd"
@@ -160,3 +161,43 @@ def test_tree_walk_keeps_every_process_once_parents_first(items):
             assert position[ppid] < position[pid]
             assert depth[ppid] == d - 1
             assert start[ppid] <= start[pid]  # never a younger (reused) parent
+
+
+def _write_stat(root: Path, pid: int, ppid: int, start: int, utime: int = 0) -> None:
+    template = (FIXTURES / "zombie" / "4920" / "stat").read_text().split()
+    template[0], template[1], template[3] = str(pid), "(sleep)", str(ppid)
+    template[13], template[21] = str(utime), str(start)
+    (root / str(pid)).mkdir(exist_ok=True)
+    (root / str(pid) / "stat").write_text(" ".join(template) + "\n")
+    (root / str(pid) / "cmdline").write_bytes(b"sleep\x00600\x00")
+    for name in ("status", "cgroup"):
+        (root / str(pid) / name).write_bytes((FIXTURES / "zombie" / "4920" / name).read_bytes())
+
+
+def test_reparenting_updates_depth_of_carried_over_children(tmp_path):
+    """30's stat never changes (carried over between ticks), but its depth does when 10 exits."""
+    root = tmp_path / "proc"
+    root.mkdir()
+    for name in ("uptime", "stat"):
+        (root / name).write_bytes((FIXTURES / "zombie" / name).read_bytes())
+    for pid, ppid, start in ((1, 0, 0), (10, 1, 100), (20, 10, 200), (30, 20, 300)):
+        _write_stat(root, pid, ppid, start)
+    scan = HostScanner(proc=str(root), container_names=ContainerNames(no_docker))
+    first = scan.scan()
+    second = scan.scan()
+    assert second.procs[30] is first.procs[30]  # nothing moved: the same object
+    assert diff(first, second).changed == []
+    import shutil
+
+    shutil.rmtree(root / "10")
+    _write_stat(root, 20, 1, 200)  # reparented to init
+    third = scan.scan()
+    assert (second.procs[20].depth, second.procs[30].depth) == (2, 3)  # old snapshot intact
+    assert (third.procs[20].depth, third.procs[30].depth) == (1, 2)
+    d = diff(second, third)
+    assert d.removed == [10]
+    assert {r["pid"] for r in d.changed} == {20, 30}
+    _write_stat(root, 30, 20, 300, utime=50)  # 30 used CPU: no longer carried over
+    fourth = scan.scan()
+    assert fourth.procs[30] is not third.procs[30]
+    assert fourth.procs[30].cpu_percent > 0 and fourth.procs[30].depth == 2
