@@ -1,0 +1,292 @@
+"""Build the built-in ``tiny`` guest: the Debian kernel + busybox + dropbear (and its libraries)
++ the needed kernel modules, as one initramfs, cached under ``cache_dir()/tiny/DIGEST``.
+
+The digest is known before anything is downloaded: it hashes the archive SHA256 of every .deb
+(from ``apt-cache show``), the guest scripts and this builder's format version, so a warm start
+costs two apt-cache calls. A build happens in a temp dir under a lock and is renamed into place,
+so a directory named by a digest is always complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import images_deb as debs
+from .cpio import NewcWriter
+from .errors import EnvdeckError
+from .images_elf import interpreter, module_depends, needed_libraries
+from .store import cache_dir, lock_file
+
+Progress = Callable[[str, float | None], None]
+
+#: bump when the image layout changes, so old caches are not reused
+BUILD_FORMAT = "1"
+KERNEL_META = "linux-image-amd64"
+#: packages whose files go into the guest (dropbear-bin's library dependencies are added)
+ROOT_PACKAGES = ("busybox-static", "dropbear-bin")
+#: kernel modules to load at boot (their dependencies are added from .modinfo)
+MODULES = (
+    "virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk", "virtio_rng",
+    "button", "evdev", "ext4", "crc32c_generic",
+)  # fmt: skip
+#: binaries taken from the packages: archive path in the .deb tree -> path in the guest
+BINARIES = {
+    "bin/busybox": "bin/busybox",
+    "usr/sbin/dropbear": "usr/sbin/dropbear",
+    "usr/bin/dropbearkey": "usr/bin/dropbearkey",
+    "usr/bin/dropbearconvert": "usr/bin/dropbearconvert",
+}
+#: files of backend/guest -> (path in the guest, mode)
+GUEST_FILES = {
+    "init": ("init", 0o755),
+    "inittab": ("etc/inittab", 0o644),
+    "rcS": ("etc/envdeck/rcS", 0o755),
+    "shutdown": ("etc/envdeck/shutdown", 0o755),
+    "power-button": ("etc/acpi/PWRF/00000080", 0o755),
+    "profile": ("etc/profile", 0o644),
+    "passwd": ("etc/passwd", 0o644),
+    "group": ("etc/group", 0o644),
+    "shells": ("etc/shells", 0o644),
+}
+GUEST_DIR = Path(__file__).parent / "guest"
+LIB_DIR = "lib/x86_64-linux-gnu"
+LIB_SEARCH = (LIB_DIR, "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
+BASE_DIRS = (
+    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", LIB_DIR, "lib64", "lib/modules", "etc",
+    "etc/envdeck", "etc/envdeck/rc.d", "etc/dropbear", "etc/acpi", "etc/acpi/PWRF", "dev",
+    "proc", "sys", "tmp", "run", "var", "var/log", "mnt", "data",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Built:
+    """A complete cache entry."""
+
+    root: Path
+    digest: str
+    kernel_version: str
+
+    kernel = property(lambda self: self.root / "vmlinuz")
+    initrd = property(lambda self: self.root / "initrd.img")
+
+
+def tiny_root() -> Path:
+    """The tiny image cache: ``cache_dir()/tiny``."""
+    return cache_dir() / "tiny"
+
+
+def guest_files() -> dict[str, bytes]:
+    """The guest scripts shipped in backend/guest, by name."""
+    return {name: (GUEST_DIR / name).read_bytes() for name in sorted(GUEST_FILES)}
+
+
+def compute_digest(packages: list[debs.Deb], scripts: dict[str, bytes]) -> str:
+    """The cache key: hashes the .debs' archive SHA256s, the guest scripts and the layout."""
+    h = hashlib.sha256(f"envdeck-tiny/{BUILD_FORMAT}\n".encode())
+    h.update((" ".join(MODULES) + "\n").encode())
+    for deb in sorted(packages, key=lambda d: d.package):
+        h.update(f"deb {deb.package} {deb.version} {deb.arch} {deb.sha256}\n".encode())
+    for name, data in sorted(scripts.items()):
+        h.update(f"file {name} {len(data)}\n".encode() + data)
+    return h.hexdigest()
+
+
+def resolve_packages() -> tuple[list[debs.Deb], str]:
+    """The .debs the image is built from, and the name of the real kernel package."""
+    kernel = debs.real_kernel_package(KERNEL_META)
+    names = {kernel}
+    for root in ROOT_PACKAGES:
+        names.update(debs.depends_closure(root))
+    found = debs.show(names)
+    return [found[n] for n in sorted(found)], kernel
+
+
+def load(digest: str) -> Built | None:
+    """The complete cache entry for ``digest``, or None."""
+    root = tiny_root() / digest
+    try:
+        meta = json.loads((root / "meta.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return Built(root, digest, meta["kernel_version"])
+
+
+def build_tiny(progress: Progress | None = None) -> Built:
+    """Return the cached tiny image for the current packages, building it if needed."""
+    report = progress or (lambda _text, _fraction: None)
+    report("resolving Debian packages", None)
+    packages, kernel_pkg = resolve_packages()
+    digest = compute_digest(packages, guest_files())
+    if (done := load(digest)) is not None:
+        report("tiny image cached", 1.0)
+        return done
+    top = tiny_root()
+    top.mkdir(parents=True, exist_ok=True)
+    with lock_file(top / ".lock", blocking=True):
+        if (done := load(digest)) is not None:  # another process built it meanwhile
+            report("tiny image cached", 1.0)
+            return done
+        for stale in top.glob(".build-*"):  # left by a killed build; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        paths = debs.download(packages, top / "debs", report)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=top))
+        try:
+            kernel_version = _assemble(work, paths, kernel_pkg, report)
+            meta = {
+                "digest": digest,
+                "kernel_version": kernel_version,
+                "packages": {d.package: d.version for d in packages},
+                "modules": list(MODULES),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            (work / "meta.json").write_text(json.dumps(meta, indent=2))
+            os.chmod(work, 0o755)
+            os.rename(work, top / digest)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    report("tiny image built", 1.0)
+    built = load(digest)
+    assert built is not None
+    return built
+
+
+def _assemble(work: Path, paths: dict[str, Path], kernel_pkg: str, report: Progress) -> str:
+    """Unpack the .debs under ``work`` and write vmlinuz + initrd.img there; return the
+    kernel version. The unpacked trees are removed again."""
+    kdir, udir = work / "kernel", work / "user"
+    report(f"unpacking {kernel_pkg}", 0.1)
+    debs.extract(paths[kernel_pkg], kdir)
+    others = [p for name, p in sorted(paths.items()) if name != kernel_pkg]
+    for i, deb in enumerate(others):
+        report(f"unpacking {deb.name.split('_')[0]}", 0.4 + 0.3 * i / len(others))
+        debs.extract(deb, udir)
+    vmlinuz = sorted((kdir / "boot").glob("vmlinuz-*"))
+    if not vmlinuz:
+        raise EnvdeckError(f"{kernel_pkg} has no /boot/vmlinuz-*")
+    version = vmlinuz[-1].name.removeprefix("vmlinuz-")
+    report("writing the initramfs", 0.8)
+    buf = io.BytesIO()
+    with NewcWriter(buf) as cpio:
+        _write_tree(cpio, udir, kdir / "lib" / "modules" / version, version)
+    data = buf.getvalue()
+    data += b"\0" * (-len(data) % 512)  # appended archives must start 4-byte aligned
+    (work / "initrd.img").write_bytes(data)
+    shutil.copyfile(vmlinuz[-1], work / "vmlinuz")
+    report("cleaning up", 0.95)
+    shutil.rmtree(kdir)
+    shutil.rmtree(udir)
+    return version
+
+
+def _write_tree(cpio: NewcWriter, udir: Path, moddir: Path, version: str) -> None:
+    """Write the guest's whole file tree into ``cpio``."""
+    for d in BASE_DIRS:
+        cpio.add_dir(d)
+    cpio.add_dir("root", 0o700)
+    cpio.add_dir("root/.ssh", 0o700)
+    cpio.add_chardev("dev/console", 5, 1)
+    cpio.add_chardev("dev/null", 1, 3, 0o666)
+    cpio.add_symlink("bin/sh", "busybox")
+    for name, (dest, mode) in GUEST_FILES.items():
+        cpio.add_file(dest, (GUEST_DIR / name).read_bytes(), mode)
+    elves: list[bytes] = []
+    for src, dest in BINARIES.items():
+        data = (udir / src).read_bytes()
+        cpio.add_file(dest, data, 0o755)
+        elves.append(data)
+    for soname, data in _libraries(udir, elves).items():
+        cpio.add_file(f"{LIB_DIR}/{soname}", data, 0o755)
+    for interp in {i for e in elves if (i := interpreter(e))}:
+        if not interp.startswith(f"/{LIB_DIR}/"):
+            cpio.add_symlink(interp, f"/{LIB_DIR}/{Path(interp).name}")
+    _write_modules(cpio, moddir, version)
+
+
+def _find_lib(udir: Path, soname: str) -> Path:
+    for d in LIB_SEARCH:
+        path = udir / d / soname
+        if path.is_symlink():
+            target = os.readlink(path)
+            path = udir / target.lstrip("/") if target.startswith("/") else path.parent / target
+        if path.is_file():
+            return path
+    raise EnvdeckError(f"library {soname} not found in the unpacked packages")
+
+
+def _libraries(udir: Path, elves: list[bytes]) -> dict[str, bytes]:
+    """Every shared library the binaries need, transitively: soname -> contents."""
+    found: dict[str, bytes] = {}
+    todo = [n for e in elves for n in needed_libraries(e)]
+    while todo:
+        soname = todo.pop()
+        if soname in found:
+            continue
+        found[soname] = _find_lib(udir, soname).read_bytes()
+        todo.extend(needed_libraries(found[soname]))
+    return found
+
+
+def module_closure(index: dict[str, str], deps: Callable[[str], list[str]]) -> list[str]:
+    """Modules of MODULES that exist in ``index`` plus their dependencies, dependencies first."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in deps(name):
+            visit(dep)
+        order.append(name)
+
+    for name in MODULES:
+        if name in index:
+            visit(name)
+    return order
+
+
+def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
+    """The needed .ko files under lib/modules/VERSION, a modules.dep for busybox modprobe, and
+    /etc/envdeck/modules (the insmod order). Modules built into the kernel are skipped."""
+    index = {
+        p.name.removesuffix(".ko").replace("-", "_"): p.relative_to(moddir).as_posix()
+        for p in moddir.glob("kernel/**/*.ko")
+    }
+    builtin = (moddir / "modules.builtin").read_text() if (moddir / "modules.builtin").exists() else ""
+    builtin_names = {Path(line).name.removesuffix(".ko").replace("-", "_") for line in builtin.split()}
+    unknown = [m for m in MODULES if m not in index and m not in builtin_names]
+    if unknown:
+        raise EnvdeckError(f"kernel {version} has no module {', '.join(unknown)}")
+    cache: dict[str, list[str]] = {}
+
+    def deps(name: str) -> list[str]:
+        if name not in cache:
+            cache[name] = [d for d in module_depends(moddir / index[name]) if d in index]
+        return cache[name]
+
+    order = module_closure(index, deps)
+    root = f"lib/modules/{version}"
+    made = {"lib/modules", root}
+    cpio.add_dir(root)
+    for name in order:
+        rel = index[name]
+        parts = f"{root}/{rel}".split("/")[:-1]
+        for i in range(3, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in made:
+                cpio.add_dir(d)
+                made.add(d)
+        cpio.add_file(f"{root}/{rel}", (moddir / rel).read_bytes(), 0o644)
+    dep_lines = [f"{index[n]}: {' '.join(index[d] for d in deps(n))}".rstrip() for n in order]
+    cpio.add_file(f"{root}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
+    cpio.add_file("etc/envdeck/modules", ("\n".join(index[n] for n in order) + "\n").encode())
