@@ -40,7 +40,7 @@ def _guest_registry(instance: str) -> binfmt.Registry:
     async def dump() -> str:
         conn = await ssh.connect(inst, int(port), timeout=5)
         try:
-            result = await conn.run(binfmt.GUEST_BINFMT_SCRIPT, check=False)
+            result = await conn.run(binfmt.GUEST_BINFMT_SCRIPT, check=False, errors="replace")
         finally:
             conn.close()
         return str(result.stdout or "")

@@ -90,7 +90,7 @@ def _guest_rows(instance: str) -> list[dict[str, Any]]:
     async def walk() -> str:
         conn = await ssh.connect(inst, int(port), timeout=5)
         try:
-            result = await conn.run(GUEST_WALK_SCRIPT, check=False)
+            result = await conn.run(GUEST_WALK_SCRIPT, check=False, errors="replace")
         finally:
             conn.close()
         return str(result.stdout or "")

@@ -1,0 +1,85 @@
+"""Guest process trees and binfmt over SSH, against a real tiny instance (QEMU, TCG)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from envdeck.backend import ssh
+from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
+from envdeck.backend.processes_guest import GuestProcessSource
+from envdeck.backend.store import InstanceDir
+from tests.conftest import require_tool
+from tests.integration.instance_helpers import envdeck, kill_everything
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def guest(tmp_path_factory: pytest.TempPathFactory):
+    """One running tiny instance for the module; stopped and removed afterwards."""
+    require_tool("qemu-system-x86_64", "qemu-img", "apt-get", "dpkg-deb", "ssh")
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("guest") / "envdeck-home"
+    mp.setenv("ENVDECK_HOME", str(home))
+    mp.setenv("ENVDECK_CACHE", str(Path.home() / ".cache" / "envdeck-test-cache"))
+    try:
+        envdeck("create", "ps", "--cpus", "1", "--memory", "256MiB", check=True, timeout=900)
+        envdeck("start", "ps", check=True, timeout=600)
+        yield "ps"
+    finally:
+        envdeck("stop", "ps", timeout=120)
+        kill_everything(home)
+        mp.undo()
+
+
+def test_cli_ps_instance_lists_the_guest_tree(guest):
+    out = envdeck("ps", "--instance", guest, "--json", check=True).stdout
+    rows = {r["pid"]: r for r in json.loads(out)}
+    assert rows[1]["depth"] == 0 and rows[1]["cmdline"]
+    assert any("dropbear" in " ".join(r["cmdline"]) or r["name"] == "dropbear" for r in rows.values())
+    walkers = [r for r in rows.values() if "@@envdeck-walk" in " ".join(r["cmdline"])]  # itself
+    assert walkers and walkers[0]["depth"] >= 1
+    assert all(r["emulated"] is None for r in rows.values())
+
+
+def test_cli_binfmt_instance(guest):
+    out = envdeck("binfmt", "--instance", guest, "--json", check=True).stdout
+    data = json.loads(out)
+    assert set(data) >= {"mounted", "enabled", "handlers"}
+
+
+async def test_guest_source_over_ssh_then_unavailable_when_ssh_goes(guest):
+    inst = InstanceDir.existing(guest)
+    port = int(inst.read_state()["ssh_port"])
+    conn = await ssh.connect(inst, port)
+
+    async def run_command(script: str) -> str:
+        result = await conn.run(script, check=False, errors="replace")
+        return str(result.stdout)
+
+    events: list = []
+    source = GuestProcessSource(guest, run_command, interval=0.5)
+    assert source.name == f"processes:{guest}"
+    task = asyncio.create_task(source.run(events.append))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if len(events) >= 2:
+                break
+        conn.close()
+        await conn.wait_closed()
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if any(isinstance(e, ProcessesUnavailable) for e in events):
+                break
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert isinstance(events[0], ProcessDiff) and events[0].full and events[0].added
+    assert isinstance(events[1], ProcessDiff) and not events[1].full
+    assert isinstance(events[-1], ProcessesUnavailable) and events[-1].host == guest
