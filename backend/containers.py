@@ -115,7 +115,17 @@ class EndpointWatcher:
         self._native = normalize_arch(self._client.info().get("Architecture"))
 
     def _rows(self, ids: list[str] | None) -> list[ContainerInfo]:
-        """(thread) One list request (all containers, or just ``ids``) -> rows."""
+        """(thread) One list request (all containers, or just ``ids``) -> rows.
+
+        For ``ids`` (after events), each container is inspected first: dockerd logs some events
+        (pause, unpause) before its list view is updated, but only while it holds the container's
+        lock, which an inspect waits for. So the list that follows is current.
+        """
+        import docker
+
+        for cid in ids or []:
+            with contextlib.suppress(docker.errors.NotFound):
+                self._client.api.inspect_container(cid)
         filters = {"id": ids} if ids else None
         self.list_requests += 1
         entries = self._client.api.containers(all=True, filters=filters)

@@ -160,3 +160,20 @@ def ensure_images(client: docker.DockerClient) -> tuple[str, str]:
     """Both test images, plus binfmt for the arm64 one; returns (amd64 ref, arm64 ref)."""
     ensure_binfmt()
     return ensure_amd64(client), ensure_arm64(client)
+
+
+def docker_client_or_skip() -> docker.DockerClient:
+    """A client of the host daemon with both test images present (skip/fail when no daemon)."""
+    from tests.conftest import require, require_tool
+
+    require_tool("dockerd", "docker")
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means: no daemon here
+        client = None
+        reason = str(exc)
+    require(client is not None, f"a running dockerd ({reason if client is None else ''})")
+    assert client is not None
+    ensure_images(client)
+    return client

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from envdeck.backend import docker_endpoints as de
 from envdeck.backend.errors import UserInputError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from envdeck.backend.containers_platform import (
     PlatformCache,
     format_platform,
