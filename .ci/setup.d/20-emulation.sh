@@ -34,7 +34,12 @@ fi
 
 # 4. qemu-aarch64 registered with F (fix-binary: the interpreter is opened at registration, so it
 #    works inside containers' mount namespaces too). Debian ships the register line.
-if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+_emu_entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+if [ -e "$_emu_entry" ] && ! grep -q '^flags: .*F' "$_emu_entry"; then
+  log "emulation: qemu-aarch64 is registered without F: registering it again with F"
+  echo -1 | $SUDO tee "$_emu_entry" >/dev/null
+fi
+if [ ! -e "$_emu_entry" ]; then
   log "emulation: registering qemu-aarch64 (flags F)"
   _emu_conf=/usr/lib/binfmt.d/qemu-aarch64.conf
   if [ -r "$_emu_conf" ]; then
@@ -46,7 +51,7 @@ if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   case "${_emu_line##*:}" in *F*) ;; *) _emu_line="${_emu_line}F" ;; esac
   printf '%s' "$_emu_line" | $SUDO tee /proc/sys/fs/binfmt_misc/register >/dev/null
 fi
-grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64
+grep -q '^enabled' "$_emu_entry"
 
 # 5. htop: the anchor of tests/benchmarks/test_bench_processes.py.
 if ! command -v htop >/dev/null 2>&1; then
