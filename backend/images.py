@@ -54,7 +54,11 @@ def _pack(*items: bytes) -> bytes:
 def dropbear_ed25519_key(openssh_private_key: bytes | str) -> bytes:
     """Convert an unencrypted OpenSSH-format ed25519 private key to dropbear's key format
     (string "ssh-ed25519", string seed||public) — what ``dropbearconvert`` writes."""
-    text = openssh_private_key.decode() if isinstance(openssh_private_key, bytes) else openssh_private_key
+    text = (
+        openssh_private_key.decode()
+        if isinstance(openssh_private_key, bytes)
+        else openssh_private_key
+    )
     try:
         body = "".join(line for line in text.strip().splitlines() if not line.startswith("-----"))
         buf = io.BytesIO(base64.b64decode(body))
@@ -75,7 +79,9 @@ def dropbear_ed25519_key(openssh_private_key: bytes | str) -> bytes:
         if secret[32:] != public:
             raise ValueError("inconsistent ed25519 key")
     except (ValueError, struct.error) as exc:  # binascii.Error is a ValueError
-        raise UserInputError(f"guest host key: {exc}", hint="give an OpenSSH ed25519 private key") from exc
+        raise UserInputError(
+            f"guest host key: {exc}", hint="give an OpenSSH ed25519 private key"
+        ) from exc
     return _pack(b"ssh-ed25519", secret)
 
 

@@ -91,11 +91,11 @@ def real_kernel_package(meta: str = "linux-image-amd64") -> str:
     raise EnvdeckError(f"cannot resolve {meta} to a kernel package (Depends: {deb.depends!r})")
 
 
-def depends_closure(package: str) -> list[str]:
-    """``package`` and everything it Depends/Pre-Depends on, recursively (no virtuals)."""
+def depends_closure(*packages: str) -> list[str]:
+    """``packages`` and everything they Depends/Pre-Depends on, recursively (no virtuals)."""
     text = _run([
         require_tool("apt-cache"), "depends", "--recurse", "--no-recommends", "--no-suggests",
-        "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", package,
+        "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages,
     ])  # fmt: skip
     names = {line.strip() for line in text.splitlines() if line and not line[0].isspace()}
     return sorted(n for n in names if not n.startswith("<"))

@@ -14,17 +14,18 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import images_deb as debs
 from .cpio import NewcWriter
 from .errors import EnvdeckError
 from .images_elf import interpreter, module_depends, needed_libraries
-from .store import cache_dir, lock_file
+from .store import cache_dir, lock_file, write_atomic
 
 Progress = Callable[[str, float | None], None]
 
@@ -58,6 +59,8 @@ GUEST_FILES = {
     "shells": ("etc/shells", 0o644),
 }
 GUEST_DIR = Path(__file__).parent / "guest"
+APT_LISTS = Path("/var/lib/apt/lists")
+DPKG_STATUS = Path("/var/lib/dpkg/status")
 LIB_DIR = "lib/x86_64-linux-gnu"
 LIB_SEARCH = (LIB_DIR, "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
 BASE_DIRS = (
@@ -100,14 +103,50 @@ def compute_digest(packages: list[debs.Deb], scripts: dict[str, bytes]) -> str:
     return h.hexdigest()
 
 
+def apt_fingerprint() -> str | None:
+    """A hash of apt's package lists and dpkg's status (name, size, mtime): when it is
+    unchanged, so are apt-cache's answers. None when there are no lists to look at."""
+    files = sorted(APT_LISTS.glob("*")) + [DPKG_STATUS]
+    stats = [f"{p.name} {st.st_size} {st.st_mtime_ns}" for p in files if (st := _stat(p))]
+    if not stats:
+        return None
+    key = f"{BUILD_FORMAT} {KERNEL_META} {' '.join(ROOT_PACKAGES)}\n" + "\n".join(stats)
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
 def resolve_packages() -> tuple[list[debs.Deb], str]:
-    """The .debs the image is built from, and the name of the real kernel package."""
+    """The .debs the image is built from, and the name of the real kernel package.
+
+    apt-cache is slow without its binary cache (about a second per call), so the answer is
+    kept in ``tiny/resolved.json`` for as long as apt's lists stay the same."""
+    memo = tiny_root() / "resolved.json"
+    fingerprint = apt_fingerprint()
+    try:
+        saved = json.loads(memo.read_text())
+        if fingerprint and saved["fingerprint"] == fingerprint:
+            return [debs.Deb(**d) for d in saved["debs"]], saved["kernel"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     kernel = debs.real_kernel_package(KERNEL_META)
-    names = {kernel}
-    for root in ROOT_PACKAGES:
-        names.update(debs.depends_closure(root))
-    found = debs.show(names)
-    return [found[n] for n in sorted(found)], kernel
+    found = debs.show({kernel, *debs.depends_closure(*ROOT_PACKAGES)})
+    packages = [found[n] for n in sorted(found)]
+    if fingerprint:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "fingerprint": fingerprint,
+            "kernel": kernel,
+            "debs": [asdict(d) for d in packages],
+        }
+        write_atomic(memo, json.dumps(record, indent=1), 0o644)
+    return packages, kernel
 
 
 def load(digest: str) -> Built | None:
@@ -124,7 +163,10 @@ def build_tiny(progress: Progress | None = None) -> Built:
     """Return the cached tiny image for the current packages, building it if needed."""
     report = progress or (lambda _text, _fraction: None)
     report("resolving Debian packages", None)
-    packages, kernel_pkg = resolve_packages()
+    try:
+        packages, kernel_pkg = resolve_packages()
+    except EnvdeckError as exc:
+        return _fallback(exc, report)
     digest = compute_digest(packages, guest_files())
     if (done := load(digest)) is not None:
         report("tiny image cached", 1.0)
@@ -137,7 +179,10 @@ def build_tiny(progress: Progress | None = None) -> Built:
             return done
         for stale in top.glob(".build-*"):  # left by a killed build; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
-        paths = debs.download(packages, top / "debs", report)
+        try:
+            paths = debs.download(packages, top / "debs", report)
+        except EnvdeckError as exc:
+            return _fallback(exc, report)
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=top))
         try:
             kernel_version = _assemble(work, paths, kernel_pkg, report)
@@ -158,6 +203,21 @@ def build_tiny(progress: Progress | None = None) -> Built:
     built = load(digest)
     assert built is not None
     return built
+
+
+def latest() -> Built | None:
+    """The most recently built complete cache entry, or None."""
+    entries = [b for p in tiny_root().glob("[0-9a-f]*") if (b := load(p.name))]
+    return max(entries, key=lambda b: (b.root / "meta.json").stat().st_mtime, default=None)
+
+
+def _fallback(error: EnvdeckError, report: Progress) -> Built:
+    """apt could not resolve or fetch the packages (offline?): use the newest cached image."""
+    old = latest()
+    if old is None:
+        raise error
+    report(f"apt failed ({error.message}); using the cached tiny image {old.digest[:12]}", 1.0)
+    return old
 
 
 def _assemble(work: Path, paths: dict[str, Path], kernel_pkg: str, report: Progress) -> str:
@@ -238,6 +298,11 @@ def _libraries(udir: Path, elves: list[bytes]) -> dict[str, bytes]:
 
 def module_closure(index: dict[str, str], deps: Callable[[str], list[str]]) -> list[str]:
     """Modules of MODULES that exist in ``index`` plus their dependencies, dependencies first."""
+    return module_closure_of([m for m in MODULES if m in index], deps)
+
+
+def module_closure_of(names: str | list[str], deps: Callable[[str], list[str]]) -> list[str]:
+    """``names`` and their dependencies (transitively), each after its dependencies."""
     order: list[str] = []
     seen: set[str] = set()
 
@@ -249,9 +314,8 @@ def module_closure(index: dict[str, str], deps: Callable[[str], list[str]]) -> l
             visit(dep)
         order.append(name)
 
-    for name in MODULES:
-        if name in index:
-            visit(name)
+    for name in [names] if isinstance(names, str) else names:
+        visit(name)
     return order
 
 
@@ -262,8 +326,12 @@ def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
         p.name.removesuffix(".ko").replace("-", "_"): p.relative_to(moddir).as_posix()
         for p in moddir.glob("kernel/**/*.ko")
     }
-    builtin = (moddir / "modules.builtin").read_text() if (moddir / "modules.builtin").exists() else ""
-    builtin_names = {Path(line).name.removesuffix(".ko").replace("-", "_") for line in builtin.split()}
+    builtin = (
+        (moddir / "modules.builtin").read_text() if (moddir / "modules.builtin").exists() else ""
+    )
+    builtin_names = {
+        Path(line).name.removesuffix(".ko").replace("-", "_") for line in builtin.split()
+    }
     unknown = [m for m in MODULES if m not in index and m not in builtin_names]
     if unknown:
         raise EnvdeckError(f"kernel {version} has no module {', '.join(unknown)}")
@@ -287,6 +355,9 @@ def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
                 cpio.add_dir(d)
                 made.add(d)
         cpio.add_file(f"{root}/{rel}", (moddir / rel).read_bytes(), 0o644)
-    dep_lines = [f"{index[n]}: {' '.join(index[d] for d in deps(n))}".rstrip() for n in order]
+    dep_lines = []  # depmod's form: every dependency, transitively, nearest first
+    for name in order:
+        below = module_closure_of(name, deps)[:-1]
+        dep_lines.append(f"{index[name]}: {' '.join(index[d] for d in reversed(below))}".rstrip())
     cpio.add_file(f"{root}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
     cpio.add_file("etc/envdeck/modules", ("\n".join(index[n] for n in order) + "\n").encode())
