@@ -105,6 +105,7 @@ class Proc:
             "cpu_percent": round(self.cpu_percent, 1),
             "rss_bytes": self.rss_bytes,
             "start_time": round(self.start_time, 2),
+            "start_ticks": self.start_ticks,
             "name": st.comm,
             "cmdline": list(st.cmdline),
             "exe": st.exe,

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from . import binfmt
 from .emulation import detect
+from .errors import EnvdeckError, NotFound, UserInputError
 from .events import ProcessesUnavailable
 from .processes import PF_KTHREAD, Proc, Snapshot, Static, diff, link
 from .processes_containers import container_id_from_cgroup, shim_container_id
@@ -257,3 +258,42 @@ class GuestProcessSource:
                 unavailable = False
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
+
+
+GUEST_SIGNALS = frozenset({"TERM", "KILL", "INT", "HUP", "STOP", "CONT", "USR1", "USR2"})
+
+
+def guest_signal_script(pid: int, start_ticks: int, sig: str = "TERM") -> str:
+    """A sh script that signals ``pid`` only if its start time (clock ticks) still matches."""
+    if sig not in GUEST_SIGNALS:
+        raise UserInputError(f"unknown signal {sig!r}", hint=", ".join(sorted(GUEST_SIGNALS)))
+    pid, start_ticks = int(pid), int(start_ticks)
+    if pid <= 1:
+        raise UserInputError(f"refusing to signal pid {pid}")
+    return (
+        f"s=$(cat /proc/{pid}/stat 2>/dev/null) || {{ echo @@gone; exit 0; }}\n"
+        'set -- ${s##*) }\n'
+        f'[ "${{20}}" = "{start_ticks}" ] || {{ echo @@reused; exit 0; }}\n'
+        f"kill -s {sig} {pid} 2>/dev/null && echo @@sent || echo @@denied\n"
+    )
+
+
+async def guest_send_signal(
+    run_command: RunCommand, pid: int, start_ticks: int, sig: str = "TERM"
+) -> None:
+    """Signal a guest process, pinned to its start time (a row's ``start_ticks``).
+
+    Raises NotFound when it is gone or its pid now names another process, EnvdeckError when
+    the guest refuses (permission).
+    """
+    out = await run_command(guest_signal_script(pid, start_ticks, sig))
+    if "@@sent" in out:
+        return
+    if "@@gone" in out:
+        raise NotFound(f"process {pid} is gone")
+    if "@@reused" in out:
+        raise NotFound(
+            f"process {pid} is gone (the pid now belongs to another process)",
+            hint="refresh the list and pick the process again",
+        )
+    raise EnvdeckError(f"the guest refused to signal process {pid}", hint=out.strip() or None)

@@ -14,13 +14,9 @@ from rich.text import Text
 
 from ..errors import EnvdeckError, UserInputError
 from ..processes import read_start_time, send_signal, snapshot, tree_order
+from ..processes_view import SORT_KEYS, RowFilter, select
 from .output import console, human_bytes, human_duration, print_json
 
-SORT_KEYS = {
-    "cpu": lambda r: (-r["cpu_percent"], r["pid"]),
-    "mem": lambda r: (-r["rss_bytes"], r["pid"]),
-    "pid": lambda r: r["pid"],
-}
 SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "INT": signal.SIGINT, "HUP": signal.SIGHUP}
 
 
@@ -44,34 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.set_defaults(func=cmd_kill)
 
 
-def _matches(row: dict[str, Any], args: argparse.Namespace) -> bool:
-    if args.emulated and not row["emulated"]:
-        return False
-    if args.user and row["user"] != args.user:
-        return False
-    if args.container and args.container not in (row["container"], row.get("container_id")):
-        return False
-    if args.filter:
-        needle = args.filter.lower()
-        hay = " ".join([row["name"] or "", *row["cmdline"]]).lower()
-        if needle not in hay and needle != str(row["pid"]):
-            return False
-    return True
-
-
-def select_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Filter, then order: tree order (matches plus their ancestors) or sorted flat."""
-    matched = {r["pid"] for r in rows if _matches(r, args)}
-    if args.tree:
-        by_pid = {r["pid"]: r for r in rows}
-        keep = set(matched)
-        for pid in matched:
-            row = by_pid[pid]
-            while row["depth"] > 0 and row["ppid"] in by_pid and row["ppid"] not in keep:
-                keep.add(row["ppid"])
-                row = by_pid[row["ppid"]]
-        return [r for r in rows if r["pid"] in keep]
-    return sorted((r for r in rows if r["pid"] in matched), key=SORT_KEYS[args.sort or "pid"])
+def _filter(args: argparse.Namespace) -> RowFilter:
+    return RowFilter(
+        text=args.filter, user=args.user, container=args.container, emulated_only=args.emulated
+    )
 
 
 def _guest_rows(instance: str) -> list[dict[str, Any]]:
@@ -161,7 +133,7 @@ def render(rows: list[dict[str, Any]], tree: bool) -> Table:
 def cmd_ps(args: argparse.Namespace) -> int:
     """List processes."""
     rows = tree_order(_guest_rows(args.instance)) if args.instance else snapshot().rows()
-    rows = select_rows(rows, args)
+    rows = select(rows, _filter(args), tree=args.tree, sort=args.sort or "pid")
     if args.json:
         print_json(rows)
         return 0

@@ -14,11 +14,16 @@ import time
 import uuid
 
 import pytest
+
 from envdeck.backend.errors import NotFound
 from envdeck.backend.events import ProcessDiff
 from envdeck.backend.processes import HostScanner, ProcessSource, send_signal, snapshot
-from envdeck.backend.processes_guest import GUEST_WALK_SCRIPT, GuestProcessSource, parse_guest_walk
-
+from envdeck.backend.processes_guest import (
+    GUEST_WALK_SCRIPT,
+    GuestProcessSource,
+    guest_send_signal,
+    parse_guest_walk,
+)
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.integration
@@ -224,3 +229,44 @@ async def test_guest_source_goes_unavailable_when_the_command_fails():
     first_gap = kinds.index("ProcessesUnavailable")
     assert kinds.count("ProcessesUnavailable") == 1
     assert events[first_gap + 1].full  # back: a full tree again, never a stale one
+
+
+async def test_guest_signal_is_pinned_to_the_start_time(spawn):
+    """The guest kill script, run by a real busybox sh against real processes."""
+    require_tool("busybox")
+    victim = spawn(["sleep", "34"])
+    ticks = wait_for(lambda: snapshot().procs.get(victim.pid)).start_ticks
+    with pytest.raises(NotFound):
+        await guest_send_signal(_busybox_sh, victim.pid, ticks + 1)
+    assert victim.poll() is None
+    await guest_send_signal(_busybox_sh, victim.pid, ticks, "KILL")
+    assert victim.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_scan_as_an_unprivileged_user():
+    """AccessDenied on other users' exe links leaves exe None; nothing is dropped or crashes."""
+    require(os.geteuid() == 0, "root (to drop to nobody in a child)")
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        status = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            rows = snapshot().rows()
+            os.write(write_fd, json.dumps(rows).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        data = fh.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    rows = {r["pid"]: r for r in json.loads(data)}
+    as_root = snapshot().procs
+    assert 1 in rows and len(rows) > 0.8 * len(as_root)
+    root_owned = [r for r in rows.values() if r["uid"] == 0 and not r["kernel"]]
+    assert root_owned and all(r["exe"] is None for r in root_owned)
+    assert all(r["user"] for r in rows.values())
