@@ -8,6 +8,7 @@ later starts go straight to TCG.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -93,3 +94,41 @@ def choose(requested: str, guest_arch: str) -> AccelChoice:
     if hang:
         return AccelChoice("tcg", f"kvm skipped: {hang} (seen earlier this host boot)", False)
     return AccelChoice("kvm", why + "; guarded by a boot watchdog", True)
+
+
+def host_tsc_khz() -> int | None:
+    """The host's TSC rate in kHz (a TCG guest's TSC runs at it), or None if unknown.
+
+    Taken from the kernel log line 'tsc: Detected N MHz' when readable, else the CPU model's
+    rated frequency ('@ 2.20GHz'), else /proc/cpuinfo's 'cpu MHz'.
+    """
+    import re
+    import subprocess
+
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=2).stdout
+        if match := re.search(r"tsc: Detected ([\d.]+) MHz", out):
+            return int(float(match.group(1)) * 1000)
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    if match := re.search(r"model name\s*:.*@\s*([\d.]+)GHz", cpuinfo):
+        return int(float(match.group(1)) * 1_000_000)
+    if match := re.search(r"cpu MHz\s*:\s*([\d.]+)", cpuinfo):
+        return int(float(match.group(1)) * 1000)
+    return None
+
+
+def tcg_kernel_args(guest_arch: str) -> str:
+    """Kernel arguments a TCG guest of the host's arch needs on microvm.
+
+    microvm has no HPET or ACPI PM timer, so the guest calibrates its TSC against the PIT;
+    on a loaded host under TCG that fails and the kernel hangs before /init. Telling it the
+    TSC rate skips the calibration (measured: 4 concurrent boots all reach /init with it,
+    none without).
+    """
+    if HOST_ARCH.get(platform.machine()) != guest_arch or guest_arch != "x86_64":
+        return ""
+    khz = host_tsc_khz()
+    return f" tsc_early_khz={khz}" if khz else ""

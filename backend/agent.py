@@ -169,6 +169,8 @@ class Agent:
 
     def _machine(self, accel: str, ssh_port: int) -> MachineSpec:
         kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
+        if accel == "tcg":
+            cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
         return MachineSpec(
             name=self.inst.name, arch=self.cfg.arch, accel=accel, cpus=self.cfg.cpus,
             memory_bytes=self.cfg.memory_bytes, kernel=kernel, initrd=initrd, cmdline=cmdline,

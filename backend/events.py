@@ -77,7 +77,7 @@ class InstanceStatus(Event):
 
     kind: ClassVar[str] = "instance.status"
     instance: str
-    state: str  # stopped|starting|booting|ready|stopping|crashed|degraded
+    state: str  # stopped|starting|booting|ready|stopping|crashed|degraded (|deleted: row gone)
     arch: str = "x86_64"
     accel: str | None = None
     cpus: int = 1

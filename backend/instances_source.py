@@ -1,0 +1,91 @@
+"""The instances feed for the dashboard: every instance's status, stages, serial and messages.
+
+For each instance with a live agent, relay the agent's event stream (with its backlog); for the
+others, emit the on-disk truth (stopped, crashed with its reason, or an orphaned QEMU). The
+instances folder has no event stream, so it is rescanned every ``rescan_s`` seconds (a few
+stat calls) or at once after :meth:`poke` — e.g. right after the user starts an instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from .agent_protocol import AgentClient, AgentUnavailable
+from .errors import EnvdeckError
+from .events import InstanceStatus
+from .instances import agent_running, offline_status
+from .sources import Emit
+from .store import InstanceDir, list_instances
+
+
+class InstancesSource:
+    """Source of InstanceStatus / BootStage / SerialOutput / AgentMessage for all instances."""
+
+    name = "instances"
+
+    def __init__(self, rescan_s: float = 2.0, serial_backlog: int = 500) -> None:
+        self.rescan_s = rescan_s
+        self.serial_backlog = serial_backlog
+        self._relays: dict[str, asyncio.Task[None]] = {}
+        self._offline: dict[str, InstanceStatus] = {}
+        self._poke = asyncio.Event()
+
+    def poke(self) -> None:
+        """Rescan now (after an action that starts or removes an instance)."""
+        self._poke.set()
+
+    async def run(self, emit: Emit) -> None:
+        """Rescan and relay until cancelled."""
+        try:
+            while True:
+                await asyncio.to_thread(self._scan_blocking_parts)
+                self._scan(emit)
+                self._poke.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._poke.wait(), self.rescan_s)
+        finally:
+            for task in self._relays.values():
+                task.cancel()
+
+    def _scan_blocking_parts(self) -> None:
+        """Disk and /proc reads happen here, off the event loop."""
+        self._names = list_instances()
+        self._live = {name for name in self._names if agent_running(InstanceDir.of(name))}
+        self._statuses = {name: offline_status(InstanceDir.of(name))
+                          for name in self._names if name not in self._live}
+
+    def _scan(self, emit: Emit) -> None:
+        for name in list(self._relays):
+            if self._relays[name].done():
+                del self._relays[name]
+        for name in self._live:
+            if name not in self._relays:
+                self._offline.pop(name, None)
+                self._relays[name] = asyncio.create_task(self._relay(name, emit))
+        for name, status in self._statuses.items():
+            if name in self._relays:
+                continue
+            previous = self._offline.get(name)
+            if previous is None or (previous.state, previous.reason, previous.pid) != (status.state, status.reason, status.pid):
+                self._offline[name] = status
+                emit(status)
+        for gone in set(self._offline) - set(self._names):
+            del self._offline[gone]
+            emit(InstanceStatus(instance=gone, state="deleted"))
+
+    async def _relay(self, name: str, emit: Emit) -> None:
+        inst = InstanceDir.of(name)
+        try:
+            client = await AgentClient.connect(inst.agent_sock, timeout=2)
+        except (AgentUnavailable, EnvdeckError):
+            return
+        try:
+            await client.request("subscribe", backlog=self.serial_backlog)
+            async for event in client.events():
+                emit(event)
+        except (AgentUnavailable, EnvdeckError, TimeoutError):
+            pass
+        finally:
+            await client.close()
+            self.poke()  # the agent ended: report the on-disk truth now
