@@ -183,7 +183,7 @@ class Agent:
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
         self.argv = build_argv(self._machine(accel, ssh_port))
-        qemu_log = open(self.inst.root / "qemu.log", "ab")  # noqa: SIM115 - handed to QEMU
+        qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU; one launch
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
@@ -548,7 +548,8 @@ def _describe_exit(code: int) -> str:
 
 def _last_lines(path: Path, n: int) -> str:
     try:
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
+                 if line.strip() and "waiting for connection" not in line]
     except OSError:
         return ""
     return " | ".join(lines[-n:])
