@@ -13,6 +13,13 @@ fi
 if $SUDO docker info >/dev/null 2>&1; then
   log "docker: daemon already answering"
 else
+  # A pid file left by a dockerd that died makes the next one refuse to start.
+  if [ -f /var/run/docker.pid ]; then
+    _docker_pid="$(cat /var/run/docker.pid 2>/dev/null || true)"
+    if [ -z "$_docker_pid" ] || ! $SUDO kill -0 "$_docker_pid" 2>/dev/null; then
+      $SUDO rm -f /var/run/docker.pid
+    fi
+  fi
   log "docker: starting dockerd (log: $_docker_log)"
   $SUDO sh -c "nohup $(command -v dockerd || echo /usr/sbin/dockerd) >>'$_docker_log' 2>&1 </dev/null &"
   _docker_ok=""
