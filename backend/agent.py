@@ -31,6 +31,8 @@ from .boot import STAGES, BootTracker, diagnose
 from .config import InstanceConfig
 from .errors import EnvdeckError
 from .events import AgentMessage, Event, InstanceStatus, SerialOutput
+from .forwards import ForwardManager
+from .guest_listeners import READ_TABLES, parse_listeners
 from .pidrecord import PidRecord, live_record
 from .qemu import MachineSpec, build_argv
 from .qmp import Monitor
@@ -102,6 +104,7 @@ class Agent:
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.messages: list[AgentMessage] = []
+        self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.ssh_conn)
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------
@@ -323,6 +326,8 @@ class Agent:
                 continue
             if stage == "ssh authenticated" and await self._connect_ssh(port):
                 self.tracker.reached("ssh authenticated")
+                await self.forwards.start(self.inst.read_state().get("forwards", []))
+                self._tasks.append(asyncio.create_task(self._poll_listeners()))
                 self.tracker.reached("ready")
                 self.set_status(state="ready", reason=None)
                 return
@@ -377,6 +382,23 @@ class Agent:
                 self.set_status(state="ready", reason=None)
             await new.wait_closed()
             delay = 0.5
+
+    async def _poll_listeners(self, interval: float = 1.0) -> None:
+        """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""
+        while not self.exited.is_set() and not self.stopping:
+            conn = self.ssh_conn
+            if conn is not None:
+                try:
+                    result = await asyncio.wait_for(conn.run(READ_TABLES, check=False), 5)
+                    await self.forwards.sync_auto(parse_listeners(str(result.stdout or "")))
+                except Exception as exc:  # noqa: BLE001 - SSH blips are handled by _watch_ssh
+                    log.debug("listener poll failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    def _save_manual_forwards(self) -> None:
+        manual = [{"spec": f"{f.guest_port}:{f.host_ip}:{f.host_port}"}
+                  for f in self.forwards.forwards.values() if f.source == "manual"]
+        self.inst.update_state(forwards=manual)
 
     # --- stop -----------------------------------------------------------------------------
 
@@ -446,7 +468,7 @@ class Agent:
                 result = self.status.to_dict()
                 client.send({"id": ident, "ok": True, "result": result})
                 client.send({"event": self.status.to_dict()})
-                for past in [*self.messages[-20:], *self.tracker.history]:
+                for past in [*self.messages[-20:], *self.tracker.history, *self.forwards.events()]:
                     client.send({"event": past.to_dict()})
                 backlog = self.tail.last(int(request.get("backlog", 200)))
                 if backlog:
@@ -459,6 +481,15 @@ class Agent:
                 result = {"offset": self.serial_log.size, "path": str(self.inst.serial_log)}
             elif cmd == "stop":
                 result = await self.stop(float(request.get("timeout", 20)))
+            elif cmd == "forwards":
+                result = self.forwards.snapshot()
+            elif cmd == "forward_add":
+                result = await self.forwards.add(str(request.get("spec", "")))
+                self._save_manual_forwards()
+            elif cmd == "forward_remove":
+                self.forwards.remove(str(request.get("guest", "")))
+                self._save_manual_forwards()
+                result = {"removed": request.get("guest")}
             elif cmd == "stages":
                 result = [s.to_dict() for s in self.tracker.history]
             else:
@@ -511,6 +542,7 @@ class Agent:
                 client.writer.close()
             for task in self._tasks:
                 task.cancel()
+            await self.forwards.close()
             if self.monitor:
                 await self.monitor.close()
             with contextlib.suppress(FileNotFoundError):

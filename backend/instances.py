@@ -314,3 +314,36 @@ __all__ = [
     "PidRecord", "agent_running", "create", "delete", "list_status", "offline_status",
     "qemu_argv", "restart", "shell_argv", "start", "status", "stop",
 ]
+
+
+# --- forwards (held by the agent) -------------------------------------------------------------
+
+
+async def agent_request(name: str, cmd: str, **args: Any) -> Any:
+    """Send one command to a running instance's agent."""
+    inst = InstanceDir.existing(name)
+    if not agent_running(inst):
+        raise UserInputError(f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'")
+    client = await AgentClient.connect(inst.agent_sock, timeout=5)
+    try:
+        return await client.request(cmd, **args)
+    finally:
+        await client.close()
+
+
+async def forwards(name: str) -> list[dict[str, Any]]:
+    """The instance's forwards (``envdeck forwards --json``)."""
+    return list(await agent_request(name, "forwards"))
+
+
+async def forward_add(name: str, spec: str) -> dict[str, Any]:
+    """Add a forward at runtime ('8080', '80:8080', '80:0.0.0.0:8080'); kept across restarts."""
+    from .forwards import parse_spec
+
+    parse_spec(spec)  # bad input fails here with exit 2, before the agent is asked
+    return dict(await agent_request(name, "forward_add", spec=spec))
+
+
+async def forward_remove(name: str, guest: str) -> None:
+    """Remove a forward by its guest port."""
+    await agent_request(name, "forward_remove", guest=guest)

@@ -1,0 +1,60 @@
+"""CLI: `envdeck forwards NAME [--json]`, `envdeck forward NAME add|remove SPEC`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.table import Table
+
+from .. import instances
+from .output import console, human_bytes, print_json
+
+STATE_STYLE = {"active": "green", "conflict": "yellow", "failed": "red"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the forward commands."""
+    p = sub.add_parser("forwards", help="list an instance's port forwards")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_forwards)
+
+    p = sub.add_parser("forward", help="add or remove a port forward at runtime")
+    p.add_argument("name")
+    p.add_argument("action", choices=("add", "remove"))
+    p.add_argument("spec", help="add: GUEST[:HOST] or GUEST:HOSTIP:HOST; remove: GUEST")
+    p.set_defaults(func=cmd_forward)
+
+
+def cmd_forwards(args: argparse.Namespace) -> int:
+    rows = asyncio.run(instances.forwards(args.name))
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        console.print(f"{args.name} has no forwards (guest services that listen are forwarded automatically)")
+        return 0
+    table = Table(box=None, header_style="bold")
+    for column in ("GUEST", "HOST", "SOURCE", "STATE", "CONNS", "IN", "OUT"):
+        table.add_column(column)
+    for row in rows:
+        style = STATE_STYLE.get(row["state"], "")
+        table.add_row(row["guest"], row["host"], row["source"], f"[{style}]{row['state']}[/]",
+                      str(row["connections"]), human_bytes(row["bytes_in"]), human_bytes(row["bytes_out"]))
+    console.print(table)
+    for row in rows:
+        if row["reason"]:
+            console.print(f"[yellow]{row['guest']}[/]: {row['reason']}")
+    return 0
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    if args.action == "add":
+        row = asyncio.run(instances.forward_add(args.name, args.spec))
+        console.print(f"guest {row['guest']} -> {row['host']}: {row['state']}"
+                      + (f" ({row['reason']})" if row["reason"] else ""))
+        return 0 if row["state"] == "active" else 1
+    asyncio.run(instances.forward_remove(args.name, args.spec))
+    console.print(f"removed the forward of guest port {args.spec}")
+    return 0

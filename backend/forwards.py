@@ -1,0 +1,272 @@
+"""Port forwards of one instance, owned by its agent: rules, manual adds, auto-detected listeners.
+
+Each forward is a host listener (127.0.0.1 unless the user wrote another address) whose
+connections are carried to the guest over the agent's SSH connection (direct-tcpip channels),
+counting connections and bytes. Listeners stay up across SSH reconnects: a connection made while
+SSH is down is closed at once and counted as refused.
+
+``bytes_out`` counts host -> guest, ``bytes_in`` guest -> host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import PortForwardRule
+from .errors import UserInputError
+from .events import Event, ForwardRemoved, ForwardStatus
+from .guest_listeners import Listener
+
+SSH_GUEST_PORT = 22
+CHUNK = 256 << 10
+RETRY_S = 5.0  # a conflicting or failed listener is retried this often
+
+ConnGetter = Callable[[], Any]
+
+
+@dataclass
+class Forward:
+    """One forward and its live counters."""
+
+    guest_port: int
+    host_ip: str
+    host_port: int
+    source: str  # rule|auto|manual
+    state: str = "pending"
+    reason: str | None = None
+    connections: int = 0
+    refused: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    last_try: float = 0.0
+    server: asyncio.base_events.Server | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return str(self.guest_port)
+
+    @property
+    def host(self) -> str:
+        return f"[{self.host_ip}]:{self.host_port}" if ":" in self.host_ip else f"{self.host_ip}:{self.host_port}"
+
+    def event(self, instance: str) -> ForwardStatus:
+        return ForwardStatus(instance=instance, guest=self.key, host=self.host, source=self.source,
+                             state=self.state, reason=self.reason, connections=self.connections,
+                             bytes_in=self.bytes_in, bytes_out=self.bytes_out)
+
+
+def auto_target(port: int, rules: tuple[PortForwardRule, ...]) -> tuple[str, int] | None:
+    """Where a guest listener on ``port`` goes: (host ip, host port), or None if not forwarded.
+
+    The first rule whose guest range holds the port decides (Lima's order); ``ignore`` drops it.
+    With no matching rule, the port goes to the same port on 127.0.0.1. The guest's sshd is
+    already reachable through QEMU and is never auto-forwarded.
+    """
+    if port == SSH_GUEST_PORT:
+        return None
+    for rule in rules:
+        if rule.guest_port_range is None:
+            continue
+        low, high = rule.guest_port_range
+        if low <= port <= high:
+            if rule.ignore:
+                return None
+            host_low = (rule.host_port_range or rule.guest_port_range)[0]
+            return rule.host_ip, host_low + (port - low)
+    return "127.0.0.1", port
+
+
+def static_rules(rules: tuple[PortForwardRule, ...]) -> list[tuple[int, str, int]]:
+    """Single-port rules are always-on forwards: (guest port, host ip, host port)."""
+    found = []
+    for rule in rules:
+        if rule.ignore or rule.guest_port_range is None or rule.guest_socket:
+            continue
+        low, high = rule.guest_port_range
+        if low == high:
+            host = (rule.host_port_range or rule.guest_port_range)[0]
+            found.append((low, rule.host_ip, host))
+    return found
+
+
+def parse_spec(spec: str) -> tuple[int, str, int]:
+    """'8080' or '80:8080' or '80:0.0.0.0:8080' -> (guest port, host ip, host port)."""
+    parts = spec.split(":")
+    try:
+        if len(parts) == 1:
+            return int(parts[0]), "127.0.0.1", int(parts[0])
+        if len(parts) == 2:
+            return int(parts[0]), "127.0.0.1", int(parts[1])
+        if len(parts) == 3:
+            return int(parts[0]), parts[1], int(parts[2])
+    except ValueError:
+        pass
+    raise UserInputError(f"forward {spec!r} is not GUEST[:HOST]",
+                         hint="e.g. 8080, 80:8080, or 80:0.0.0.0:8080 to listen beyond loopback")
+
+
+class ForwardManager:
+    """All forwards of one instance."""
+
+    def __init__(self, instance: str, rules: tuple[PortForwardRule, ...], emit: Callable[[Event], None],
+                 conn: ConnGetter) -> None:
+        self.instance = instance
+        self.rules = rules
+        self._emit = emit
+        self._conn = conn
+        self.forwards: dict[str, Forward] = {}
+        self._dirty: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, manual: list[dict[str, Any]]) -> None:
+        """Open the always-on forwards: single-port rules, then the user's runtime adds."""
+        self._flusher = asyncio.create_task(self._flush_counters())
+        for guest, host_ip, host_port in static_rules(self.rules):
+            await self._open(Forward(guest, host_ip, host_port, "rule"))
+        for item in manual:
+            guest, host_ip, host_port = parse_spec(item["spec"])
+            await self._open(Forward(guest, host_ip, host_port, "manual"))
+
+    async def close(self) -> None:
+        """Close every listener."""
+        if self._flusher:
+            self._flusher.cancel()
+        for fwd in self.forwards.values():
+            if fwd.server:
+                fwd.server.close()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every forward as the ``forwards --json`` object."""
+        return [self._json(f) for f in self.forwards.values()]
+
+    def events(self) -> list[ForwardStatus]:
+        """Current status events (for a new subscriber's backlog)."""
+        return [f.event(self.instance) for f in self.forwards.values()]
+
+    @staticmethod
+    def _json(fwd: Forward) -> dict[str, Any]:
+        return {"guest": fwd.key, "host": fwd.host, "source": fwd.source, "state": fwd.state,
+                "reason": fwd.reason, "connections": fwd.connections, "bytes_in": fwd.bytes_in,
+                "bytes_out": fwd.bytes_out}
+
+    # --- changes ------------------------------------------------------------------------------
+
+    async def sync_auto(self, listeners: set[Listener]) -> None:
+        """Forward new guest listeners, drop auto forwards whose listener went away."""
+        wanted: dict[str, tuple[int, str, int]] = {}
+        for listener in listeners:
+            target = auto_target(listener.port, self.rules)
+            if target:
+                wanted[str(listener.port)] = (listener.port, *target)
+        for key, (guest, host_ip, host_port) in wanted.items():
+            if key not in self.forwards:
+                await self._open(Forward(guest, host_ip, host_port, "auto"))
+        for key, fwd in list(self.forwards.items()):
+            if fwd.source == "auto" and key not in wanted:
+                self._drop(key)
+            elif fwd.state in ("conflict", "failed") and time.monotonic() - fwd.last_try > RETRY_S:
+                await self._open(fwd)  # the host port may be free again
+
+    async def add(self, spec: str) -> dict[str, Any]:
+        """A runtime forward (kept across restarts by the caller)."""
+        guest, host_ip, host_port = parse_spec(spec)
+        existing = self.forwards.get(str(guest))
+        if existing and existing.source != "auto":
+            raise UserInputError(f"guest port {guest} is already forwarded to {existing.host}",
+                                 hint=f"remove it first: envdeck forward {self.instance} remove {guest}")
+        if existing:
+            self._drop(existing.key)
+        fwd = Forward(guest, host_ip, host_port, "manual")
+        await self._open(fwd)
+        return self._json(fwd)
+
+    def remove(self, guest: str) -> None:
+        """Remove a forward by guest port."""
+        if guest not in self.forwards:
+            raise UserInputError(f"no forward for guest port {guest}",
+                                 hint=f"see 'envdeck forwards {self.instance}'")
+        self._drop(guest)
+
+    def _drop(self, key: str) -> None:
+        fwd = self.forwards.pop(key)
+        if fwd.server:
+            fwd.server.close()
+        self._emit(ForwardRemoved(instance=self.instance, guest=key))
+
+    # --- listeners ----------------------------------------------------------------------------
+
+    async def _open(self, fwd: Forward) -> None:
+        self.forwards[fwd.key] = fwd
+        fwd.last_try = time.monotonic()
+        previous = (fwd.state, fwd.reason)
+        try:
+            fwd.server = await asyncio.start_server(
+                lambda r, w, f=fwd: self._carry(f, r, w), fwd.host_ip, fwd.host_port,
+                reuse_address=True, limit=CHUNK,
+            )
+            fwd.state, fwd.reason = "active", None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fwd.state = "conflict"
+                fwd.reason = f"{fwd.host} is already in use on the host"
+            else:
+                fwd.state = "failed"
+                fwd.reason = f"cannot listen on {fwd.host}: {exc.strerror or exc}"
+        if (fwd.state, fwd.reason) != previous:
+            self._emit(fwd.event(self.instance))
+
+    async def _carry(self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = self._conn()
+        try:
+            if conn is None:
+                raise OSError("SSH to the guest is down")
+            guest_reader, guest_writer = await conn.open_connection("127.0.0.1", fwd.guest_port,
+                                                                    encoding=None)
+        except Exception:  # noqa: BLE001 - nothing listens in the guest, or SSH is down
+            fwd.refused += 1
+            writer.close()
+            return
+        fwd.connections += 1
+        self._dirty.add(fwd.key)
+
+        async def pump(src: Any, dst: Any, outbound: bool) -> None:
+            try:
+                while data := await src.read(CHUNK):
+                    dst.write(data)
+                    if outbound:
+                        fwd.bytes_out += len(data)
+                    else:
+                        fwd.bytes_in += len(data)
+                    self._dirty.add(fwd.key)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    if dst.can_write_eof():
+                        dst.write_eof()
+                    else:
+                        dst.close()
+
+        try:
+            await asyncio.gather(pump(reader, guest_writer, True), pump(guest_reader, writer, False))
+        finally:
+            writer.close()
+            guest_writer.close()
+
+    async def _flush_counters(self) -> None:
+        """Publish changed counters at most once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            dirty, self._dirty = self._dirty, set()
+            for key in dirty:
+                if key in self.forwards:
+                    self._emit(self.forwards[key].event(self.instance))

@@ -1,0 +1,86 @@
+"""Port forwards on the real tiny guest: auto-forward, conflict, manual add/remove, restart."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.integration.instance_helpers import envdeck, kill_everything, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def forwards(name: str) -> dict[str, dict]:
+    return {row["guest"]: row for row in json.loads(envdeck("forwards", name, "--json", check=True).stdout)}
+
+
+def fetch(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        return response.read().decode()
+
+
+def test_forwards_end_to_end(envdeck_home: Path):
+    require_tool("qemu-system-x86_64", "qemu-img")
+    web, busy, manual_host = free_port(), free_port(), free_port()
+    try:
+        envdeck("create", "fwd", check=True, timeout=900)
+        envdeck("start", "fwd", check=True)
+        # A guest service starts listening: forwarded to the same host port within 2 s.
+        envdeck("exec", "fwd", "--", "sh", "-c",
+                f"mkdir -p /www && echo hello-envdeck > /www/index.html && httpd -p {web} -h /www", check=True)
+        t0 = time.monotonic()
+        row = wait_for(lambda: forwards("fwd").get(str(web)), timeout=10, interval=0.1)
+        assert time.monotonic() - t0 < 2.5
+        assert row["source"] == "auto" and row["state"] == "active" and row["host"] == f"127.0.0.1:{web}"
+        assert fetch(web).strip() == "hello-envdeck"
+        counted = wait_for(lambda: (r := forwards("fwd")[str(web)])["bytes_in"] > 0 and r, timeout=5)
+        assert counted["connections"] == 1 and counted["bytes_out"] > 0
+
+        # Nothing listens beyond 127.0.0.1 unless the user wrote another address.
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex(("127.0.0.2", web)) != 0
+        # A host port already taken: reported as a conflict, the rest keeps working.
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", busy))
+        blocker.listen()
+        try:
+            envdeck("exec", "fwd", "--", "sh", "-c",
+                    f"httpd -f -p {busy} -h /www </dev/null >/dev/null 2>&1 & echo $! > /tmp/busy.pid", check=True)
+            row = wait_for(lambda: forwards("fwd").get(str(busy)), timeout=10)
+            assert row["state"] == "conflict" and "already in use" in row["reason"]
+            assert fetch(web).strip() == "hello-envdeck"
+        finally:
+            blocker.close()
+        # Freed: the conflict heals by itself.
+        wait_for(lambda: forwards("fwd")[str(busy)]["state"] == "active", timeout=15)
+
+        # The service stops listening: its auto forward goes away.
+        envdeck("exec", "fwd", "--", "sh", "-c", "kill $(cat /tmp/busy.pid)", check=True)
+        wait_for(lambda: str(busy) not in forwards("fwd"), timeout=10)
+
+        # A manual forward at runtime, kept across a restart.
+        added = envdeck("forward", "fwd", "add", f"{web}:{manual_host}", check=True)
+        assert "active" in added.stdout
+        assert fetch(manual_host).strip() == "hello-envdeck"
+        envdeck("restart", "fwd", check=True)
+        row = forwards("fwd")[str(web)]
+        assert row["source"] == "manual" and row["host"] == f"127.0.0.1:{manual_host}" and row["state"] == "active"
+        envdeck("forward", "fwd", "remove", str(web), check=True)
+        assert str(web) not in forwards("fwd")
+        assert envdeck("forward", "fwd", "add", "nonsense").returncode == 2
+    finally:
+        envdeck("stop", "fwd", timeout=120)
+        kill_everything(envdeck_home)
