@@ -34,6 +34,7 @@ from .events import AgentMessage, Event, InstanceStatus, SerialOutput
 from .forwards import ForwardManager
 from .guest_listeners import READ_TABLES, parse_listeners
 from .pidrecord import PidRecord, live_record
+from .provision import run_provisioning
 from .qemu import MachineSpec, build_argv
 from .qmp import Monitor
 from .serial import LineSplitter, RotatingLog, Tail
@@ -45,7 +46,7 @@ log = logging.getLogger("envdeck.agent")
 # stub's "Probing EDD" first, so the watchdog waits for the kernel-booted marker, not any output.
 KVM_WATCHDOG_S = 10.0
 STALL_AFTER_S = {"first serial output": 20.0, "kernel booted": 90.0, "ssh port open": 60.0,
-                 "ssh authenticated": 30.0}
+                 "ssh authenticated": 30.0, "provisioning done": 600.0}
 BOOT_DEADLINE_S = 300.0
 # Tests (and impatient users) can scale the stall timers: ENVDECK_STALL_SCALE=0.2
 _SCALE = float(os.environ.get("ENVDECK_STALL_SCALE", "1") or 1)
@@ -328,6 +329,8 @@ class Agent:
                 self.tracker.reached("ssh authenticated")
                 await self.forwards.start(self.inst.read_state().get("forwards", []))
                 self._tasks.append(asyncio.create_task(self._poll_listeners()))
+                if not await self._provision():
+                    return
                 self.tracker.reached("ready")
                 self.set_status(state="ready", reason=None)
                 return
@@ -382,6 +385,22 @@ class Agent:
                 self.set_status(state="ready", reason=None)
             await new.wait_closed()
             delay = 0.5
+
+    async def _provision(self) -> bool:
+        """Run the provision scripts (output into the boot log); False if one failed."""
+        def line(text: str) -> None:
+            self._pending_serial.append(text)
+            self._flush_serial()
+
+        result = await run_provisioning(self.ssh_conn, self.cfg.provision, line)
+        if result.failed_step is not None:
+            reason = (f"provision script {result.failed_step} failed with exit status "
+                      f"{result.exit_status}: {result.output_tail.splitlines()[-1] if result.output_tail else ''}")
+            self.tracker.failed(reason + ("\n" + result.output_tail if result.output_tail else ""))
+            self.set_status(state="degraded", reason=reason)
+            return False
+        self.tracker.reached("provisioning done", "ran the scripts" if result.ran else "nothing to run")
+        return True
 
     async def _poll_listeners(self, interval: float = 1.0) -> None:
         """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""

@@ -13,6 +13,7 @@ STAGES = (
     "kernel booted",
     "ssh port open",
     "ssh authenticated",
+    "provisioning done",
     "ready",
 )
 

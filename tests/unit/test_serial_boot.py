@@ -61,7 +61,7 @@ def test_boot_tracker_orders_and_times_stages():
     tracker.reached("ssh authenticated")
     done = [e.stage for e in seen if e.status == "done"]
     assert done == list(STAGES[:5])
-    assert tracker.current == "ready"
+    assert tracker.current == "provisioning done"
     assert all(e.elapsed_s >= 0 for e in seen)
 
 
