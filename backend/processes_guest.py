@@ -286,7 +286,11 @@ async def guest_send_signal(
     Raises NotFound when it is gone or its pid now names another process, EnvdeckError when
     the guest refuses (permission).
     """
-    out = await run_command(guest_signal_script(pid, start_ticks, sig))
+    check_signal_result(await run_command(guest_signal_script(pid, start_ticks, sig)), pid)
+
+
+def check_signal_result(out: str, pid: int) -> None:
+    """Turn the output of :func:`guest_signal_script` into success or NotFound/EnvdeckError."""
     if "@@sent" in out:
         return
     if "@@gone" in out:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from rich.table import Table
 
 from .. import binfmt
-from ..errors import EnvdeckError, UserInputError
 from .output import console, print_json
+from .ps import guest_exec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,28 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _guest_registry(instance: str) -> binfmt.Registry:
-    from .. import ssh
-    from ..store import InstanceDir
-
-    inst = InstanceDir.existing(instance)
-    port = inst.read_state().get("ssh_port")
-    if not port:
-        raise UserInputError(f"instance {instance!r} is not running")
-
-    async def dump() -> str:
-        conn = await ssh.connect(inst, int(port), timeout=5)
-        try:
-            result = await conn.run(binfmt.GUEST_BINFMT_SCRIPT, check=False, errors="replace")
-        finally:
-            conn.close()
-        return str(result.stdout or "")
-
-    try:
-        return binfmt.parse_dump(asyncio.run(dump()))
-    except EnvdeckError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - SSH failures come in many types
-        raise EnvdeckError(f"binfmt of {instance!r} is unavailable: {exc}") from exc
+    return binfmt.parse_dump(guest_exec(instance, binfmt.GUEST_BINFMT_SCRIPT))
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -12,8 +12,14 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import EnvdeckError, UserInputError
+from ..errors import EnvdeckError, NotFound, UserInputError
 from ..processes import read_start_time, send_signal, snapshot, tree_order
+from ..processes_guest import (
+    GUEST_WALK_SCRIPT,
+    check_signal_result,
+    guest_signal_script,
+    parse_guest_walk,
+)
 from ..processes_view import SORT_KEYS, RowFilter, select
 from .output import console, human_bytes, human_duration, print_json
 
@@ -37,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("pid", type=int)
     k.add_argument("--signal", "-s", choices=sorted(SIGNALS), default="TERM")
     k.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    k.add_argument("--instance", metavar="NAME", help="a process in this running instance")
     k.set_defaults(func=cmd_kill)
 
 
@@ -46,10 +53,10 @@ def _filter(args: argparse.Namespace) -> RowFilter:
     )
 
 
-def _guest_rows(instance: str) -> list[dict[str, Any]]:
-    """One /proc walk of a running instance over its pinned-key SSH connection."""
+def guest_exec(instance: str, script: str) -> str:
+    """Run ``script`` in a running instance over its pinned-key SSH; stdout (undecodable bytes
+    replaced). SSH failures become one EnvdeckError saying the guest is unavailable."""
     from .. import ssh
-    from ..processes_guest import GUEST_WALK_SCRIPT, parse_guest_walk
     from ..store import InstanceDir
 
     inst = InstanceDir.existing(instance)
@@ -59,16 +66,16 @@ def _guest_rows(instance: str) -> list[dict[str, Any]]:
             f"instance {instance!r} is not running", hint=f"start it: 'envdeck start {instance}'"
         )
 
-    async def walk() -> str:
+    async def run() -> str:
         conn = await ssh.connect(inst, int(port), timeout=5)
         try:
-            result = await conn.run(GUEST_WALK_SCRIPT, check=False, errors="replace")
+            result = await conn.run(script, check=False, errors="replace")
         finally:
             conn.close()
         return str(result.stdout or "")
 
     try:
-        text = asyncio.run(walk())
+        return asyncio.run(run())
     except EnvdeckError:
         raise
     except Exception as exc:  # noqa: BLE001 - SSH failures come in many types
@@ -76,7 +83,11 @@ def _guest_rows(instance: str) -> list[dict[str, Any]]:
             f"processes of {instance!r} are unavailable: {exc or type(exc).__name__}",
             hint=f"is the guest up? 'envdeck status {instance}'",
         ) from exc
-    return parse_guest_walk(text, instance).rows()
+
+
+def _guest_rows(instance: str) -> list[dict[str, Any]]:
+    """One /proc walk of a running instance."""
+    return parse_guest_walk(guest_exec(instance, GUEST_WALK_SCRIPT), instance).rows()
 
 
 def _command(row: dict[str, Any]) -> str:
@@ -143,23 +154,41 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirm(args: argparse.Namespace, what: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UserInputError(f"refusing to send SIG{args.signal} to {what} without --yes")
+    answer = console.input(f"send SIG{args.signal} to {what}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_kill(args: argparse.Namespace) -> int:
     """Signal one process after confirmation; the pid is pinned to its start time."""
+    if args.instance:
+        return _kill_in_guest(args)
     start = read_start_time(args.pid)
     try:
         with open(f"/proc/{args.pid}/cmdline", "rb") as fh:
             cmdline = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
         cmdline = ""
-    what = f"{args.pid} ({cmdline.strip() or '?'})"
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UserInputError(f"refusing to send SIG{args.signal} to {what} without --yes")
-        answer = console.input(f"send SIG{args.signal} to {what}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            console.print("not sent")
-            return 1
+    if not _confirm(args, f"{args.pid} ({cmdline.strip() or '?'})"):
+        console.print("not sent")
+        return 1
     send_signal(args.pid, start, SIGNALS[args.signal])
     console.print(f"sent SIG{args.signal} to {args.pid}")
     return 0
 
+
+def _kill_in_guest(args: argparse.Namespace) -> int:
+    row = next((r for r in _guest_rows(args.instance) if r["pid"] == args.pid), None)
+    if row is None:
+        raise NotFound(f"no process {args.pid} in {args.instance!r}")
+    if not _confirm(args, f"{args.pid} ({' '.join(row['cmdline']) or row['name']}) in {args.instance}"):
+        console.print("not sent")
+        return 1
+    script = guest_signal_script(args.pid, row["start_ticks"], args.signal)
+    check_signal_result(guest_exec(args.instance, script), args.pid)
+    console.print(f"sent SIG{args.signal} to {args.pid} in {args.instance}")
+    return 0

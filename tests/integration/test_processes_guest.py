@@ -83,3 +83,21 @@ async def test_guest_source_over_ssh_then_unavailable_when_ssh_goes(guest):
     assert isinstance(events[0], ProcessDiff) and events[0].full and events[0].added
     assert isinstance(events[1], ProcessDiff) and not events[1].full
     assert isinstance(events[-1], ProcessesUnavailable) and events[-1].host == guest
+
+
+def test_cli_kill_in_the_guest(guest):
+    envdeck("exec", guest, "--", "sh", "-c", "sleep 4321 >/dev/null 2>&1 &", check=True)
+
+    def sleeper():
+        out = envdeck("ps", "--instance", guest, "--json", "--filter", "sleep 4321", check=True)
+        rows = [r for r in json.loads(out.stdout) if r["cmdline"][:2] == ["sleep", "4321"]]
+        return rows[0] if rows else None
+
+    row = sleeper()
+    assert row is not None and row["start_ticks"] > 0
+    refused = envdeck("kill", "--instance", guest, str(row["pid"]))
+    assert refused.returncode == 2  # no terminal, no --yes: nothing sent
+    assert sleeper() is not None
+    envdeck("kill", "--instance", guest, str(row["pid"]), "--yes", check=True)
+    gone = envdeck("kill", "--instance", guest, str(row["pid"]), "--yes")
+    assert gone.returncode == 2 and "no process" in gone.stderr + gone.stdout
