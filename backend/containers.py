@@ -7,7 +7,9 @@
 2. emits ``EndpointStatus(reachable=True)`` and one ``ContainerInfo`` per container (one sparse
    list request), plus ``ContainerRemoved`` for rows it had shown that are gone,
 3. then, for each batch of events, re-reads just the containers they name (one list request
-   filtered by id) and emits their rows, or ``ContainerRemoved`` on ``destroy``.
+   filtered by id) and emits their rows, or ``ContainerRemoved`` on ``destroy``;
+4. after ``refresh_interval`` (60 s) without events, lists once more and emits only the rows that
+   changed: docker's status text is relative ("Up 5 minutes"), and a hung daemon is noticed.
 
 When the stream ends (the daemon stopped: the socket closes at once) the endpoint is reported
 unreachable with the reason, and the watcher retries every ``retry_max`` seconds at most; it
@@ -63,16 +65,16 @@ class EndpointWatcher:
     """Keeps one endpoint's containers live; runs until cancelled."""
 
     def __init__(self, endpoint: Endpoint, emit: Emit, *, retry_max: float = 2.0,
-                 health_interval: float = 30.0, subscribe_timeout: float = 5.0) -> None:
+                 refresh_interval: float = 60.0, subscribe_timeout: float = 5.0) -> None:
         self.endpoint = endpoint
         self._emit = emit
         self._retry_max = retry_max
-        self._health_interval = health_interval
+        self._refresh_interval = refresh_interval
         self._subscribe_timeout = subscribe_timeout
         self._client: Any = None
         self._platforms: PlatformCache | None = None
         self._native: str | None = None
-        self._known: set[str] = set()
+        self._shown: dict[str, tuple] = {}  # id -> what was last emitted for it
         self._status: tuple[bool, str | None] | None = None
         self.list_requests = 0  # how many list requests were made (tests, benchmarks)
         self.connections = 0  # how many times the endpoint was reached
@@ -150,10 +152,13 @@ class EndpointWatcher:
             self._publish(rows, full=True)
             while True:
                 try:
-                    async with asyncio.timeout(self._health_interval):
+                    async with asyncio.timeout(self._refresh_interval):
                         item = await queue.get()
                 except TimeoutError:
-                    await asyncio.to_thread(self._client.ping)  # a hung daemon, not a closed one
+                    # Quiet for a while: refresh docker's relative status texts ("Up 5 minutes")
+                    # and notice a hung (not closed) daemon. Only changed rows are emitted.
+                    rows = await asyncio.to_thread(self._rows, None)
+                    self._publish(rows, full=True, only_changed=True)
                     continue
                 batch = [item]
                 while not queue.empty():
@@ -190,22 +195,25 @@ class EndpointWatcher:
             seen = {row.id for row in rows}
             removed += [cid for cid in refresh if cid not in seen]
         for cid in removed:
-            if cid in self._known:
-                self._known.discard(cid)
+            if self._shown.pop(cid, None) is not None:
                 self._emit(ContainerRemoved(endpoint=self.endpoint.name, id=cid))
         return ended
 
-    def _publish(self, rows: list[ContainerInfo], *, full: bool = False) -> None:
-        """Emit rows; with ``full``, also remove known rows that are not in the list."""
+    def _publish(self, rows: list[ContainerInfo], *, full: bool = False,
+                 only_changed: bool = False) -> None:
+        """Emit rows (``only_changed``: those that differ from what was last emitted); with
+        ``full`` (the list of every container), also remove shown rows that are gone."""
         for row in rows:
+            key = (row.name, row.image, row.state, row.status, tuple(row.ports), row.platform)
+            if only_changed and self._shown.get(row.id) == key:
+                continue
+            self._shown[row.id] = key
             self._emit(row)
-        ids = {row.id for row in rows}
         if full:
-            for gone in sorted(self._known - ids):
+            ids = {row.id for row in rows}
+            for gone in sorted(set(self._shown) - ids):
+                del self._shown[gone]
                 self._emit(ContainerRemoved(endpoint=self.endpoint.name, id=gone))
-            self._known = ids
-        else:
-            self._known |= ids
 
 
 class ContainersSource:
@@ -218,11 +226,13 @@ class ContainersSource:
     name = "containers"
 
     def __init__(self, endpoints: list[Endpoint | str] | None = None, *,
-                 rediscover_interval: float = 5.0, retry_max: float = 2.0) -> None:
+                 rediscover_interval: float = 5.0, retry_max: float = 2.0,
+                 refresh_interval: float = 60.0) -> None:
         self._fixed = None if endpoints is None else [
             e if isinstance(e, Endpoint) else resolve(e) for e in endpoints]
         self._rediscover_interval = rediscover_interval
         self._retry_max = retry_max
+        self._refresh_interval = refresh_interval
         self.watchers: dict[str, EndpointWatcher] = {}  # by endpoint name, while running
 
     async def run(self, emit: Emit) -> None:
@@ -232,7 +242,8 @@ class ContainersSource:
             while True:
                 for endpoint in self._fixed if self._fixed is not None else discover():
                     if endpoint.url not in tasks:
-                        watcher = EndpointWatcher(endpoint, emit, retry_max=self._retry_max)
+                        watcher = EndpointWatcher(endpoint, emit, retry_max=self._retry_max,
+                                                  refresh_interval=self._refresh_interval)
                         self.watchers[endpoint.name] = watcher
                         tasks[endpoint.url] = asyncio.create_task(
                             watcher.run(), name=f"containers:{endpoint.name}")

@@ -141,6 +141,20 @@ async def test_live_events_without_polling(client, names, running) -> None:
     assert watcher.list_requests <= idle_requests + 8
 
 
+async def test_quiet_refresh_updates_status_text_only(client, names, running) -> None:
+    name = names()
+    await asyncio.to_thread(client.containers.run, AMD64, ["sleep", "600"], name=name,
+                            detach=True, network_mode="none")
+    source = ContainersSource([host_endpoint()], refresh_interval=1.5)
+    seen = await running(source)
+    _, first = await seen.wait(_row(name, "running"), 10)
+    await asyncio.sleep(3.5)  # no docker event for this container meanwhile
+    later = [e for _, e in seen.events if isinstance(e, ContainerInfo) and e.name == name][1:]
+    assert later, "the quiet refresh emitted nothing"
+    assert all(e.status != first.status for e in later)  # only rows whose text changed
+    assert len({e.status for e in later}) == len(later)
+
+
 async def test_instance_socket_discovered_while_running(client, running, envdeck_home,
                                                         monkeypatch) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(envdeck_home / "no-docker-config"))
