@@ -26,23 +26,31 @@ def _endpoint(endpoint: str | Endpoint | None) -> Endpoint:
 
 
 @contextlib.contextmanager
-def _client(endpoint: Endpoint, *, timeout: float | None = 10) -> Iterator[Any]:
-    """A client whose connection failures surface as :class:`EnvdeckError`."""
+def _client_errors(ep: Endpoint) -> Iterator[None]:
+    """Turn the SDK's connection and API errors into :class:`EnvdeckError` (404: NotFound)."""
     import docker
     import requests
 
-    client = connect(endpoint, timeout=timeout)
     try:
-        yield client
+        yield
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise EnvdeckError(
-            f"docker endpoint {endpoint.name} is unreachable: {unreachable_reason(endpoint, exc)}",
+            f"docker endpoint {ep.name} is unreachable: {unreachable_reason(ep, exc)}",
             hint="is dockerd running?",
         ) from exc
     except docker.errors.APIError as exc:
         if exc.status_code == 404:
             raise NotFound(str(exc.explanation or exc)) from exc
-        raise EnvdeckError(str(exc.explanation or exc), where=endpoint.name) from exc
+        raise EnvdeckError(str(exc.explanation or exc), where=ep.name) from exc
+
+
+@contextlib.contextmanager
+def _client(endpoint: Endpoint, *, timeout: float | None = 10) -> Iterator[Any]:
+    """A client for one operation, closed afterwards; errors as :class:`EnvdeckError`."""
+    client = connect(endpoint, timeout=timeout)
+    try:
+        with _client_errors(endpoint):
+            yield client
     finally:
         client.close()
 
@@ -207,19 +215,6 @@ def logs(endpoint: str | Endpoint | None, ref: str, *, tail: int | None = 200,
         client.close()
         raise
     return LogStream(client, raw)
-
-
-@contextlib.contextmanager
-def _client_errors(ep: Endpoint) -> Iterator[None]:
-    """Like :func:`_client`'s error mapping, for a client the caller keeps open."""
-    import requests
-
-    try:
-        yield
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise EnvdeckError(
-            f"docker endpoint {ep.name} is unreachable: {unreachable_reason(ep, exc)}"
-        ) from exc
 
 
 def summarize_stats(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:

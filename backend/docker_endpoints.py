@@ -137,7 +137,8 @@ def make_client(endpoint: Endpoint, *, timeout: float | None = 10, version: str 
         d = Path(endpoint.tls_dir)
         cert = (str(d / "cert.pem"), str(d / "key.pem")) if (d / "cert.pem").exists() else None
         ca = str(d / "ca.pem") if (d / "ca.pem").exists() else None
-        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=endpoint.tls_verify and ca)
+        verify: bool | str = ca if (endpoint.tls_verify and ca) else endpoint.tls_verify
+        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=verify)
     return docker.DockerClient(base_url=endpoint.url, version=version, timeout=timeout, tls=tls)
 
 

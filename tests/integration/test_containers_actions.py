@@ -163,6 +163,14 @@ def test_logs_tail_timestamps_and_follow(client, run) -> None:
     assert all(re.fullmatch(r"line-\d+", line) for line in lines), lines
 
 
+def test_logs_of_a_container_without_readable_logs(client, run) -> None:
+    name = run(log_config={"type": "none"})
+    with pytest.raises(EnvdeckError, match="logging driver"):
+        list(containers.logs("host", name))
+    result = envdeck("container", "logs", name)
+    assert result.returncode == 1 and "logging driver" in result.stderr
+
+
 def _pty_session(argv: list[str], inputs: list[bytes], expect: bytes, timeout: float = 30) -> tuple[bytes, int]:
     """Run ``argv`` on a pseudo-terminal, type ``inputs``; return (output, exit status)."""
     pid, fd = pty.fork()

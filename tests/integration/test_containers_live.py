@@ -171,11 +171,14 @@ async def test_instance_socket_discovered_while_running(client, running, envdeck
     assert status.native_arch == "amd64"
 
 
-async def test_unreachable_endpoint_has_a_reason(running, tmp_path) -> None:
+async def test_unreachable_endpoints_have_a_reason(running, tmp_path) -> None:
     sock = tmp_path / "absent.sock"
-    seen = await running(ContainersSource([Endpoint("instance:ghost", f"unix://{sock}")]))
+    seen = await running(ContainersSource([Endpoint("instance:ghost", f"unix://{sock}"),
+                                           Endpoint("context:refused", "tcp://127.0.0.1:9")]))
     _, status = await seen.wait(_reachable("instance:ghost", False), 5)
     assert status.reason == f"no socket at {sock}"
+    _, status = await seen.wait(_reachable("context:refused", False), 5)
+    assert status.reason and "refused" in status.reason
 
 
 class SecondDaemon:
