@@ -1,4 +1,4 @@
-"""Host process snapshots: a lean /proc scanner, tree order, diffs, and safe signals.
+"""Host process snapshots: a lean /proc scanner and the event source built on it.
 
 Per tick the scanner reads only ``/proc/PID/stat`` (state, ppid, CPU ticks, RSS, start time,
 comm). The command line, exe link, user, cgroup and emulation verdict are read once per
@@ -15,316 +15,40 @@ import asyncio
 import contextlib
 import errno
 import os
-import signal
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
 
 import psutil
 
 from . import binfmt
 from .emulation import detect
-from .errors import EnvdeckError, NotFound, UserInputError
-from .events import ProcessDiff, ProcessesUnavailable
+from .events import ProcessesUnavailable
 from .processes_containers import ContainerNames, container_id_from_cgroup, shim_container_id
+from .processes_model import PF_KTHREAD, Proc, Snapshot, Static, summarize
+from .processes_signal import read_start_time, send_signal
+from .processes_tree import diff, link, tree_order, tree_walk
 from .sources import Emit
 
 CLK_TCK: int = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE: int = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-PF_KTHREAD = 0x00200000
-_START_TOLERANCE = 0.05  # seconds: start times are derived from clock ticks (1/100 s)
 
-
-@dataclass(slots=True, eq=False)
-class Static:
-    """What changes only on exec: read once per (pid, start time, comm)."""
-
-    comm: str
-    cmdline: list[str]
-    exe: str | None = None
-    uid: int | None = None
-    user: str | None = None
-    kernel: bool = False
-    cgroup_container: str | None = None  # own cgroup's container id
-    shim_container: str | None = None  # set on containerd-shim processes: their children's id
-    emulated: dict | None = None
-
-
-@dataclass(slots=True, eq=False)
-class Proc:
-    """One process in a snapshot."""
-
-    pid: int
-    ppid: int  # the parent in the tree (0 when the kernel's ppid names a reused pid)
-    start_ticks: int  # clock ticks after boot: (pid, start_ticks) identifies a process
-    start_time: float  # wall clock (epoch seconds)
-    state: str
-    cpu_ticks: int  # utime + stime
-    rss_bytes: int
-    static: Static
-    cpu_percent: float = 0.0
-    depth: int = 0
-    container_id: str | None = None
-    container: str | None = None
-    raw_ppid: int = -1  # the ppid the kernel reported (-1: same as ppid)
-
-    def __post_init__(self) -> None:
-        if self.raw_ppid == -1:
-            self.raw_ppid = self.ppid
-
-    @property
-    def name(self) -> str:
-        """The kernel's comm (the guest program's name for binfmt-emulated processes)."""
-        return self.static.comm
-
-    def dynamic(self) -> tuple:
-        """The fields whose change makes a row 'changed' in a diff."""
-        return (
-            self.state,
-            self.ppid,
-            round(self.cpu_percent, 1),
-            self.rss_bytes,
-            self.depth,
-            self.container,
-        )
-
-    def row(self) -> dict[str, Any]:
-        """The plain-JSON row (the keys of ``envdeck ps --json``)."""
-        st = self.static
-        emulated = None
-        if st.emulated is not None:
-            emulated = {k: v for k, v in st.emulated.items()}
-        return {
-            "pid": self.pid,
-            "ppid": self.ppid,
-            "user": st.user,
-            "uid": st.uid,
-            "state": self.state,
-            "cpu_percent": round(self.cpu_percent, 1),
-            "rss_bytes": self.rss_bytes,
-            "start_time": round(self.start_time, 2),
-            "start_ticks": self.start_ticks,
-            "name": st.comm,
-            "cmdline": list(st.cmdline),
-            "exe": st.exe,
-            "kernel": st.kernel,
-            "depth": self.depth,
-            "container": self.container,
-            "container_id": self.container_id,
-            "emulated": emulated,
-        }
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """One scan of a host: processes in tree order (parents before children)."""
-
-    host: str
-    procs: dict[int, Proc]
-    taken_at: float = field(default_factory=time.time)
-    interval: float | None = None  # seconds since the previous snapshot of the same scanner
-    clock: float | None = None  # the scanned host's monotonic clock (guests: their uptime)
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Every row, in tree order."""
-        return [p.row() for p in self.procs.values()]
-
-    def summary(self) -> dict[str, Any]:
-        """Totals: processes, emulated count and CPU share, per container and per arch."""
-        return summarize(self.procs.values(), self.interval)
-
-
-def summarize(procs: Iterable[Proc], interval: float | None = None) -> dict[str, Any]:
-    """Emulation cost over the last interval, overall and per container and arch."""
-    total = emulated = 0
-    cpu = emu_cpu = 0.0
-    by_container: dict[str, dict[str, Any]] = {}
-    by_arch: dict[str, dict[str, Any]] = {}
-    for p in procs:
-        total += 1
-        cpu += p.cpu_percent
-        emu = p.static.emulated
-        if emu is not None:
-            emulated += 1
-            emu_cpu += p.cpu_percent
-            arch = by_arch.setdefault(emu["arch"], {"processes": 0, "cpu_percent": 0.0})
-            arch["processes"] += 1
-            arch["cpu_percent"] += p.cpu_percent
-        if p.container is not None:
-            c = by_container.setdefault(
-                p.container,
-                {"processes": 0, "emulated": 0, "cpu_percent": 0.0, "emulated_cpu_percent": 0.0},
-            )
-            c["processes"] += 1
-            c["cpu_percent"] += p.cpu_percent
-            if emu is not None:
-                c["emulated"] += 1
-                c["emulated_cpu_percent"] += p.cpu_percent
-    for group in (*by_container.values(), *by_arch.values()):
-        for key in ("cpu_percent", "emulated_cpu_percent"):
-            if key in group:
-                group[key] = round(group[key], 1)
-    return {
-        "processes": total,
-        "emulated": emulated,
-        "cpu_percent": round(cpu, 1),
-        "emulated_cpu_percent": round(emu_cpu, 1),
-        "emulated_cpu_share": round(emu_cpu / cpu, 3) if cpu > 0 else 0.0,
-        "interval_s": round(interval, 3) if interval else None,
-        "by_container": by_container,
-        "by_arch": by_arch,
-    }
-
-
-# --- tree ------------------------------------------------------------------------------------
-
-
-def tree_walk(
-    nodes: Iterable[tuple[int, int, int]],
-) -> list[tuple[int, int, int]]:
-    """Tree order of ``(pid, ppid, start)`` triples: ``[(pid, depth, effective_ppid)]``.
-
-    A parent counts only if it exists and did not start after the child (else its PID was
-    reused: the child becomes a root with effective ppid 0). A root whose parent is simply
-    absent keeps its ppid. Siblings are ordered by pid;
-    anything unreachable (a cycle in bad data) is appended as a root, so no process is lost.
-    """
-    items = sorted(nodes)
-    start_of = {pid: start for pid, _, start in items}
-    children: dict[int, list[int]] = {}
-    roots: list[int] = []
-    parent_of: dict[int, int] = {}
-    for pid, ppid, start in items:
-        pstart = start_of.get(ppid)
-        if ppid != pid and pstart is not None and pstart <= start:
-            children.setdefault(ppid, []).append(pid)
-            parent_of[pid] = ppid
-        else:
-            roots.append(pid)
-            # Absent parent (outside this pid namespace, or pid 0): keep what the kernel said.
-            # Present but younger: that pid was reused, it is not the parent.
-            parent_of[pid] = 0 if pstart is not None else ppid
-    out: list[tuple[int, int, int]] = []
-    seen: set[int] = set()
-
-    def walk(root: int) -> None:
-        stack = [(root, 0)]
-        while stack:
-            pid, depth = stack.pop()
-            if pid in seen:
-                continue
-            seen.add(pid)
-            out.append((pid, depth, parent_of[pid]))
-            for child in reversed(children.get(pid, ())):
-                stack.append((child, depth + 1))
-
-    for root in roots:
-        walk(root)
-    for pid, _, _ in items:
-        if pid not in seen:  # only reachable through a cycle
-            walk(pid)
-    return out
-
-
-def tree_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows (``envdeck ps --json`` dicts) in tree order with ``depth`` set, for UIs applying diffs."""
-    by_pid = {r["pid"]: r for r in rows}
-    walked = tree_walk((r["pid"], r["ppid"], int(r.get("start_time") or 0) * 100) for r in rows)
-    out = []
-    for pid, depth, _ in walked:
-        row = by_pid[pid]
-        row["depth"] = depth
-        out.append(row)
-    return out
-
-
-class Labeler(Protocol):
-    """Turns a container id into what a row shows (ContainerNames is one)."""
-
-    def label(self, cid: str | None) -> str | None: ...
-
-
-def link(
-    procs: list[Proc],
-    names: Labeler | None,
-    prev: dict[int, Proc] | None = None,
-    tree_changed: bool = True,
-) -> dict[int, Proc]:
-    """Order ``procs`` as a tree; set depth, effective ppid and container attribution.
-
-    ``prev`` is the previous snapshot's processes: a Proc object carried over from it unchanged
-    is copied before any change, so the previous snapshot stays intact for diffing. With
-    ``tree_changed=False`` (same pids, start times and parents as ``prev``) the previous order
-    and depths are reused instead of walking the tree again.
-    """
-    prev = prev or {}
-    by_pid = {p.pid: p for p in procs}
-    ordered: dict[int, Proc] = {}
-    if not tree_changed and prev.keys() == by_pid.keys():
-        for pid, old in prev.items():
-            p = by_pid[pid]
-            if p is not old:
-                p.depth, p.ppid = old.depth, old.ppid
-                p.container_id, p.container = old.container_id, old.container
-            if p.container_id is not None and names is not None:
-                label = names.label(p.container_id)
-                if label != p.container:
-                    p = replace(p, container=label) if p is old else p
-                    p.container = label
-            ordered[pid] = p
-        return ordered
-    for pid, depth, ppid in tree_walk((p.pid, p.raw_ppid, p.start_ticks) for p in procs):
-        p = by_pid[pid]
-        cid = p.static.cgroup_container
-        if cid is None and depth:
-            parent = by_pid[ppid]
-            cid = parent.static.shim_container or parent.container_id
-        label = None
-        if cid is not None:
-            label = names.label(cid) if names is not None else cid[:12]
-        if (p.depth, p.ppid, p.container_id, p.container) != (depth, ppid, cid, label):
-            if prev.get(pid) is p:
-                p = by_pid[pid] = replace(p)
-            p.depth, p.ppid, p.container_id, p.container = depth, ppid, cid, label
-        ordered[pid] = p
-    return ordered
-
-
-# --- diff ------------------------------------------------------------------------------------
-
-
-def diff(old: Snapshot | None, new: Snapshot) -> ProcessDiff:
-    """Added / changed / removed between two snapshots of one host (full when ``old`` is None).
-
-    A PID that now names a different process (other start time) is in ``removed`` and
-    ``added``: apply removals first. ``changed`` rows are whole rows.
-    """
-    if old is None:
-        return ProcessDiff(host=new.host, full=True, added=new.rows(), summary=new.summary())
-    added: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    removed: list[int] = []
-    old_procs = old.procs
-    for pid, p in new.procs.items():
-        o = old_procs.get(pid)
-        if o is p:
-            continue  # carried over unchanged by the scanner
-        if o is None:
-            added.append(p.row())
-        elif o.start_ticks != p.start_ticks:
-            removed.append(pid)
-            added.append(p.row())
-        elif o.static is not p.static or o.dynamic() != p.dynamic():
-            changed.append(p.row())
-    removed.extend(pid for pid in old_procs if pid not in new.procs)
-    return ProcessDiff(
-        host=new.host, added=added, changed=changed, removed=removed, summary=new.summary()
-    )
-
-
-# --- the host scanner ----------------------------------------------------------------------------
+__all__ = [
+    "CLK_TCK",
+    "PF_KTHREAD",
+    "HostScanner",
+    "Proc",
+    "ProcessSource",
+    "Snapshot",
+    "Static",
+    "diff",
+    "link",
+    "read_start_time",
+    "send_signal",
+    "snapshot",
+    "summarize",
+    "tree_order",
+    "tree_walk",
+]
 
 
 class _Users:
@@ -614,73 +338,3 @@ class ProcessSource:
                 prev = snap
                 unavailable = False
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
-
-
-# --- signals -----------------------------------------------------------------------------------
-
-
-def read_start_time(pid: int, proc: str = "/proc") -> float:
-    """The start time (epoch seconds) of ``pid`` as the scanner computes it; NotFound if gone."""
-    try:
-        data = _read(f"{proc}/{pid}/stat", 4096)
-    except OSError as exc:
-        raise NotFound(f"no process with pid {pid}") from exc
-    fields = data[data.rfind(b")") + 2 :].split()
-    return psutil.boot_time() + int(fields[19]) / CLK_TCK
-
-
-def _same_process(pid: int, start_time: float) -> None:
-    try:
-        actual = read_start_time(pid)
-    except NotFound:
-        raise NotFound(f"process {pid} is gone") from None
-    if abs(actual - start_time) > _START_TOLERANCE:
-        raise NotFound(
-            f"process {pid} is gone (the pid now belongs to another process)",
-            hint="refresh the list and pick the process again",
-        )
-
-
-def send_signal(pid: int, start_time: float, sig: int = signal.SIGTERM) -> None:
-    """Send ``sig`` to ``pid`` only if it is still the process that started at ``start_time``.
-
-    On Linux a pidfd pins the process between the check and the signal, so a PID reused in
-    between is never hit. Raises NotFound (gone or reused), EnvdeckError (permission).
-    """
-    if pid <= 1:
-        raise UserInputError(f"refusing to signal pid {pid}")
-    if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
-        _portable_signal(pid, start_time, sig)
-        return
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise NotFound(f"process {pid} is gone") from None
-    except OSError:
-        _portable_signal(pid, start_time, sig)
-        return
-    try:
-        _same_process(pid, start_time)
-        signal.pidfd_send_signal(pidfd, sig)
-    except ProcessLookupError:
-        raise NotFound(f"process {pid} is gone") from None
-    except PermissionError as exc:
-        raise EnvdeckError(
-            f"not allowed to signal process {pid}",
-            hint="it belongs to another user: run as that user or root",
-        ) from exc
-    finally:
-        os.close(pidfd)
-
-
-def _portable_signal(pid: int, start_time: float, sig: int) -> None:
-    try:
-        proc = psutil.Process(pid)
-        if abs(proc.create_time() - start_time) > _START_TOLERANCE:
-            raise NotFound(f"process {pid} is gone (the pid now belongs to another process)")
-        proc.send_signal(sig)
-    except psutil.NoSuchProcess:
-        raise NotFound(f"process {pid} is gone") from None
-    except psutil.AccessDenied as exc:
-        raise EnvdeckError(f"not allowed to signal process {pid}") from exc
-

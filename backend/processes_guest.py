@@ -17,8 +17,9 @@ from . import binfmt
 from .emulation import detect
 from .errors import EnvdeckError, NotFound, UserInputError
 from .events import ProcessesUnavailable
-from .processes import PF_KTHREAD, Proc, Snapshot, Static, diff, link
 from .processes_containers import container_id_from_cgroup, shim_container_id
+from .processes_model import PF_KTHREAD, Proc, Snapshot, Static
+from .processes_tree import diff, link
 from .sources import Emit
 
 GUEST_CLK_TCK = 100  # USER_HZ: 100 on every architecture a guest runs here
