@@ -58,9 +58,17 @@ def tree_walk(
 
 
 def tree_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows (``envdeck ps --json`` dicts) in tree order with ``depth`` set, for UIs applying diffs."""
+    """Rows (``envdeck ps --json`` dicts) in tree order, ``depth`` updated in place.
+
+    For UIs that keep rows by pid and apply diffs: call it after applying one.
+    """
     by_pid = {r["pid"]: r for r in rows}
-    walked = tree_walk((r["pid"], r["ppid"], int(r.get("start_time") or 0) * 100) for r in rows)
+
+    def start(r: dict[str, Any]) -> int:
+        ticks = r.get("start_ticks")
+        return int(ticks) if ticks is not None else round((r.get("start_time") or 0) * 100)
+
+    walked = tree_walk((r["pid"], r["ppid"], start(r)) for r in rows)
     out = []
     for pid, depth, _ in walked:
         row = by_pid[pid]
