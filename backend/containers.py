@@ -36,13 +36,7 @@ from .containers_actions import (
     stats,
 )
 from .containers_platform import PlatformCache, normalize_arch
-from .containers_rows import (
-    REFRESH_ACTIONS,
-    REMOVE_ACTION,
-    event_action,
-    event_container_id,
-    to_info,
-)
+from .containers_rows import plan_batch, to_info
 from .docker_endpoints import Endpoint, discover, make_client, resolve, unreachable_reason
 from .docker_events import EventStream
 from .events import ContainerInfo, ContainerRemoved, EndpointStatus
@@ -171,24 +165,8 @@ class EndpointWatcher:
 
     async def _apply(self, batch: list[tuple[str, Any]]) -> str | None:
         """Apply a batch of stream items; the end reason if the stream ended in it."""
-        refresh: list[str] = []
-        removed: list[str] = []
-        ended = None
-        for tag, payload in batch:
-            if tag == "end":
-                ended = payload
-                continue
-            if tag != "event":
-                continue
-            cid, action = event_container_id(payload), event_action(payload)
-            if not cid:
-                continue
-            if action == REMOVE_ACTION:
-                removed.append(cid)
-                refresh = [r for r in refresh if r != cid]
-            elif action in REFRESH_ACTIONS and cid not in refresh:
-                refresh.append(cid)
-                removed = [r for r in removed if r != cid]
+        ended = next((payload for tag, payload in batch if tag == "end"), None)
+        refresh, removed = plan_batch([payload for tag, payload in batch if tag == "event"])
         if refresh and ended is None:
             rows = await asyncio.to_thread(self._rows, refresh)
             self._publish(rows)

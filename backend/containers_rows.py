@@ -32,6 +32,22 @@ def event_container_id(event: dict[str, Any]) -> str | None:
     return (event.get("Actor") or {}).get("ID") or event.get("id")
 
 
+def plan_batch(events: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """After a batch of events (oldest first): the ids to re-read, and the ids destroyed.
+
+    An id lands in exactly one list, decided by its last state-relevant event; the order of
+    first appearance is kept. Events that change nothing shown are ignored.
+    """
+    last: dict[str, str] = {}
+    for event in events:
+        cid, action = event_container_id(event), event_action(event)
+        if cid and (action == REMOVE_ACTION or action in REFRESH_ACTIONS):
+            last[cid] = action
+    refresh = [cid for cid, action in last.items() if action != REMOVE_ACTION]
+    removed = [cid for cid, action in last.items() if action == REMOVE_ACTION]
+    return refresh, removed
+
+
 def container_name(attrs: dict[str, Any]) -> str:
     """The primary name, without docker's leading slash (the short id when nameless)."""
     names = attrs.get("Names") or []

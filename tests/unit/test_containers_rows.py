@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from envdeck.backend.containers_rows import (
+    REFRESH_ACTIONS,
     container_name,
     event_action,
     event_container_id,
     format_ports,
     info_json,
+    plan_batch,
     to_info,
 )
 
@@ -64,3 +69,30 @@ def test_to_info_and_json_keys() -> None:
         assert key in data
     assert data["platform"] == "linux/arm64" and data["emulated"] is True
     assert to_info("host", ENTRY, "linux/amd64", "amd64").emulated is False
+
+
+ACTIONS = ["create", "start", "die", "stop", "pause", "unpause", "destroy", "exec_start: sh",
+           "attach", "rename", "resize"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(ACTIONS)),
+                max_size=30))
+def test_plan_batch_follows_the_last_relevant_event(seq: list[tuple[str, str]]) -> None:
+    events = [{"Type": "container", "Action": action, "Actor": {"ID": cid}} for cid, action in seq]
+    refresh, removed = plan_batch(events)
+    assert not set(refresh) & set(removed)
+    assert len(refresh) == len(set(refresh)) and len(removed) == len(set(removed))
+    for cid in "abc":
+        relevant = [a for c, a in seq if c == cid and a.split(":")[0] in (*REFRESH_ACTIONS, "destroy")]
+        if not relevant:
+            assert cid not in refresh and cid not in removed
+        elif relevant[-1] == "destroy":
+            assert cid in removed
+        else:
+            assert cid in refresh
+
+
+def test_plan_batch_keeps_first_seen_order() -> None:
+    events = [{"Action": a, "Actor": {"ID": c}} for c, a in
+              [("b", "create"), ("a", "start"), ("b", "start"), ("c", "destroy")]]
+    assert plan_batch(events) == (["b", "a"], ["c"])
