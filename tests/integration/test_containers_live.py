@@ -141,6 +141,30 @@ async def test_live_events_without_polling(client, names, running) -> None:
     assert watcher.list_requests <= idle_requests + 8
 
 
+async def test_no_thread_or_connection_per_refresh(client, names, running) -> None:
+    name = names()
+    cid = (await asyncio.to_thread(client.api.create_container, AMD64, ["sleep", "600"], name=name,
+                                   host_config=client.api.create_host_config(network_mode="none")))["Id"]
+    source = ContainersSource([host_endpoint()])
+    seen = await running(source)
+    await seen.wait(_row(name, "created"), 10)
+
+    async def cycles(count: int) -> None:
+        for _ in range(count):
+            mark = len(seen.events)
+            await asyncio.to_thread(client.api.start, cid)
+            await asyncio.to_thread(client.api.kill, cid)
+            await seen.wait(_row(name, "exited"), 5, mark)
+
+    await cycles(3)  # warm up: executor threads and pooled connections settle
+    fds, threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+    refreshes = source.watchers["host"].list_requests
+    await cycles(20)
+    assert source.watchers["host"].list_requests >= refreshes + 20
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2
+    assert threading.active_count() <= threads + 1
+
+
 async def test_quiet_refresh_updates_status_text_only(client, names, running) -> None:
     name = names()
     await asyncio.to_thread(client.containers.run, AMD64, ["sleep", "600"], name=name,
