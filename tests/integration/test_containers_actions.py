@@ -249,6 +249,24 @@ def test_cli_lists_running_and_all(client, run) -> None:
     assert table.returncode == 0 and up in table.stdout and "PLATFORM" in table.stdout
 
 
+def test_docker_context_endpoint(client, run, tmp_path, monkeypatch) -> None:
+    """A context made by the docker CLI itself is found, listed, and used for the shell."""
+    link = tmp_path / "ctx.sock"  # another path to the host daemon: not folded into "host"
+    link.symlink_to("/var/run/docker.sock")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
+    made = subprocess.run(["docker", "context", "create", "envdeck-ctx", "--docker",
+                           f"host=unix://{link}"], capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    name = run()
+    listed = json.loads(envdeck("containers", "--endpoint", "context:envdeck-ctx", "--json").stdout)
+    assert {r["endpoint"] for r in listed} == {"context:envdeck-ctx"}
+    assert name in {r["name"] for r in listed}
+    argv = containers.shell_argv("envdeck-ctx", name, ["echo", "via-context"])
+    assert argv[:3] == ["docker", "--context", "envdeck-ctx"]
+    _, code = _pty_session(argv, [], b"via-context")
+    assert code == 0
+
+
 def test_cli_unreachable_endpoint(tmp_path) -> None:
     result = envdeck("containers", "--endpoint", f"unix://{tmp_path}/none.sock")
     assert result.returncode == 1
