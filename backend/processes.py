@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import sys
+import threading
 import time
 
 import psutil
@@ -26,6 +27,7 @@ from .events import ProcessesUnavailable
 from .processes_containers import ContainerNames, container_id_from_cgroup, shim_container_id
 from .processes_model import PF_KTHREAD, Proc, Snapshot, Static, summarize
 from .processes_signal import read_start_time, send_signal
+from .processes_statfds import StatReader
 from .processes_tree import diff, link, tree_order, tree_walk
 from .sources import Emit
 
@@ -100,6 +102,7 @@ class HostScanner:
         proc: str = "/proc",
         container_names: ContainerNames | None = None,
         binfmt_refresh: float = 30.0,
+        keep_files: bool = True,
     ) -> None:
         self.host = host
         self.proc = proc
@@ -107,12 +110,19 @@ class HostScanner:
         self._static: dict[tuple[int, int], Static] = {}
         self._prev: dict[int, Proc] = {}
         self._raw: dict[int, bytes] = {}
+        self._stats = StatReader(proc, None if keep_files else 0)
+        self._lock = threading.Lock()  # one scan at a time; close() waits for it
         self._prev_mono: float | None = None
         self._users = _Users()
         self._boot_time = psutil.boot_time() if proc == "/proc" else self._read_btime()
         self._binfmt_refresh = binfmt_refresh
         self._binfmt_at = -1e9
         self._preserve: dict[str, bool] = {}
+
+    def close(self) -> None:
+        """Release the kept /proc files (the scanner still works afterwards, reopening them)."""
+        with self._lock:
+            self._stats.close()
 
     def _read_btime(self) -> float:
         for line in _read(f"{self.proc}/stat").decode().splitlines():
@@ -173,6 +183,10 @@ class HostScanner:
 
     def scan(self) -> Snapshot:
         """One pass over /proc; CPU % relative to the previous scan of this scanner."""
+        with self._lock:
+            return self._scan()
+
+    def _scan(self) -> Snapshot:
         mono = time.monotonic()
         wall = time.time()
         proc = self.proc
@@ -189,17 +203,13 @@ class HostScanner:
         procs: list[Proc] = []
         boot = self._boot_time
         tree_changed = False
+        read_stat = self._stats.read
         for entry in os.listdir(proc):
             if not entry.isdigit():
                 continue
             pid = int(entry)
-            try:
-                fd = os.open(f"{proc}/{entry}/stat", os.O_RDONLY)
-                try:
-                    data = os.read(fd, 4096)  # procfs returns the whole line in one read
-                finally:
-                    os.close(fd)
-            except OSError:
+            data = read_stat(pid, entry)
+            if data is None:
                 continue  # vanished (or hidden): not in this snapshot
             raw[pid] = data
             old = prev.get(pid)
@@ -254,6 +264,7 @@ class HostScanner:
             tree_changed = True
         self._static = seen
         self._raw = raw
+        self._stats.sweep(raw)
         ordered = link(procs, self.names, prev, tree_changed)
         self._prev = ordered
         self._prev_mono = mono
@@ -303,7 +314,7 @@ def _psutil_snapshot(host: str = "host") -> Snapshot:
 def snapshot() -> Snapshot:
     """One scan of the host (CPU % is each process's lifetime average, like ``ps``)."""
     if sys.platform.startswith("linux") and os.path.exists("/proc/self/stat"):
-        return HostScanner().scan()
+        return HostScanner(keep_files=False).scan()
     return _psutil_snapshot()
 
 
@@ -324,17 +335,20 @@ class ProcessSource:
         loop = asyncio.get_running_loop()
         prev: Snapshot | None = None
         unavailable = False
-        while True:
-            started = loop.time()
-            try:
-                snap = await asyncio.to_thread(self.scanner.scan)
-            except Exception as exc:  # noqa: BLE001 - report it (once) and keep trying
-                if not unavailable:
-                    emit(ProcessesUnavailable(host=self.host, reason=f"scan failed: {exc}"))
-                unavailable = True
-                prev = None  # the next good scan is a full one
-            else:
-                emit(diff(prev, snap))
-                prev = snap
-                unavailable = False
-            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+        try:
+            while True:
+                started = loop.time()
+                try:
+                    snap = await asyncio.to_thread(self.scanner.scan)
+                except Exception as exc:  # noqa: BLE001 - report it (once) and keep trying
+                    if not unavailable:
+                        emit(ProcessesUnavailable(host=self.host, reason=f"scan failed: {exc}"))
+                    unavailable = True
+                    prev = None  # the next good scan is a full one
+                else:
+                    emit(diff(prev, snap))
+                    prev = snap
+                    unavailable = False
+                await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+        finally:
+            self.scanner.close()  # waits for a scan still running in its thread

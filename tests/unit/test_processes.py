@@ -19,7 +19,10 @@ def no_docker() -> list[dict]:
 
 
 def scanner(case: str, lister=no_docker) -> HostScanner:
-    return HostScanner(proc=str(FIXTURES / case), container_names=ContainerNames(lister))
+    # keep_files=False: fixture files are plain files, not procfs entries tied to a task
+    return HostScanner(
+        proc=str(FIXTURES / case), container_names=ContainerNames(lister), keep_files=False
+    )
 
 
 def rows_by_pid(case: str, **kw) -> dict[int, dict]:
@@ -93,7 +96,7 @@ def test_pid_reuse_between_snapshots_is_remove_plus_add_and_no_wrong_parent():
     scan = scanner("reuse-before")
     before = scan.scan()
     assert before.procs[4300].ppid == 4242 and before.procs[4300].depth == 2
-    scan.proc = str(FIXTURES / "reuse-after")
+    scan.proc = scan._stats.proc = str(FIXTURES / "reuse-after")
     after = scan.scan()
     d = diff(before, after)
     assert 4242 in d.removed
@@ -122,7 +125,7 @@ def test_exec_changes_comm_and_is_reread(tmp_path):
 
     case = tmp_path / "proc"
     shutil.copytree(FIXTURES / "zombie", case, symlinks=True)
-    scan = HostScanner(proc=str(case), container_names=ContainerNames(no_docker))
+    scan = HostScanner(proc=str(case), container_names=ContainerNames(no_docker), keep_files=False)
     before = scan.scan()
     stat = (case / "4920" / "stat").read_text().replace("(sleep)", "(python3)")
     (case / "4920" / "stat").write_text(stat)
@@ -182,7 +185,7 @@ def test_reparenting_updates_depth_of_carried_over_children(tmp_path):
         (root / name).write_bytes((FIXTURES / "zombie" / name).read_bytes())
     for pid, ppid, start in ((1, 0, 0), (10, 1, 100), (20, 10, 200), (30, 20, 300)):
         _write_stat(root, pid, ppid, start)
-    scan = HostScanner(proc=str(root), container_names=ContainerNames(no_docker))
+    scan = HostScanner(proc=str(root), container_names=ContainerNames(no_docker), keep_files=False)
     first = scan.scan()
     second = scan.scan()
     assert second.procs[30] is first.procs[30]  # nothing moved: the same object
