@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from envdeck.backend import binfmt
 from envdeck.backend.errors import NotFound
-
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from envdeck.backend import binfmt
 from envdeck.backend.processes import HostScanner, snapshot
-
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.integration
@@ -157,7 +157,10 @@ def test_arm64_container_is_attributed_and_emulated():
     listed = subprocess.run(
         ["docker", "images", "-q", "envdeck-test/busybox:arm64"], capture_output=True, text=True
     )
-    require(listed.returncode == 0 and listed.stdout.strip() != "", "image envdeck-test/busybox:arm64")
+    require(
+        listed.returncode == 0 and listed.stdout.strip() != "",
+        "dockerd running with image envdeck-test/busybox:arm64 (the containers tests build it)",
+    )
     name = f"envdeck-ps-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["docker", "run", "-d", "--rm", "--name", name, "--platform", "linux/arm64",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from envdeck.backend import binfmt
 from envdeck.backend.errors import UserInputError
 

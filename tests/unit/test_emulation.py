@@ -6,6 +6,7 @@ import os
 import sys
 
 import pytest
+
 from envdeck.backend.emulation import (
     detect,
     elf_arch,

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
 from envdeck.backend.processes_containers import container_id_from_cgroup, shim_container_id
 from envdeck.backend.processes_guest import (
