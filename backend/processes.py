@@ -72,20 +72,32 @@ class _Users:
         return name
 
 
-def _read(path: str, limit: int = 1 << 17) -> bytes:
+def _read(path: str, limit: int = 1 << 17, chunk: int = 32768) -> bytes:
+    """A /proc file's content up to ``limit``; a short read ends it (procfs reads are whole)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
-        size = 0
+        data = os.read(fd, min(chunk, limit))
+        if len(data) < min(chunk, limit):
+            return data
+        chunks = [data]
+        size = len(data)
         while size < limit:
-            chunk = os.read(fd, 65536)
-            if not chunk:
+            more = os.read(fd, chunk)
+            if not more:
                 break
-            chunks.append(chunk)
-            size += len(chunk)
+            chunks.append(more)
+            size += len(more)
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _may_be_emulated(exe: str | None, cmdline: list[str]) -> bool:
+    """Cheap pre-check before :func:`detect` (which parses names): any QEMU/Rosetta hint."""
+    for text in (exe or "", cmdline[0] if cmdline else ""):
+        if "qemu" in text or "rosetta" in text or "-binfmt-P" in text:
+            return True
+    return False
 
 
 def _gone(exc: OSError) -> bool:
@@ -159,7 +171,7 @@ class HostScanner:
             if isinstance(exc, ProcessLookupError):
                 return None
         try:
-            for line in _read(f"{base}/status", 4096).split(b"\n"):
+            for line in _read(f"{base}/status", 1024).split(b"\n"):  # Uid is line 9
                 if line.startswith(b"Uid:"):
                     st.uid = int(line.split()[2])  # effective uid, as ps and top show
                     st.user = self._users.name(st.uid)
@@ -167,19 +179,33 @@ class HostScanner:
         except OSError as exc:
             if _gone(exc):
                 return None
-        with contextlib.suppress(OSError):
-            st.cgroup_container = container_id_from_cgroup(
-                _read(f"{base}/cgroup", 16384).decode("utf-8", "replace")
+        if cmdline and "containerd-shim" in cmdline[0]:
+            st.shim_container = shim_container_id(cmdline)
+            st.runtime = True
+        elif cmdline and os.path.basename(cmdline[0]) == "conmon":
+            st.runtime = True
+        if _may_be_emulated(st.exe, cmdline):
+            st.emulated = detect(
+                st.exe,
+                cmdline,
+                root=f"{base}/root",
+                cwd=f"{base}/cwd",
+                preserve_argv0=self._preserve_map(),
             )
-        st.shim_container = shim_container_id(cmdline)
-        st.emulated = detect(
-            st.exe,
-            cmdline,
-            root=f"{base}/root",
-            cwd=f"{base}/cwd",
-            preserve_argv0=self._preserve_map(),
-        )
         return st
+
+    def _read_cgroups(self, procs: list[Proc]) -> None:
+        """Container ids from cgroups of processes not read yet (costly on cgroup v1: only
+        done while a container runtime runs, else nothing can be in a container)."""
+        for p in procs:
+            st = p.static
+            if st.cgroup_read or st.kernel:
+                continue
+            st.cgroup_read = True
+            with contextlib.suppress(OSError):
+                st.cgroup_container = container_id_from_cgroup(
+                    _read(f"{self.proc}/{p.pid}/cgroup", 16384).decode("utf-8", "replace")
+                )
 
     def scan(self) -> Snapshot:
         """One pass over /proc; CPU % relative to the previous scan of this scanner."""
@@ -203,6 +229,7 @@ class HostScanner:
         procs: list[Proc] = []
         boot = self._boot_time
         tree_changed = False
+        runtime = False
         read_stat = self._stats.read
         for entry in os.listdir(proc):
             if not entry.isdigit():
@@ -217,6 +244,7 @@ class HostScanner:
                 # Nothing moved (no CPU, same state, RSS, parent): carry the object over.
                 seen[(pid, old.start_ticks)] = old.static
                 procs.append(old)
+                runtime = runtime or old.static.runtime
                 continue
             close = data.rfind(b")")
             if close < 0:
@@ -239,6 +267,7 @@ class HostScanner:
                 if st is None:
                     continue
             seen[key] = st
+            runtime = runtime or st.runtime
             if old is not None and old.start_ticks == start_ticks:
                 if old.raw_ppid != ppid:
                     tree_changed = True
@@ -265,6 +294,8 @@ class HostScanner:
         self._static = seen
         self._raw = raw
         self._stats.sweep(raw)
+        if runtime:
+            self._read_cgroups(procs)
         ordered = link(procs, self.names, prev, tree_changed)
         self._prev = ordered
         self._prev_mono = mono

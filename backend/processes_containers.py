@@ -17,18 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 _CGROUP_ID = re.compile(
-    r"(?:docker[-/]|cri-containerd-|crio-|libpod-|containerd-|/)([0-9a-f]{64})(?:\.scope)?(?:/|$)"
+    r"(?:docker[-/]|cri-containerd-|crio-|libpod-|containerd-|/)([0-9a-f]{64})(?:\.scope)?(?:/|$)",
+    re.MULTILINE,
 )
 
 
 def container_id_from_cgroup(text: str) -> str | None:
     """The 64-hex container id in a /proc/PID/cgroup text, or None (host process)."""
-    for line in text.splitlines():
-        path = line.split(":", 2)[-1]
-        match = _CGROUP_ID.search(path)
-        if match:
-            return match.group(1)
-    return None
+    match = _CGROUP_ID.search(text)
+    return match.group(1) if match else None
 
 
 def shim_container_id(cmdline: list[str]) -> str | None:

@@ -22,6 +22,8 @@ class Static:
     kernel: bool = False
     cgroup_container: str | None = None  # own cgroup's container id
     shim_container: str | None = None  # set on containerd-shim processes: their children's id
+    runtime: bool = False  # a container runtime process (containerd-shim, conmon)
+    cgroup_read: bool = False  # cgroup is read only while a container runtime runs
     emulated: dict | None = None
 
 
