@@ -270,3 +270,17 @@ def test_scan_as_an_unprivileged_user():
     root_owned = [r for r in rows.values() if r["uid"] == 0 and not r["kernel"]]
     assert root_owned and all(r["exe"] is None for r in root_owned)
     assert all(r["user"] for r in rows.values())
+
+
+def test_portable_psutil_fallback_agrees_with_the_proc_scanner(spawn):
+    """The fallback used where /proc is missing (macOS): same rows, same tree."""
+    from envdeck.backend.processes import _psutil_snapshot
+
+    victim = spawn(["sleep", "35"])
+    wait_for(lambda: snapshot().procs.get(victim.pid))
+    portable = _psutil_snapshot().procs
+    scanned = snapshot().procs
+    row = portable[victim.pid].row()
+    assert row["cmdline"] == ["sleep", "35"] and row["ppid"] == scanned[victim.pid].ppid
+    assert set(row) == set(scanned[victim.pid].row())
+    assert abs(row["start_time"] - scanned[victim.pid].start_time) < 0.05

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from envdeck.backend import binfmt
-from envdeck.backend.errors import UserInputError
+from envdeck.backend.errors import EnvdeckError, UserInputError
 
 DEBIAN_AARCH64 = """enabled
 interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P
@@ -92,3 +92,11 @@ def test_register_refuses_unknown_and_native_arch(tmp_path):
         binfmt.register_arch("../../etc", directory=tmp_path)
     with pytest.raises(UserInputError):
         binfmt.register_arch(binfmt._native_arch(), directory=tmp_path)
+
+
+def test_register_and_unregister_say_how_to_mount_when_unmounted(tmp_path):
+    with pytest.raises(EnvdeckError, match="not mounted") as exc:
+        binfmt.register_arch("aarch64", directory=tmp_path)
+    assert "mount -t binfmt_misc" in (exc.value.hint or "")
+    with pytest.raises(EnvdeckError, match="not mounted"):
+        binfmt.unregister("qemu-aarch64", directory=tmp_path)
