@@ -1,12 +1,15 @@
 """Host process snapshots: a lean /proc scanner and the event source built on it.
 
-Per tick the scanner reads only ``/proc/PID/stat`` (state, ppid, CPU ticks, RSS, start time,
-comm). The command line, exe link, user, cgroup and emulation verdict are read once per
-``(pid, start time, comm)``: they change only on exec (which changes comm). CPU % is the tick
-delta between two snapshots over the wall time between them (per core: 100 = one full core);
-a process new to the scanner gets its lifetime average, as ``ps`` shows. Processes that vanish
-mid-scan are dropped, kernel threads and zombies are kept, AccessDenied leaves a field None, and
-a parent younger than its child (a reused PID) is not taken as the parent.
+Per tick the scanner does one ``pread`` of each ``/proc/PID/stat`` (kept open between ticks:
+the descriptor follows the task, so a reused PID is never misread) and nothing else for a
+process whose stat line did not change since the last tick (it is carried over as is). The
+command line, exe link, user and emulation verdict are read once per ``(pid, start time,
+comm)``: they change only on exec, which changes comm. Cgroups (costly on cgroup v1) are read
+only while a container runtime (containerd-shim, conmon) runs. CPU % is the tick delta over the
+wall time between two scans (per core: 100 = one full core); a process new to the scanner gets
+its lifetime average, as ``ps`` shows. Processes that vanish mid-scan are dropped, kernel
+threads and zombies kept, AccessDenied leaves a field None, and a parent younger than its child
+(a reused PID) is not taken as the parent.
 """
 
 from __future__ import annotations
