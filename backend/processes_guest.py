@@ -44,6 +44,13 @@ class GuestWalkError(ValueError):
     """The text is not the output of GUEST_WALK_SCRIPT."""
 
 
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return default
+
+
 def _split_heads(text: str) -> dict[str, str]:
     parts = _HEADER.split(text)
     # parts: [preamble, name1, body1, name2, body2, ...]
@@ -54,8 +61,8 @@ def _users(passwd: str) -> dict[int, str]:
     users: dict[int, str] = {}
     for line in passwd.splitlines():
         fields = line.split(":")
-        if len(fields) > 2 and fields[2].isdigit():
-            users.setdefault(int(fields[2]), fields[0])
+        if len(fields) > 2 and (uid := _int(fields[2], -1)) >= 0:
+            users.setdefault(uid, fields[0])
     return users
 
 
@@ -93,8 +100,7 @@ def parse_guest_walk(
     exes: dict[int, str | None] = {}
     for line in pre.splitlines():
         if line.startswith("@@pagesize "):
-            value = line.split()[1] if len(line.split()) > 1 else ""
-            page = int(value) if value.isdigit() else 4096
+            page = _int(line[len("@@pagesize ") :], 4096)
         elif m := _LS_DIR.match(line):
             owners[int(m.group(2))] = int(m.group(1))
         elif m := _LS_EXE.match(line):
@@ -107,7 +113,7 @@ def parse_guest_walk(
     btime = 0.0
     for line in heads.get("/proc/stat", "").splitlines():
         if line.startswith("btime "):
-            btime = float(line.split()[1])
+            btime = float(_int(line[len("btime ") :], 0))
     users = _users(heads.get("/etc/passwd", ""))
     preserve: dict[str, bool] = {}
     for name, body in heads.items():

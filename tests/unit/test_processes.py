@@ -166,9 +166,11 @@ def test_tree_walk_keeps_every_process_once_parents_first(items):
             assert start[ppid] <= start[pid]  # never a younger (reused) parent
 
 
-def _write_stat(root: Path, pid: int, ppid: int, start: int, utime: int = 0) -> None:
+def _write_stat(
+    root: Path, pid: int, ppid: int, start: int, utime: int = 0, comm: str = "sleep"
+) -> None:
     template = (FIXTURES / "zombie" / "4920" / "stat").read_text().split()
-    template[0], template[1], template[3] = str(pid), "(sleep)", str(ppid)
+    template[0], template[1], template[3] = str(pid), f"({comm})", str(ppid)
     template[13], template[21] = str(utime), str(start)
     (root / str(pid)).mkdir(exist_ok=True)
     (root / str(pid) / "stat").write_text(" ".join(template) + "\n")
@@ -204,3 +206,15 @@ def test_reparenting_updates_depth_of_carried_over_children(tmp_path):
     fourth = scan.scan()
     assert fourth.procs[30] is not third.procs[30]
     assert fourth.procs[30].cpu_percent > 0 and fourth.procs[30].depth == 2
+
+
+def test_comm_with_parens_and_spaces_is_parsed(tmp_path):
+    root = tmp_path / "proc"
+    root.mkdir()
+    for name in ("uptime", "stat"):
+        (root / name).write_bytes((FIXTURES / "zombie" / name).read_bytes())
+    _write_stat(root, 1, 0, 0)
+    _write_stat(root, 77, 1, 50, utime=7, comm="a) b (c")
+    snap = HostScanner(proc=str(root), container_names=ContainerNames(no_docker), keep_files=False)
+    row = snap.scan().procs[77].row()
+    assert (row["name"], row["ppid"], row["state"], row["depth"]) == ("a) b (c", 1, "S", 1)

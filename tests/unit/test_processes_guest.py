@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
 from envdeck.backend.processes_containers import container_id_from_cgroup, shim_container_id
@@ -85,3 +87,18 @@ async def test_source_reports_unavailable_once_then_full_diff_on_recovery():
     ]
     assert isinstance(events[1], ProcessesUnavailable) and "ssh" in events[1].reason
     assert isinstance(events[0], ProcessDiff) and events[0].host == "dev"
+
+
+@given(st.lists(st.text(max_size=120), min_size=6, max_size=6))
+@example(["²", "x y", "btime x", "a:b:²", "9 (x) S", "\0"])
+@example(["4096", "1.0 2.0", "btime", "root:x:0", "9 (x) S 1 1 1 0 -1 0", ""])
+def test_any_walk_output_parses_or_is_rejected_never_crashes(noise):
+    sections = ["/proc/uptime", "/proc/stat", "/etc/passwd", "/proc/9/stat", "/proc/9/cmdline"]
+    heads = "".join(f"==> {name} <==\n{text}\n" for name, text in zip(sections, noise[1:], strict=True))
+    text = "@@envdeck-walk 1\n@@pagesize " + noise[0] + "\n" + noise[0] + "\n@@heads\n" + heads
+    try:
+        snap = parse_guest_walk(text)
+    except GuestWalkError:
+        return
+    for proc in snap.procs.values():
+        assert proc.row()["pid"] == proc.pid
