@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envdeck.backend import binfmt
-from envdeck.backend.errors import NotFound
+from envdeck.backend.errors import EnvdeckError, NotFound
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration
@@ -62,3 +62,29 @@ def test_register_and_unregister_an_arch():
     assert not (BINFMT / f"qemu-{arch}").exists()
     with pytest.raises(NotFound):
         binfmt.unregister(arch)
+
+
+def test_register_as_non_root_is_a_clear_error():
+    need_registry()
+    require(os.geteuid() == 0, "root (to drop to nobody in a child)")
+    require(not (BINFMT / "qemu-riscv64").exists(), "qemu-riscv64 not registered already")
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        message = b"no error"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            binfmt.register_arch("riscv64")
+        except EnvdeckError as exc:
+            message = str(exc).encode()
+        finally:
+            os.write(write_fd, message)
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        message = fh.read().decode()
+    os.waitpid(child, 0)
+    assert "needs root" in message and "hint" in message
+    assert not (BINFMT / "qemu-riscv64").exists()
