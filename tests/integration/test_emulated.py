@@ -152,19 +152,16 @@ def test_p_flag_through_an_interpreter_named_otherwise(marked_busybox, tmp_path)
 
 
 def test_arm64_container_is_attributed_and_emulated():
+    """An arm64 container under dockerd (images made by the containers tests' helper)."""
     need_binfmt()
+    from tests.integration.docker_images import ARM64, docker_client_or_skip
+
+    docker_client_or_skip().close()  # a running daemon with both test images, or skip/fail
     require_tool("docker")
-    listed = subprocess.run(
-        ["docker", "images", "-q", "envdeck-test/busybox:arm64"], capture_output=True, text=True
-    )
-    require(
-        listed.returncode == 0 and listed.stdout.strip() != "",
-        "dockerd running with image envdeck-test/busybox:arm64 (the containers tests build it)",
-    )
     name = f"envdeck-ps-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["docker", "run", "-d", "--rm", "--name", name, "--platform", "linux/arm64",
-         "envdeck-test/busybox:arm64", "sleep", "300"],
+         ARM64, "sleep", "300"],
         check=True, capture_output=True,
     )
     try:
