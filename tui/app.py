@@ -19,9 +19,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
-from envdeck.backend import store
-from envdeck.backend.sources import Hub, Source
-from envdeck.themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, variable_defaults
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -31,6 +28,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
+
+from envdeck.backend import store
+from envdeck.backend.sources import Hub, Source
+from envdeck.themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, variable_defaults
 
 from . import actions
 from .header import HostHeader
@@ -43,7 +44,7 @@ from .pane_containers import ContainersPane
 from .pane_forwards import ForwardsPane
 from .pane_instances import InstancesPane
 from .pane_processes import ProcessesPane
-from .pane_serial import SerialPane
+from .pane_serial import SerialLog, SerialPane
 from .proctree import command_text
 from .procview import ProcessView
 from .screens import ConfirmScreen, PickScreen, PromptScreen, TextScreen, signal_options
@@ -73,6 +74,7 @@ class EnvdeckApp(App[int]):
         Binding("shift+tab", "cycle_pane(-1)", "Previous pane", show=False, priority=True, id="app.prev_pane"),
         Binding("colon", "command_mode", "Command", show=False, id="app.command"),
         Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),
+        Binding("ctrl+p", "command_palette", "Palette: every action, themes", show=False, id="app.palette"),
     ]
 
     def __init__(
@@ -256,8 +258,13 @@ class EnvdeckApp(App[int]):
         self.action_focus_pane((number - 1 + step) % 5 + 1)
 
     def action_help(self) -> None:
-        """Every key, grouped by pane, with its binding id."""
-        self.push_screen(TextScreen("Keys (remap by binding id in config.yaml: keymap)", help_text(self.help_groups(), self.settings.keymap), id="help"))
+        """Every key, grouped by pane (the focused pane's first), with its binding id."""
+        pane = self.focused_pane()
+        groups = self.help_groups()
+        if pane is not None:
+            groups.sort(key=lambda g: g[0] != pane.help_group)
+        title = "Keys" + (f" — {pane.title} first" if pane else "") + " · remap by id: config.yaml keymap"
+        self.push_screen(TextScreen(title, help_text(groups, self.settings.keymap), id="help"))
 
     def help_groups(self) -> list[tuple[str, list[Binding]]]:
         """(group, bindings) for the help screen and the palette."""
@@ -267,7 +274,7 @@ class EnvdeckApp(App[int]):
             ("Containers", bindings_of(ContainersPane.BINDINGS)),
             ("Forwards", bindings_of(ForwardsPane.BINDINGS)),
             ("Processes", bindings_of(ProcessesPane.BINDINGS) + bindings_of(ProcessView.BINDINGS)),
-            ("Serial log", bindings_of(SerialPane.BINDINGS)),
+            ("Serial log", bindings_of(SerialPane.BINDINGS) + bindings_of(SerialLog.BINDINGS)),
         ]
 
     def action_command_mode(self) -> None:

@@ -22,6 +22,9 @@ class HostHeader(Static):
         model = app.model
         out = Text()
         out.append(" envdeck ", style="bold reverse")
+        for tag in app.mode_tags:
+            out.append(" ")
+            out.append(f" {tag} ", style="bold reverse")
         out.append(f" {app.host_line} ")
         ready = sum(1 for s in model.instances.values() if s.state == "ready")
         out.append(f"│ {len(model.instances)} instances ({ready} ready) ")
@@ -32,7 +35,4 @@ class HostHeader(Static):
         style = app.colours.get("emulated", "") if count else ""
         out.append("│ ")
         out.append(f"{count} emulated processes · {cpu:.0f} % CPU", style=style)
-        for tag in app.mode_tags:
-            out.append("  ")
-            out.append(f" {tag} ", style="bold reverse")
         self.update(out)

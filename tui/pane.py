@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 class Pane(Vertical):
     """A numbered pane; ``main`` is the widget that gets focus for it."""
 
+    ALLOW_MAXIMIZE = True
     number: int = 0
     title: str = ""
     pane_id: str = ""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from envdeck.backend import events as ev
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
+
+from envdeck.backend import events as ev
 
 from .formatting import state_text
 from .pane import Pane
@@ -54,6 +55,11 @@ class ContainersPane(Pane):
             return None
         endpoint, _, cid = key.partition("|")
         return self.dash.model.containers.get((endpoint, cid))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table consumes the key itself): details."""
+        event.stop()
+        self.dash.action_details()
 
     def render_model(self) -> None:
         """Rows from the model."""

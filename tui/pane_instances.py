@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from envdeck.backend import events as ev
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
+
+from envdeck.backend import events as ev
 
 from .formatting import duration, human_bytes, same_arch, state_text
 from .pane import Pane
@@ -59,6 +60,11 @@ class InstancesPane(Pane):
         """Tell the app which instance is selected."""
         if event.row_key is not None and event.row_key.value:
             self.dash.select_instance(event.row_key.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table consumes the key itself): details."""
+        event.stop()
+        self.dash.action_details()
 
     def render_model(self) -> None:
         """Rows from the model; the detail line for the selected instance."""

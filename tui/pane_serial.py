@@ -13,6 +13,18 @@ from textual.widgets import Input, Log
 from .pane import Pane
 
 
+class SerialLog(Log):
+    """The Log, with End meaning "jump to the end and follow" (Log's own End only scrolls)."""
+
+    BINDINGS = [Binding("end", "follow_end", "End + follow", id="serial.end")]
+
+    def action_follow_end(self) -> None:
+        """Delegate to the pane."""
+        pane = self.parent
+        if isinstance(pane, SerialPane):
+            pane.action_end()
+
+
 class SerialPane(Pane):
     """A ``Log`` fed by ``write_lines`` once per refresh tick (never per line)."""
 
@@ -22,7 +34,6 @@ class SerialPane(Pane):
     help_group = "Serial log"
     BINDINGS = [
         Binding("s", "follow", "Follow on/off", id="serial.follow"),
-        Binding("end", "end", "End + follow", id="serial.end"),
         Binding("f", "fullscreen", "Full screen", id="serial.fullscreen"),
         Binding("ctrl+s", "save", "Save window", id="serial.save"),
         Binding("slash", "search", "Search whole log", id="serial.search"),
@@ -34,7 +45,7 @@ class SerialPane(Pane):
 
     def compose(self) -> ComposeResult:
         """The log and a search input."""
-        yield Log(id="serial-log", max_lines=self.dash.model.serial_window, auto_scroll=True)
+        yield SerialLog(id="serial-log", max_lines=self.dash.model.serial_window, auto_scroll=True)
         yield Input(placeholder="search the whole serial log (regex) — Enter searches, Esc closes", id="serial-search")
 
     def on_mount(self) -> None:

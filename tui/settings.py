@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from envdeck.backend import store
 from rich.style import Style
+
+from envdeck.backend import store
 
 MATCH_FIELDS = ("command", "exe", "user", "container")
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from envdeck.backend import events as ev
 from envdeck.backend.cli.main import build_parser
 from envdeck.backend.errors import UserInputError

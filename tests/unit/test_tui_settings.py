@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.style import Style
+
 from envdeck.themes import BUILTIN_THEMES, VARIABLE_DEFAULTS, load_user_themes
 from envdeck.tui.settings import load_settings
-from rich.style import Style
 
 
 def test_missing_config_gives_defaults(tmp_path: Path):

@@ -1,0 +1,383 @@
+"""Every key in the `?` help does what it says — driven through Textual's pilot.
+
+The dashboard runs on a synthetic replay (generated in the test, see synthetic.py); backend
+commands go to a recorder that stands in for envdeck.backend (tui/actions.py is the seam).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import TERMINAL, actions_done, make_app, settle
+from rich.console import Console
+from textual.widgets import Button, DataTable, Input, Log
+
+from envdeck.tui.app import EnvdeckApp
+from envdeck.tui.keys import all_ids
+from envdeck.tui.pane_processes import ProcessesPane
+from envdeck.tui.procview import ProcessView
+from envdeck.tui.screens import ConfirmScreen, PickScreen, TextScreen
+from envdeck.tui.settings import UISettings
+
+pytestmark = pytest.mark.e2e
+
+COVERED: set[str] = set()
+
+
+def covers(*ids: str):
+    """Mark the binding ids a test exercises (checked against the help below)."""
+    COVERED.update(ids)
+    return lambda f: f
+
+
+def pane_of(app: EnvdeckApp) -> str | None:
+    pane = app.focused_pane()
+    return pane.pane_id if pane else None
+
+
+def view_pids(app: EnvdeckApp) -> list[int]:
+    return [r.row["pid"] for r in app.query_one(ProcessView).rows]
+
+
+def screen_text(app: EnvdeckApp) -> str:
+    """What a person sees, as plain lines (the compositor's strips)."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join(strip.text for strip in strips)
+
+
+async def test_main_screen_shows_every_pane(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        instances = app.query_one("#instances-table", DataTable)
+        assert [k.value for k in instances.rows] == ["stopped-one", "tiny"]
+        assert app.selected_instance == "tiny"  # the live one is selected first
+        containers = [k.value for k in app.query_one("#containers-table", DataTable).rows]
+        assert containers[0] == "endpoint:host" and containers[-1] == "endpoint:instance:tiny"
+        assert [k.value for k in app.query_one("#forwards-table", DataTable).rows] == ["22", "8080"]
+        log = app.query_one(Log)
+        assert log.line_count == 40 and log.lines[-1].endswith("synthetic kernel line 39")
+        summary = str(app.query_one("#process-summary").render())
+        assert "2 emulated processes · 41 % CPU" in summary
+        assert 902 not in view_pids(app)  # removed by the last diff
+        svg = screen_text(app)
+        for text in ("tiny", "ready", "arm-loop", "emulated", "aarch64", "hello-arm64", "REPLAY", "host port 8080 in use"):
+            assert text in svg, text
+
+
+@covers("app.pane1", "app.pane2", "app.pane3", "app.pane4", "app.pane5", "app.next_pane", "app.prev_pane",
+        "instance.serial", "instance.logs", "instance.forwards")
+async def test_pane_focus_keys(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        for key, pane in (("2", "containers"), ("3", "forwards"), ("4", "processes"), ("5", "serial"), ("1", "instances")):
+            await pilot.press(key)
+            assert pane_of(app) == pane
+        await pilot.press("tab")
+        assert pane_of(app) == "containers"
+        await pilot.press("shift+tab", "shift+tab")
+        assert pane_of(app) == "serial"
+        for key, pane in (("a", "serial"), ("l", "serial"), ("f", "forwards")):
+            await pilot.press("1", key)
+            assert pane_of(app) == pane, key
+
+
+@covers("app.help", "modal.close", "modal.close_q", "app.quit")
+async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4", "question_mark")
+        assert isinstance(app.screen, TextScreen)
+        visible = screen_text(app)
+        assert "Keys — Processes first" in visible
+        assert visible.index("Emulated only") < visible.index("Everywhere")  # context first
+        console = Console(width=120, record=True)
+        console.print(app.screen.body)
+        text = console.export_text()
+        for group in ("Everywhere", "Instances", "Containers", "Forwards", "Processes", "Serial log"):
+            assert group in text
+        for binding_id in all_ids(app.help_groups()):
+            assert binding_id in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TextScreen)
+        await pilot.press("question_mark", "q")
+        assert not isinstance(app.screen, TextScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+@covers("instance.start", "instance.stop", "instance.restart", "instance.delete", "modal.cancel", "instance.new")
+async def test_instance_actions_call_the_backend_and_delete_confirms(recording: Path, backend):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("S", "s", "r")
+        await actions_done(app)
+        assert [c[:2] for c in backend.calls] == [("instances.start", "tiny"), ("instances.stop", "tiny"), ("instances.restart", "tiny")]
+        backend.calls.clear()
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.focused is app.screen.query_one("#cancel", Button)  # Cancel preselected
+        await pilot.press("enter")  # Enter on arrival cancels
+        await pilot.press("d", "escape")
+        await actions_done(app)
+        assert backend.calls == []
+        await pilot.press("d", "tab", "enter")  # move to Delete deliberately
+        await actions_done(app)
+        assert backend.calls == [("instances.delete", "tiny", ("force", True))]
+        backend.calls.clear()
+        await pilot.press("n")
+        assert backend.calls == [] and any("tiny exists already" in n.message for n in app._notifications)
+        del app.model.instances["tiny"]  # as if it were deleted: n creates it
+        await pilot.press("n")
+        await actions_done(app)
+        assert backend.calls == [("instances.create", "tiny", ("template", "tiny"))]
+
+
+async def test_readonly_disables_actions(recording: Path, backend):
+    app = make_app(recording, readonly=True)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("S", "d", "n", "E")
+        await pilot.press("4", "k")
+        await actions_done(app)
+        assert backend.calls == [] and not isinstance(app.screen, (ConfirmScreen, PickScreen))
+        assert "READ-ONLY" in screen_text(app)
+
+
+async def test_backend_errors_become_notifications(recording: Path, monkeypatch):
+    from envdeck.tui import actions
+
+    def missing(name: str, attr: str):
+        raise actions.ActionUnavailable(f"envdeck.backend.{name} is not available")
+
+    monkeypatch.setattr(actions, "_backend", missing)
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("S")
+        await actions_done(app)
+        await pilot.pause()
+        assert any("not available" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+@covers("instance.commands", "instance.details", "instance.shell", "container.shell")
+async def test_x_shows_the_literal_command_enter_details_and_E_shell(recording: Path, backend, monkeypatch):
+    app = make_app(recording)
+    ran: list[list[str]] = []
+    monkeypatch.setattr(app, "run_interactive", ran.append)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("x")
+        await actions_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, TextScreen) and "echo qemu_argv tiny" in screen_text(app)
+        await pilot.press("escape", "enter")
+        assert isinstance(app.screen, TextScreen) and '"state": "ready"' in screen_text(app)
+        await pilot.press("escape", "E")
+        assert ran == [["echo", "shell_argv", "tiny"]]
+        await pilot.press("2", "down", "E")  # the first container (arm-loop, on host)
+        assert ran[-1] == ["echo", "shell_argv", "host", "a1b2" * 16]
+
+
+@covers("container.start", "container.stop", "container.restart", "container.pause", "container.remove",
+        "container.commands", "container.details")
+async def test_container_actions(recording: Path, backend):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2", "down")
+        await pilot.press("S", "s", "r", "p")
+        await actions_done(app)
+        cid = "a1b2" * 16
+        assert [c[:4] for c in backend.calls] == [("containers.container_action", "host", cid, verb) for verb in ("start", "stop", "restart", "pause")]
+        backend.calls.clear()
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen) and "docker -H unix:///run/docker.sock rm -f a1b2a1b2a1b2" in screen_text(app)
+        await pilot.press("tab", "enter")
+        await actions_done(app)
+        assert backend.calls == [("containers.container_action", "host", cid, "remove", ("force", True))]
+        await pilot.press("x")
+        assert isinstance(app.screen, PickScreen) and "docker -H unix:///run/docker.sock restart a1b2a1b2a1b2" in screen_text(app)
+        await pilot.press("escape", "enter")
+        assert isinstance(app.screen, TextScreen) and "busybox:arm64" in screen_text(app)
+        await pilot.press("escape", "up", "S")  # on the endpoint row: nothing selected
+        assert any("No container selected" in n.message for n in app._notifications)
+
+
+@covers("forward.open", "forward.details")
+async def test_forward_keys(recording: Path, monkeypatch):
+    app = make_app(recording)
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3", "w")
+        await actions_done(app)
+        assert opened == ["http://127.0.0.1:60022/"]
+        await pilot.press("enter")
+        assert isinstance(app.screen, TextScreen) and "60022" in screen_text(app)
+
+
+@covers("process.filter", "process.emulated", "process.tree", "process.sort_cpu", "process.sort_mem",
+        "process.sort_prev", "process.sort_next", "process.sort_invert", "process.up", "process.down",
+        "process.pageup", "process.pagedown", "process.top", "process.bottom")
+async def test_process_filter_toggle_sort(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(ProcessesPane)
+        await pilot.press("4")
+        assert view_pids(app)[:3] == [1, 310, 1300]
+        await pilot.press("e")
+        assert view_pids(app) == [1, 310, 1300, 1301, 1400, 900, 901]
+        rows = app.query_one(ProcessView).rows
+        assert [r.row["pid"] for r in rows if r.matched] == [1400, 901]
+        await pilot.press("e", "slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"hello", "enter")
+        assert pane.options.filter == "hello" and view_pids(app)[-1] == 1400
+        await pilot.press("slash", "escape")
+        assert pane.options.filter == "" and isinstance(app.focused, ProcessView)
+        await pilot.press("t")
+        assert all(r.depth == 0 for r in app.query_one(ProcessView).rows)
+        await pilot.press("P")
+        assert view_pids(app)[:2] == [901, 1200]
+        await pilot.press("I")
+        assert view_pids(app)[-1] == 901
+        await pilot.press("M")
+        assert view_pids(app)[0] == 1200 and pane.options.sort == "mem"
+        await pilot.press("greater_than_sign")
+        assert pane.options.sort == "command"
+        await pilot.press("less_than_sign", "less_than_sign")
+        assert pane.options.sort == "cpu"
+        view = app.query_one(ProcessView)
+        await pilot.press("home", "down", "down")
+        assert view.cursor == 2
+        await pilot.press("up")
+        assert view.cursor == 1
+        await pilot.press("end")
+        assert view.cursor == len(view.rows) - 1
+        await pilot.press("pageup")
+        assert view.cursor < len(view.rows) - 1
+        await pilot.press("pagedown")
+        assert view.cursor == len(view.rows) - 1
+
+
+@covers("process.collapse", "process.expand", "process.expand_all", "process.follow", "process.pause",
+        "process.host", "process.commands", "process.details")
+async def test_process_tree_keys(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(ProcessesPane)
+        await pilot.press("4", "down")  # sshd (310)
+        await pilot.press("minus")
+        assert 1300 not in view_pids(app) and 310 in view_pids(app)
+        await pilot.press("plus")
+        assert 1300 in view_pids(app)
+        await pilot.press("asterisk")
+        assert view_pids(app)[:3] == [1, 310, 402]
+        await pilot.press("asterisk")
+        assert 1301 in view_pids(app)
+        await pilot.press("F")
+        assert app.query_one(ProcessView).follow and "follow" in pane.border_title
+        await pilot.press("Z")
+        assert pane.paused and "PAUSED" in pane.border_title
+        await pilot.press("Z", "h")
+        assert pane.host == "host"  # only the host has processes in this replay
+        await pilot.press("x")
+        assert isinstance(app.screen, TextScreen) and "/usr/sbin/sshd -D" in screen_text(app)
+        await pilot.press("escape", "end", "enter")
+        assert isinstance(app.screen, TextScreen) and '"pid": 1200' in screen_text(app)
+
+
+@covers("process.signal")
+async def test_signal_picker_then_confirm(recording: Path, backend):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4", "end", "k")  # qemu-system (1200) is last
+        assert isinstance(app.screen, PickScreen)
+        await pilot.press("enter")  # TERM is preselected
+        assert isinstance(app.screen, ConfirmScreen) and "TERM (15)" in screen_text(app)
+        await pilot.press("tab", "enter")
+        await actions_done(app)
+        assert backend.calls == [("processes.send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))]
+
+
+@covers("serial.follow", "serial.end", "serial.fullscreen", "serial.save", "serial.search")
+async def test_serial_keys(recording: Path, tmp_path: Path):
+    from envdeck.backend.store import InstanceDir
+
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one("#serial")
+        await pilot.press("5", "s")
+        assert not app.query_one(Log).auto_scroll and "paused" in pane.border_title
+        await pilot.press("end")
+        assert app.query_one(Log).auto_scroll and "follow" in pane.border_title
+        await pilot.press("f")
+        assert app.screen.maximized is pane
+        await pilot.press("f")
+        assert app.screen.maximized is None
+        await pilot.press("ctrl+s")
+        await actions_done(app)
+        saved = list(tmp_path.glob("envdeck-tiny-*.log"))
+        assert len(saved) == 1 and saved[0].read_text().count("\n") == 40
+        log = InstanceDir.of("tiny").serial_log
+        log.parent.mkdir(parents=True)
+        (log.parent / "serial.log.1").write_text("old boot: panic here\n")
+        log.write_text("line a\nnew panic\n")
+        await pilot.press("slash", *"panic", "enter")
+        await actions_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, TextScreen)
+        text = screen_text(app)
+        assert "2 lines" in text and "serial.log.1:1: old boot: panic here" in text
+
+
+@covers("app.command", "app.refresh", "app.palette")
+async def test_command_mode_refresh_and_palette_theme(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon", *"ps", "enter")
+        assert pane_of(app) == "processes"
+        await pilot.press("colon", *"theme envdeck-light", "enter")
+        assert app.theme == "envdeck-light"
+        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Theme: envdeck-high", "enter")
+        await pilot.pause(0.3)
+        assert app.theme == "envdeck-high-contrast"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Containers: Pause", "enter")
+        await pilot.pause(0.3)
+        assert pane_of(app) == "containers"
+
+
+async def test_keymap_from_config_remaps_by_binding_id(recording: Path, backend):
+    app = make_app(recording, settings=UISettings(keymap={"instance.stop": "z"}))
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("s")
+        await pilot.press("z")
+        await actions_done(app)
+        assert backend.calls == [("instances.stop", "tiny")]
+        await pilot.press("question_mark")
+        assert "z  Stop" in screen_text(app).replace("\xa0", " ")
+
+
+def test_every_key_in_the_help_is_exercised_here():
+    app = EnvdeckApp([], settings=UISettings())
+    ids = set(all_ids(app.help_groups()))
+    missing = ids - COVERED
+    assert not missing, f"help keys without a pilot test: {sorted(missing)}"
