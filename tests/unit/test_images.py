@@ -195,3 +195,14 @@ def test_incomplete_cache_entries_are_not_loaded(tmp_path, monkeypatch):
     (entry / "meta.json").write_text(json.dumps({"kernel_version": "6.1"}))
     assert images_tiny.load("a" * 64).kernel_version == "6.1"
     assert images_tiny.latest().digest == "a" * 64
+
+
+def test_cmdline_has_the_serial_console_and_the_host_tsc_rate():
+    from envdeck.backend.images import TINY_CMDLINE, host_tsc_khz
+
+    words = TINY_CMDLINE.split()
+    assert "console=ttyS0" in words and "loglevel=0" in words and "tsc=reliable" in words
+    khz = host_tsc_khz()
+    if khz is not None:
+        assert 100_000 < khz < 10_000_000  # 0.1 .. 10 GHz
+        assert f"tsc_early_khz={khz}" in words
