@@ -54,12 +54,15 @@ class Serial:
 
     async def wait_for(self, needle: str, timeout: float) -> float:
         """Read until ``needle`` has appeared; return when (monotonic)."""
-        async with asyncio.timeout(timeout):
-            while needle not in self.text:
-                chunk = await self.reader.read(4096)
-                if not chunk:
-                    raise EOFError(f"serial closed before {needle!r}:\n{self.text}")
-                self.text += chunk.decode(errors="replace")
+        try:
+            async with asyncio.timeout(timeout):
+                while needle not in self.text:
+                    chunk = await self.reader.read(4096)
+                    if not chunk:
+                        raise EOFError(f"serial closed before {needle!r}:\n{self.text}")
+                    self.text += chunk.decode(errors="replace")
+        except TimeoutError:
+            raise AssertionError(f"no {needle!r} within {timeout}s; serial:\n{self.text}") from None
         return time.monotonic()
 
 
