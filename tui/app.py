@@ -17,6 +17,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, is_dataclass
+from functools import partial
 from pathlib import Path
 
 from rich.style import Style
@@ -408,23 +409,24 @@ class EnvdeckApp(App[int]):
     def action_shell(self) -> None:
         """Suspend the dashboard, run the guest SSH / container exec shell, come back."""
         pane = self.focused_pane()
-        try:
-            if isinstance(pane, ContainersPane):
-                c = self._selected_container()
-                if c is None:
-                    self.notify("No container selected.", severity="warning")
-                    return
-                argv = actions.container_shell_argv(c.endpoint, c.id)
-            else:
-                name = self.query_one(InstancesPane).selected
-                if name is None:
-                    self.notify("No instance selected.", severity="warning")
-                    return
-                argv = actions.instance_shell_argv(name)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            self.notify(str(exc), title="shell", severity="error")
+        if isinstance(pane, ContainersPane):
+            c = self._selected_container()
+            if c is None:
+                self.notify("No container selected.", severity="warning")
+                return
+            self._shell(partial(actions.container_shell_argv, c.endpoint, c.id))
             return
-        self.run_interactive(argv)
+        name = self.query_one(InstancesPane).selected
+        if name is None:
+            self.notify("No instance selected.", severity="warning")
+            return
+        self._shell(partial(actions.instance_shell_argv, name))
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _shell(self, lookup: Callable[[], list[str]]) -> None:
+        """Find the argv off the UI (it may ask dockerd), then run it on the real terminal."""
+        argv = lookup()
+        self.call_from_thread(self.run_interactive, argv)
 
     def run_interactive(self, argv: list[str]) -> None:
         """Run ``argv`` on the real terminal (the app is suspended meanwhile)."""
@@ -477,8 +479,7 @@ class EnvdeckApp(App[int]):
             (verb, f"{verb:<8} {shlex.join(actions.container_command(host, c.id[:12], verb))}")
             for verb in ("start", "stop", "restart", "pause" if c.state != "paused" else "unpause", "remove")
         ]
-        with contextlib.suppress(Exception):
-            options.append(("shell", f"{'shell':<8} {shlex.join(actions.container_shell_argv(c.endpoint, c.id))}"))
+        options.append(("shell", f"{'shell':<8} docker exec -it {c.id[:12]} sh  (same as E)"))
 
         def picked(verb: str | None) -> None:
             if verb == "shell":

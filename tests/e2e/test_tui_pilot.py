@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import TERMINAL, actions_done, make_app, settle
 from rich.console import Console
 from textual.widgets import Button, DataTable, Input, Log
 
@@ -20,6 +19,7 @@ from envdeck.tui.pane_processes import ProcessesPane
 from envdeck.tui.procview import ProcessView
 from envdeck.tui.screens import ConfirmScreen, PickScreen, TextScreen
 from envdeck.tui.settings import UISettings
+from tests.e2e.tui_harness import TERMINAL, actions_done, make_app, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -180,8 +180,10 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(recording: 
         await pilot.press("escape", "enter")
         assert isinstance(app.screen, TextScreen) and '"state": "ready"' in screen_text(app)
         await pilot.press("escape", "E")
+        await actions_done(app)
         assert ran == [["echo", "shell_argv", "tiny"]]
         await pilot.press("2", "down", "E")  # the first container (arm-loop, on host)
+        await actions_done(app)
         assert ran[-1] == ["echo", "shell_argv", "host", "a1b2" * 16]
 
 

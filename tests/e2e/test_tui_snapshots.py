@@ -1,0 +1,45 @@
+"""SVG snapshots of the dashboard (pytest-textual-snapshot) on the synthetic replay.
+
+Stable by construction: the replay plays at once and its clock stops at the last event, the
+host line is fixed, no notifications. Accept changes with ``--snapshot-update`` after looking.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.tui_harness import TERMINAL, make_app, settle
+
+pytestmark = pytest.mark.e2e
+
+
+def run(snap_compare, recording: Path, press: tuple[str, ...] = (), **kwargs) -> bool:
+    app = make_app(recording, **kwargs)
+
+    async def ready(pilot) -> None:
+        await settle(pilot, app)
+
+    return snap_compare(app, terminal_size=TERMINAL, run_before=ready, press=list(press))
+
+
+def test_main_screen(snap_compare, recording: Path):
+    assert run(snap_compare, recording)
+
+
+@pytest.mark.parametrize("theme", ["envdeck-light", "envdeck-high-contrast"])
+def test_theme(snap_compare, recording: Path, theme: str):
+    assert run(snap_compare, recording, theme=theme)
+
+
+def test_emulated_only_process_view(snap_compare, recording: Path):
+    assert run(snap_compare, recording, press=("4", "e"))
+
+
+def test_help(snap_compare, recording: Path):
+    assert run(snap_compare, recording, press=("question_mark",))
+
+
+def test_confirm_delete_modal(snap_compare, recording: Path):
+    assert run(snap_compare, recording, press=("d",))
