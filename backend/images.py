@@ -60,7 +60,7 @@ GUEST_HOST_KEY = "etc/dropbear/dropbear_ed25519_host_key"
 class TinyImage:
     """The cached base image: kernel, base initramfs and the digest the cache is keyed by."""
 
-    kernel: Path
+    kernel: Path  # what -kernel gets: a PVH-bootable vmlinux (ELF), or the bzImage
     initrd: Path
     digest: str
     kernel_version: str

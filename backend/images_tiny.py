@@ -24,13 +24,19 @@ from pathlib import Path
 from . import images_deb as debs
 from .cpio import NewcWriter
 from .errors import EnvdeckError
-from .images_elf import interpreter, module_depends, needed_libraries
+from .images_elf import (
+    has_pvh_entry,
+    interpreter,
+    module_depends,
+    needed_libraries,
+    vmlinux_from_bzimage,
+)
 from .store import cache_dir, lock_file, write_atomic
 
 Progress = Callable[[str, float | None], None]
 
 #: bump when the image layout changes, so old caches are not reused
-BUILD_FORMAT = "1"
+BUILD_FORMAT = "2"
 KERNEL_META = "linux-image-amd64"
 #: packages whose files go into the guest (dropbear-bin's library dependencies are added)
 ROOT_PACKAGES = ("busybox-static", "dropbear-bin")
@@ -78,7 +84,13 @@ class Built:
     digest: str
     kernel_version: str
 
-    kernel = property(lambda self: self.root / "vmlinuz")
+    @property
+    def kernel(self) -> Path:
+        """The kernel to boot: the PVH-bootable vmlinux when there is one (under TCG it boots
+        in about half the time: no decompressing in the guest), else the bzImage."""
+        vmlinux = self.root / "vmlinux"
+        return vmlinux if vmlinux.exists() else self.root / "vmlinuz"
+
     initrd = property(lambda self: self.root / "initrd.img")
 
 
@@ -242,6 +254,10 @@ def _assemble(work: Path, paths: dict[str, Path], kernel_pkg: str, report: Progr
     data += b"\0" * (-len(data) % 512)  # appended archives must start 4-byte aligned
     (work / "initrd.img").write_bytes(data)
     shutil.copyfile(vmlinuz[-1], work / "vmlinuz")
+    report("unpacking the kernel for direct (PVH) boot", 0.85)
+    vmlinux = vmlinux_from_bzimage(vmlinuz[-1].read_bytes())
+    if vmlinux is not None and has_pvh_entry(vmlinux):
+        (work / "vmlinux").write_bytes(vmlinux)
     report("cleaning up", 0.95)
     shutil.rmtree(kdir)
     shutil.rmtree(udir)
