@@ -21,10 +21,14 @@ class NotElf(ValueError):
     """The file is not a 64-bit little-endian ELF file."""
 
 
+def _check(data: bytes) -> None:
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise NotElf("not a 64-bit little-endian ELF file")
+
+
 def _sections(data: bytes) -> list[tuple[str, int, int, int, int]]:
     """(name, type, offset, size, link) of each section header."""
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise NotElf("not a 64-bit little-endian ELF file")
+    _check(data)
     shoff = struct.unpack_from("<Q", data, 0x28)[0]
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
     raw = []
@@ -61,7 +65,7 @@ def needed_libraries(data: bytes) -> list[str]:
 
 def interpreter(data: bytes) -> str | None:
     """The PT_INTERP path (dynamic loader) of an ELF executable, or None."""
-    _sections(data)  # validates the header
+    _check(data)
     phoff = struct.unpack_from("<Q", data, 0x20)[0]
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     for i in range(phnum):
@@ -76,7 +80,7 @@ def interpreter(data: bytes) -> str | None:
 def has_pvh_entry(data: bytes) -> bool:
     """True if an ELF kernel (vmlinux) has the Xen PVH entry note, so QEMU can boot it
     directly with ``-kernel`` (no in-guest decompression)."""
-    _sections(data)
+    _check(data)
     phoff = struct.unpack_from("<Q", data, 0x20)[0]
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     for i in range(phnum):

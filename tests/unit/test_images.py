@@ -4,10 +4,13 @@ cache key, module ordering, ELF reading and the apt resolution memo."""
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
+import lzma
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +28,13 @@ from envdeck.backend.images import (
     instance_initrd,
 )
 from envdeck.backend.images_deb import Deb
-from envdeck.backend.images_elf import NotElf, interpreter, needed_libraries
+from envdeck.backend.images_elf import (
+    NotElf,
+    has_pvh_entry,
+    interpreter,
+    needed_libraries,
+    vmlinux_from_bzimage,
+)
 from envdeck.backend.images_tiny import compute_digest, guest_files, module_closure_of
 
 
@@ -206,3 +215,35 @@ def test_cmdline_has_the_serial_console_and_the_host_tsc_rate():
     if khz is not None:
         assert 100_000 < khz < 10_000_000  # 0.1 .. 10 GHz
         assert f"tsc_early_khz={khz}" in words
+
+
+def _elf_with_note(name: bytes, ntype: int) -> bytes:
+    """A minimal ELF64 with one PT_NOTE program header holding one note."""
+    note = struct.pack("<III", len(name) + 1, 4, ntype) + name + b"\0" * (4 - len(name) % 4)
+    note += b"\0\0\0\0"
+    ehdr = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH",
+        2, 62, 1, 0, 64, 0, 0, 64, 56, 1, 64, 0, 0)  # fmt: skip
+    phdr = struct.pack("<IIQQQQQQ", 4, 4, 120, 0, 0, len(note), len(note), 4)
+    return ehdr + phdr + note
+
+
+def test_pvh_note_is_found():
+    assert has_pvh_entry(_elf_with_note(b"Xen", 18))
+    assert not has_pvh_entry(_elf_with_note(b"Xen", 17))
+    assert not has_pvh_entry(_elf_with_note(b"GNU", 18))
+
+
+def _bzimage(payload: bytes) -> bytes:
+    head = bytearray(1024)
+    head[0x1F1] = 1  # one setup sector: protected-mode code at 2 * 512
+    head[0x202:0x206] = b"HdrS"
+    struct.pack_into("<II", head, 0x248, 16, len(payload))
+    return bytes(head) + b"\0" * 16 + payload + b"\0" * 8
+
+
+def test_vmlinux_is_unpacked_from_xz_and_gzip_bzimages():
+    elf = _elf_with_note(b"Xen", 18) * 50
+    assert vmlinux_from_bzimage(_bzimage(lzma.compress(elf, format=lzma.FORMAT_XZ))) == elf
+    assert vmlinux_from_bzimage(_bzimage(gzip.compress(elf))) == elf
+    assert vmlinux_from_bzimage(_bzimage(b"(\xb5/\xfd zstd")) is None
+    assert vmlinux_from_bzimage(b"MZ not a kernel" * 100) is None
