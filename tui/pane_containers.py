@@ -14,6 +14,12 @@ from .pane import Pane
 from .tablesync import cursor_key, sync_rows
 
 ENDPOINT_PREFIX = "endpoint:"
+IMAGE_WIDTH = 24
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class ContainersPane(Pane):
@@ -37,7 +43,7 @@ class ContainersPane(Pane):
     def compose(self) -> ComposeResult:
         """The table and an empty-state line."""
         table: DataTable = DataTable(id="containers-table", cursor_type="row")
-        table.add_columns("NAME", "IMAGE", "STATE", "PORTS", "PLATFORM")
+        table.add_columns("NAME", "STATE", "PLATFORM", "IMAGE", "PORTS")
         yield table
         yield Static(id="containers-empty")
         self._cache: dict[str, tuple] = {}
@@ -79,10 +85,10 @@ class ContainersPane(Pane):
                         f"{endpoint}|{c.id}",
                         (
                             Text("  " + c.name, style="bold" if c.state == "running" else ""),
-                            c.image,
                             state_text(c.state, colours),
-                            ", ".join(c.ports) or "-",
                             platform,
+                            shorten(c.image, IMAGE_WIDTH),
+                            ", ".join(c.ports) or "-",
                         ),
                     )
                 )
@@ -96,25 +102,28 @@ class ContainersPane(Pane):
             else:
                 empty.update(Text("No Docker endpoints seen yet (waiting for the containers source).", style="italic"))
         else:
-            empty.update("")
+            empty.update(endpoint_problems(model.endpoints, colours))
 
 
 def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[str, str]) -> tuple:
-    """The header row of one endpoint: name, arch, reachability (with the reason)."""
+    """The header row of one endpoint: name, reachability, native arch (reasons go below)."""
+    title = Text(name, style="bold underline")
     if status is None:
-        return (Text(name, style="bold underline"), "", "", "", "")
+        return (title, "", "", "", "")
     if status.reachable:
-        return (
-            Text(name, style="bold underline"),
-            Text(status.docker_host or "", style="dim"),
-            Text("reachable", style=colours.get("state-ready", "")),
-            "",
-            status.native_arch or "",
-        )
-    return (
-        Text(name, style="bold underline"),
-        Text(status.reason or "unreachable", style=colours.get("state-crashed", "")),
-        Text("unreachable", style=colours.get("state-crashed", "")),
-        "",
-        "",
-    )
+        native = f"native {status.native_arch}" if status.native_arch else ""
+        return (title, Text("reachable", style=colours.get("state-ready", "")), native, "", "")
+    return (title, Text("unreachable", style=colours.get("state-crashed", "")), "", "", "")
+
+
+def endpoint_problems(endpoints: dict[str, ev.EndpointStatus], colours: dict[str, str]) -> Text:
+    """One line per unreachable endpoint, with the reason (what the user can fix)."""
+    out = Text()
+    for name in sorted(endpoints):
+        status = endpoints[name]
+        if not status.reachable:
+            if out:
+                out.append("\n")
+            out.append(f"{name}: ", style="bold")
+            out.append(status.reason or "unreachable", style=colours.get("state-crashed", ""))
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal as _signal
-from collections.abc import Callable
 
 from rich.text import Text
 from textual import on
@@ -94,9 +93,9 @@ class PickScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         """First option highlighted."""
-        options = self.query_one(OptionList)
-        options.highlighted = 0
-        options.focus()
+        for options in self.query(OptionList):  # (none if the app is already shutting down)
+            options.highlighted = 0
+            options.focus()
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -121,7 +120,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
-    def __init__(self, prompt: str, placeholder: str = "", complete: Callable[[str], str] | None = None) -> None:
+    def __init__(self, prompt: str, placeholder: str = "") -> None:
         super().__init__()
         self.prompt = prompt
         self.placeholder = placeholder

@@ -1,0 +1,88 @@
+"""The dashboard in a real terminal (tmux), as a person sees it: send-keys, capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.e2e
+
+
+class Tmux:
+    """One tmux server on a private socket, one session running ``command``."""
+
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.socket = f"envdeck-test-{os.getpid()}"
+        self.env = env
+        self.run("new-session", "-d", "-s", "t", "-x", "160", "-y", "48", command)
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], env=self.env, check=True,
+                              capture_output=True, text=True, timeout=10).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:  # one at a time: Esc followed by a key would read as Alt-key
+            self.run("send-keys", "-t", "t", key)
+            time.sleep(0.3)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "t")
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"{text!r} not on screen after {timeout}s:\n{screen}")
+            time.sleep(0.2)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "t"], env=self.env,
+                              capture_output=True).returncode == 0
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+
+
+def envdeck_command(*args: str) -> str:
+    return shlex.join([sys.executable, "-m", "envdeck.backend.cli.main", *args])
+
+
+def test_replay_in_a_real_terminal(recording: Path, tmp_path: Path):
+    require_tool("tmux")
+    env = {**os.environ, "TERM": "xterm-256color", "ENVDECK_CONFIG": str(tmp_path / "config")}
+    # After the dashboard exits, the shell prints a marker and keeps the pane for inspection.
+    command = f"{envdeck_command('replay', str(recording), '--speed', '0')}; echo DASHBOARD-EXITED $?; sleep 30"
+    tmux = Tmux(command, env)
+    try:
+        screen = tmux.wait_for("2 emulated processes · 41 % CPU")  # the last event of the replay
+        for text in ("[1] Instances", "[2] Containers", "[3] Forwards", "[4] Processes", "[5] Serial",
+                     "tiny", "ready", "linux/arm64 emulated", "2 emulated processes · 41 % CPU",
+                     "aarch64  [arm-loop] sh -c while true", "synthetic kernel line 39", "REPLAY"):
+            assert text in screen, text
+        tmux.keys("4", "e")
+        screen = tmux.wait_for("emulated only")
+        assert "qemu-system-x86_64" not in screen and "./hello-arm64 --loop" in screen
+        tmux.keys("?")
+        tmux.wait_for("Keys — Processes first")
+        tmux.keys("Escape")
+        tmux.keys("1", "d")
+        screen = tmux.wait_for("Delete instance tiny?")
+        assert "Cancel" in screen
+        tmux.keys("Enter")  # Cancel is preselected
+        screen = tmux.wait_for("[1] Instances")
+        assert "Delete instance tiny?" not in screen
+        tmux.keys("q")
+        tmux.wait_for("DASHBOARD-EXITED 0")
+    finally:
+        tmux.kill()
