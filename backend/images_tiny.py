@@ -211,10 +211,26 @@ def build_tiny(progress: Progress | None = None) -> Built:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        _prune(top, keep={digest}, debs_in_use={d.filename for d in packages})
     report("tiny image built", 1.0)
     built = load(digest)
     assert built is not None
     return built
+
+
+def _prune(top: Path, *, keep: set[str], debs_in_use: set[str], spare: int = 1) -> None:
+    """Drop all but the newest ``spare`` older images and the .debs no build needs any more.
+    Running guests are unaffected: QEMU read their kernel and initrd when it started."""
+    others = sorted(
+        (p for p in top.glob("[0-9a-f]*") if p.name not in keep and (p / "meta.json").is_file()),
+        key=lambda p: (p / "meta.json").stat().st_mtime,
+        reverse=True,
+    )
+    for old in others[spare:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for deb in (top / "debs").glob("*.deb"):
+        if deb.name not in debs_in_use:
+            deb.unlink(missing_ok=True)
 
 
 def latest() -> Built | None:

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 import shutil
 import stat
 import struct
@@ -247,3 +248,18 @@ def test_vmlinux_is_unpacked_from_xz_and_gzip_bzimages():
     assert vmlinux_from_bzimage(_bzimage(gzip.compress(elf))) == elf
     assert vmlinux_from_bzimage(_bzimage(b"(\xb5/\xfd zstd")) is None
     assert vmlinux_from_bzimage(b"MZ not a kernel" * 100) is None
+
+
+def test_prune_keeps_the_new_image_one_spare_and_the_debs_in_use(tmp_path):
+    top = tmp_path / "tiny"
+    for age, digest in enumerate(["c" * 64, "b" * 64, "a" * 64]):  # a is the oldest
+        (top / digest).mkdir(parents=True)
+        meta = top / digest / "meta.json"
+        meta.write_text(json.dumps({"kernel_version": "6.1"}))
+        os.utime(meta, (1000 - age, 1000 - age))
+    (top / "debs").mkdir()
+    (top / "debs" / "old_1_amd64.deb").write_bytes(b"")
+    (top / "debs" / "new_2_amd64.deb").write_bytes(b"")
+    images_tiny._prune(top, keep={"c" * 64}, debs_in_use={"new_2_amd64.deb"})
+    assert sorted(p.name for p in top.iterdir() if p.name != "debs") == ["b" * 64, "c" * 64]
+    assert [p.name for p in (top / "debs").iterdir()] == ["new_2_amd64.deb"]
