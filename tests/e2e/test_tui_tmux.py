@@ -86,3 +86,32 @@ def test_replay_in_a_real_terminal(recording: Path, tmp_path: Path):
         tmux.wait_for("DASHBOARD-EXITED 0")
     finally:
         tmux.kill()
+
+
+@pytest.mark.integration
+def test_shell_into_the_tiny_guest_and_back(envdeck_home: Path, tmp_path: Path):
+    """E suspends the dashboard, opens the guest's shell over SSH, and `exit` comes back."""
+    from tests.integration.instance_helpers import envdeck, kill_everything
+
+    require_tool("tmux", "qemu-system-x86_64", "ssh")
+    env = {**os.environ, "TERM": "xterm-256color", "ENVDECK_CONFIG": str(tmp_path / "config")}
+    try:
+        envdeck("create", "shelltest", check=True, timeout=900)
+        envdeck("start", "shelltest", check=True, timeout=900)
+        tmux = Tmux(f"{envdeck_command()}; echo DASHBOARD-EXITED $?; sleep 30", env)
+        try:
+            tmux.wait_for("shelltest", timeout=30)
+            tmux.wait_for("ready", timeout=60)
+            tmux.keys("1", "E")
+            tmux.run("send-keys", "-t", "t", "echo guest-$((6*7)) $(uname -n)", "Enter")
+            screen = tmux.wait_for("guest-42", timeout=60)
+            assert "[1] Instances" not in screen  # the dashboard is suspended, the shell has the terminal
+            tmux.run("send-keys", "-t", "t", "exit", "Enter")
+            tmux.wait_for("[1] Instances", timeout=30)  # and back
+            tmux.keys("q")
+            tmux.wait_for("DASHBOARD-EXITED 0")
+        finally:
+            tmux.kill()
+    finally:
+        envdeck("stop", "shelltest", timeout=120)
+        kill_everything(envdeck_home)

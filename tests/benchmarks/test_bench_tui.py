@@ -1,0 +1,144 @@
+"""Dashboard benchmarks: printed as ratios against anchors measured in the same run, never asserted.
+
+Run: ``pytest -m benchmark -s tests/benchmarks/test_bench_tui.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Static
+
+from envdeck.backend import events as ev
+from envdeck.tui.app import EnvdeckApp
+from envdeck.tui.proctree import TreeOptions, visible_rows
+from envdeck.tui.procview import ProcessView
+from envdeck.tui.settings import UISettings
+from tests.e2e.synthetic import process_rows, write_recording
+from tests.e2e.tui_harness import HOST_LINE, TERMINAL, settle
+
+pytestmark = pytest.mark.benchmark
+
+
+def report(name: str, value: float, anchor: float, unit: str = "ms") -> None:
+    print(f"\n[bench] {name}: {value:.1f} {unit} vs anchor {anchor:.1f} {unit} -> ratio {value / anchor:.2f}")
+
+
+class Minimal(App):
+    """The anchor: the smallest Textual app."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("hello")
+
+
+async def first_paint(app: App) -> float:
+    start = time.perf_counter()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.pause()
+        return (time.perf_counter() - start) * 1000
+
+
+async def test_start_to_first_paint(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ENVDECK_CONFIG", str(tmp_path))
+    recording = write_recording(tmp_path / "r.jsonl")
+    from envdeck.backend.recording import ReplaySource
+
+    anchor = await first_paint(Minimal())
+    app = EnvdeckApp([ReplaySource(recording, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE)
+    start = time.perf_counter()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        with_data = (time.perf_counter() - start) * 1000
+    report("start to first paint with data (headless; goal <= 600 ms)", with_data, anchor)
+
+
+class Flood:
+    """SerialOutput at about ``rate`` bytes/s in batches every 10 ms."""
+
+    name = "flood"
+
+    def __init__(self, rate: int = 5_000_000, line: int = 100) -> None:
+        self.batch = max(1, rate // 100 // line)
+        self.text = "x" * (line - 10)
+        self.sent = 0
+
+    async def run(self, emit) -> None:
+        n = 0
+        while True:
+            emit(ev.SerialOutput(instance="tiny", lines=[f"{n + i:08d} {self.text}" for i in range(self.batch)]))
+            n += self.batch
+            self.sent += self.batch
+            await asyncio.sleep(0.01)
+
+
+async def key_latency(app: EnvdeckApp, presses: int = 20) -> float:
+    """Median time from a key event to the pane's title showing its effect (no idle waits:
+    under a flood the app is never idle, so pilot.pause() would measure the flood, not us)."""
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.pause(0.5)
+        await pilot.press("5")
+        pane = app.query_one("#serial")
+        times = []
+        for _ in range(presses):
+            before = pane.border_title
+            start = time.perf_counter()
+            app.simulate_key("s")  # toggle follow: the title changes
+            while pane.border_title == before:
+                await asyncio.sleep(0.001)
+            times.append(time.perf_counter() - start)
+            await asyncio.sleep(0.05)
+        times.sort()
+        return times[len(times) // 2] * 1000
+
+
+async def test_keypress_latency_while_the_serial_log_floods():
+    status = ev.InstanceStatus(instance="tiny", state="ready")
+
+    class One:
+        name = "one"
+
+        async def run(self, emit) -> None:
+            emit(status)
+            await asyncio.Event().wait()
+
+    quiet = await key_latency(EnvdeckApp([One()], settings=UISettings(), host_info=lambda: HOST_LINE))
+    flood = Flood()
+    app = EnvdeckApp([One(), flood], settings=UISettings(), host_info=lambda: HOST_LINE)
+    loud = await key_latency(app)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report("median key-press to screen update while serial floods ~5 MB/s (goal < 100 ms)", loud, quiet)
+    window = max((len(w) for w in app.model.serial.values()), default=0)
+    print(f"[bench] flood lines sent: {flood.sent}; serial window kept: {window} lines; max RSS {rss:.0f} MiB")
+
+
+async def test_process_pane_refresh_2000_rows_vs_datatable():
+    snapshot = {r["pid"]: r for r in process_rows(extra=2000)}
+
+    class Tables(App):
+        def compose(self) -> ComposeResult:
+            yield DataTable(id="dt")
+            yield ProcessView(id="pv")
+
+    app = Tables()
+    async with app.run_test(size=TERMINAL) as pilot:
+        table = app.query_one(DataTable)
+        columns = table.add_columns("PID", "USER", "CPU", "RSS", "S", "COMMAND")
+        for r in snapshot.values():
+            table.add_row(r["pid"], r["user"], r["cpu_percent"], r["rss_bytes"], "S", " ".join(r["cmdline"]), key=str(r["pid"]))
+        await pilot.pause()
+        start = time.perf_counter()
+        for r in snapshot.values():
+            table.update_cell(str(r["pid"]), columns[2], r["cpu_percent"] + 1)
+        await pilot.pause()
+        anchor = (time.perf_counter() - start) * 1000
+        view = app.query_one(ProcessView)
+        start = time.perf_counter()
+        view.set_rows(visible_rows(snapshot, TreeOptions()))
+        await pilot.pause()
+        ours = (time.perf_counter() - start) * 1000
+    report(f"process pane refresh, {len(snapshot)} rows (tree + visible lines) vs DataTable update_cell", ours, anchor)
