@@ -16,6 +16,7 @@ import asyncssh
 import pytest
 from qemu.qmp import QMPClient
 
+from envdeck.backend.cpio import read_newc
 from envdeck.backend.images import TINY_CMDLINE, instance_initrd, tiny_image
 from tests.conftest import require, require_tool
 
@@ -66,6 +67,20 @@ class Serial:
         return time.monotonic()
 
 
+def check_base_initrd(data: bytes, kernel_version: str) -> None:
+    """The built initramfs holds what the guest needs, modules after their dependencies."""
+    entries = {e.name: e for e in read_newc(data)}
+    for path in ("init", "bin/busybox", "usr/sbin/dropbear", "etc/inittab", "dev/console",
+                 "lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2"):  # fmt: skip
+        assert path in entries, path
+    order = entries["etc/envdeck/modules"].data.decode().split()
+    names = [Path(p).stem.replace("-", "_") for p in order]
+    assert {"virtio_mmio", "virtio_net", "virtio_blk", "virtio_rng", "button"} <= set(names)
+    assert names.index("virtio") < names.index("virtio_net")
+    assert names.index("failover") < names.index("net_failover") < names.index("virtio_net")
+    assert all(f"lib/modules/{kernel_version}/{p}" in entries for p in order)
+
+
 async def ssh_true(port: int, key: Path, known_hosts: Path) -> tuple[int, str]:
     """The OpenSSH client as the shell key runs it, pinned to ``known_hosts``."""
     proc = await asyncio.create_subprocess_exec(
@@ -86,6 +101,7 @@ async def test_tiny_guest_boots_serves_ssh_and_powers_off(envdeck_home: Path, tm
     image = await asyncio.to_thread(tiny_image, lambda text, _f: steps.append(text))
     assert steps and image.kernel.is_file() and image.initrd.is_file()
     assert image.digest in str(image.initrd)
+    check_base_initrd(image.initrd.read_bytes(), image.kernel_version)
 
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     client_key = asyncssh.generate_private_key("ssh-ed25519")

@@ -36,7 +36,8 @@ from envdeck.backend.images_elf import (
     needed_libraries,
     vmlinux_from_bzimage,
 )
-from envdeck.backend.images_tiny import compute_digest, guest_files, module_closure_of
+from envdeck.backend.images_rootfs import GUEST_FILES, guest_files, module_closure_of
+from envdeck.backend.images_tiny import compute_digest
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_digest_is_stable_and_covers_debs_and_scripts():
 
 
 def test_guest_files_are_all_shipped():
-    assert set(guest_files()) == set(images_tiny.GUEST_FILES)
+    assert set(guest_files()) == set(GUEST_FILES)
     assert guest_files()["init"].startswith(b"#!/bin/busybox sh\n")
     assert b"envdeck-stage: init" in guest_files()["init"]
     for marker in (b"envdeck-stage: network", b"envdeck-stage: sshd"):
