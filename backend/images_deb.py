@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +35,50 @@ class Deb:
         return f"{self.package}_{self.version.replace(':', '%3a')}_{self.arch}.deb"
 
 
+def _failed(argv: list[str], code: int, output: str) -> EnvdeckError:
+    detail = output.strip().splitlines()[-3:]
+    return EnvdeckError(
+        f"'{' '.join(argv[:3])}…' failed (exit {code}): {' / '.join(detail)}",
+        hint="check that apt works here ('apt-get update') and the package exists",
+    )
+
+
 def _run(argv: list[str], *, cwd: Path | None = None) -> str:
     """Run a host command; raise EnvdeckError with its stderr when it fails."""
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise EnvdeckError(
-            f"'{' '.join(argv[:3])}…' failed (exit {proc.returncode}): {' / '.join(detail)}",
-            hint="check that apt works here ('apt-get update') and the package exists",
-        )
+        raise _failed(argv, proc.returncode, proc.stderr or proc.stdout)
     return proc.stdout
+
+
+def _fetch(argv: list[str], dest: Path, missing: list[Deb], progress: Progress | None) -> None:
+    """Run ``apt-get download`` in ``dest``, reporting the fraction of bytes on disk so far."""
+    total = sum(d.size for d in missing) or 1
+    label = f"downloading {len(missing)} packages ({total / 1e6:.0f} MB)"
+    last = -1.0
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, cwd=dest, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                proc.wait(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            done = sum(
+                p.stat().st_size
+                for d in missing
+                for p in (dest / d.filename, dest / "partial" / d.filename)
+                if p.exists()
+            )
+            fraction = min(done / total, 0.99)
+            if progress and fraction > last:
+                progress(label, fraction)
+                last = fraction
+        if proc.returncode != 0:
+            out.seek(0)
+            raise _failed(argv, proc.returncode, out.read().decode(errors="replace"))
+    if progress:
+        progress(label, 1.0)
 
 
 def _stanzas(text: str) -> Iterable[dict[str, str]]:
@@ -122,13 +157,10 @@ def download(debs: Iterable[Deb], dest: Path, progress: Progress | None = None) 
         if not path.exists():
             missing.append(deb)
     if missing:
-        total = sum(d.size for d in missing)
-        if progress:
-            progress(f"downloading {len(missing)} packages ({total / 1e6:.0f} MB)", 0.0)
         argv = [require_tool("apt-get"), "download", "-q"]
         if os.geteuid() == 0:  # apt's _apt sandbox user cannot write to a private dir
             argv += ["-o", "APT::Sandbox::User=root"]
-        _run(argv + [f"{d.package}={d.version}" for d in missing], cwd=dest)
+        _fetch(argv + [f"{d.package}={d.version}" for d in missing], dest, missing, progress)
     paths = {}
     for deb in debs:
         path = dest / deb.filename
