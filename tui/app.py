@@ -531,8 +531,13 @@ class EnvdeckApp(App[int]):
             error = worker.error
             title = "unavailable" if isinstance(error, actions.ActionUnavailable) else "action failed"
             self.notify(str(error) or error.__class__.__name__, title=title, severity="error", timeout=8)
-        elif event.state == WorkerState.SUCCESS and worker.group == "actions" and worker.result:
-            self.notify(str(worker.result), timeout=4)
+        elif event.state == WorkerState.SUCCESS and worker.group == "actions":
+            if worker.result:
+                self.notify(str(worker.result), timeout=4)
+            for source in self.sources:  # sources that can rescan now (e.g. after create/delete)
+                poke = getattr(source, "poke", None)
+                if callable(poke):
+                    poke()
 
     def save_text(self, path: Path, text: str) -> None:
         """Write a file from a thread and say where it went."""

@@ -46,6 +46,9 @@ class DashboardModel:
     # --- instances -----------------------------------------------------------------------
 
     def _on_instance_status(self, e: ev.InstanceStatus) -> None:
+        if e.state == "deleted":  # the instances source says its directory is gone
+            self.forget_instance(e.instance)
+            return
         previous = self.instances.get(e.instance)
         if e.state == "starting" and (previous is None or previous.state not in ("starting",)):
             self.stages.pop(e.instance, None)  # a new boot: forget the last one's stages
@@ -68,6 +71,14 @@ class DashboardModel:
         if len(pending) > self.serial_window:  # a flood between two ticks: keep the newest
             del pending[: len(pending) - self.serial_window]
         self.dirty.add("serial")
+
+    def forget_instance(self, name: str) -> None:
+        """Drop everything known about an instance."""
+        for table in (self.instances, self.stages, self.messages, self.forwards, self.serial,
+                      self.serial_pending, self.processes, self.process_summary,
+                      self.processes_unavailable):
+            table.pop(name, None)
+        self.dirty.update(PANES)
 
     # --- forwards -----------------------------------------------------------------------
 

@@ -100,7 +100,7 @@ class InstancesPane(Pane):
             self.main.move_cursor(row=live[0] if live else 0, animate=False)
         self.set_title(f"({len(rows)})" if rows else "")
         selected = self.selected
-        if selected and self.dash.selected_instance != selected:
+        if self.dash.selected_instance != selected:
             self.dash.select_instance(selected)
         self.query_one("#instances-detail", Static).update(self._detail(selected))
 
@@ -122,7 +122,12 @@ class InstancesPane(Pane):
             for line in list(model.serial.get(name, ()))[-CRASH_LINES:]:
                 out.append("  │ " + line + "\n", style="dim")
         stages = model.ordered_stages(name)
-        if stages and status.state in ("starting", "booting", "crashed", "degraded", "ready"):
+        if stages and status.state in ("crashed", "degraded"):
+            problems = [s for s in stages if s.status != "done"]
+            done = len(stages) - len(problems)
+            out.append(f"✓ {done} stage{'s' if done != 1 else ''} done  ")
+            out.append_text(stage_line(problems))
+        elif stages and status.state in ("starting", "booting", "ready"):
             out.append_text(stage_line(stages))
         messages = model.messages.get(name)
         if messages and messages[-1].level in ("warning", "error"):

@@ -67,6 +67,31 @@ async def test_main_screen_shows_every_pane(recording: Path):
             assert text in svg, text
 
 
+async def test_error_states_say_what_happened(recording: Path):
+    from envdeck.backend import events as ev
+
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        assert "instance:tiny: guest has no docker.sock forward yet" in screen_text(app)
+        app.model.apply(ev.BootStage(instance="tiny", stage="ssh authenticated", status="failed", elapsed_s=30.0,
+                                     detail="host key mismatch"))
+        app.model.apply(ev.SerialOutput(instance="tiny", lines=["Kernel panic - not syncing: VFS"]))
+        app.model.apply(ev.InstanceStatus(instance="tiny", state="crashed", reason="qemu exited with status 1"))
+        app.flush()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "crashed: qemu exited with status 1" in text
+        assert "│ Kernel panic - not syncing: VFS" in text  # the last serial lines
+        assert "✗ ssh authenticated 30.0s" in text and "(host key mismatch)" in text
+        app.model.apply(ev.InstanceStatus(instance="tiny", state="deleted"))
+        app.model.apply(ev.InstanceStatus(instance="stopped-one", state="deleted"))
+        app.flush()
+        await pilot.pause()
+        assert "No instances. Press n to create the 'tiny' instance." in screen_text(app)
+        assert app.selected_instance is None
+
+
 @covers("app.pane1", "app.pane2", "app.pane3", "app.pane4", "app.pane5", "app.next_pane", "app.prev_pane",
         "instance.serial", "instance.logs", "instance.forwards")
 async def test_pane_focus_keys(recording: Path):

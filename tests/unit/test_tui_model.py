@@ -69,3 +69,13 @@ def test_forwards_replace_and_remove_by_guest_port():
     model.apply(ev.ForwardRemoved(instance="a", guest="22"))
     assert model.forwards["a"] == {}
     assert "forwards" in model.dirty
+
+
+def test_a_deleted_instance_is_forgotten():
+    model = fresh()
+    model.apply(ev.InstanceStatus(instance="a", state="ready"))
+    model.apply(ev.SerialOutput(instance="a", lines=["x"]))
+    model.apply(ev.ForwardStatus(instance="a", guest="22", host="h", source="rule", state="active"))
+    model.apply(ev.InstanceStatus(instance="a", state="deleted"))
+    assert not model.instances and not model.serial and not model.forwards
+    assert "instances" in model.dirty
