@@ -29,7 +29,7 @@ def sync_rows(table: DataTable, rows: list[Row], cache: dict[str, tuple]) -> Non
                 continue
             for index, cell in enumerate(cells):
                 if old is None or old[index] != new[index]:
-                    table.update_cell(key, columns[index], cell)
+                    table.update_cell(key, columns[index], cell, update_width=True)
             cache[key] = new
         return
     selected = _cursor_key(table)
