@@ -87,3 +87,8 @@ async def send_signal(pid: int, start_time: float | None, sig: int) -> str:
     func = _backend("processes", "send_signal")
     await asyncio.to_thread(func, pid, start_time, sig)  # type: ignore[arg-type]
     return f"sent signal {sig} to {pid}"
+
+
+def container_logs(endpoint: str, ref: str, tail: int = 500):  # noqa: ANN201 - backend LogStream
+    """A following stream of the container's log lines (blocking iterator; ``close()`` ends it)."""
+    return _backend("containers", "logs")(endpoint, ref, tail=tail, follow=True)  # type: ignore[operator]

@@ -39,6 +39,7 @@ from .header import HostHeader
 from .hostinfo import host_summary
 from .keys import bindings_of, help_text
 from .live import LIVE_SOURCES, live_sources
+from .logscreen import LogScreen
 from .model import DashboardModel
 from .pane import Pane
 from .pane_containers import ContainersPane
@@ -273,6 +274,7 @@ class EnvdeckApp(App[int]):
             ("Everywhere", bindings_of(self.BINDINGS)),
             ("Instances", bindings_of(InstancesPane.BINDINGS)),
             ("Containers", bindings_of(ContainersPane.BINDINGS)),
+            ("Container logs", bindings_of(LogScreen.BINDINGS)),
             ("Forwards", bindings_of(ForwardsPane.BINDINGS)),
             ("Processes", bindings_of(ProcessesPane.BINDINGS) + bindings_of(ProcessView.BINDINGS)),
             ("Serial log", bindings_of(SerialPane.BINDINGS) + bindings_of(SerialLog.BINDINGS)),
@@ -306,8 +308,8 @@ class EnvdeckApp(App[int]):
         yield from super().get_system_commands(screen)
         for group, bindings in self.help_groups():
             for binding in bindings:
-                if binding.id in ("app.help",):
-                    continue
+                if binding.id == "app.help" or (binding.id or "").startswith("logs."):
+                    continue  # (the log view's own keys only make sense inside it)
                 yield SystemCommand(f"{group}: {binding.description}", f"key {binding.key} · {binding.id}", self._palette_action(binding))
         for name in sorted(self.available_themes):
             yield SystemCommand(f"Theme: {name}", "switch the dashboard theme", lambda n=name: setattr(self, "theme", n))
@@ -371,6 +373,14 @@ class EnvdeckApp(App[int]):
             )
             return
         self.run_action_worker(actions.container_action(c.endpoint, c.id, verb))
+
+    def action_container_logs(self) -> None:
+        """Follow the selected container's logs in a full-screen view."""
+        c = self._selected_container()
+        if c is None:
+            self.notify("No container selected.", severity="warning")
+            return
+        self.push_screen(LogScreen(f"logs of {c.name} on {c.endpoint}", partial(actions.container_logs, c.endpoint, c.id)))
 
     def _docker_host(self, endpoint: str) -> str | None:
         status = self.model.endpoints.get(endpoint)

@@ -36,6 +36,7 @@ class ContainersPane(Pane):
         Binding("p", "app.container('pause')", "Pause/unpause", id="container.pause"),
         Binding("d", "app.container('remove')", "Remove", id="container.remove"),
         Binding("E", "app.shell", "Exec shell", id="container.shell"),
+        Binding("l", "app.container_logs", "Logs", id="container.logs"),
         Binding("x", "app.command_menu", "Commands", id="container.commands"),
         Binding("enter", "app.details", "Details", show=False, id="container.details"),
     ]

@@ -237,6 +237,26 @@ async def test_container_actions(recording: Path, backend):
         assert any("No container selected" in n.message for n in app._notifications)
 
 
+@covers("container.logs", "logs.close", "logs.follow")
+async def test_container_logs_follow_in_a_full_screen_view(recording: Path, backend):
+    from envdeck.tui.logscreen import LogScreen
+
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2", "down", "l")
+        assert isinstance(app.screen, LogScreen)
+        await actions_done(app)
+        await pilot.pause(0.2)
+        log = app.screen.query_one(Log)
+        assert log.line_count == 30 and log.lines[-1] == "log line 29"
+        assert backend.calls == [("containers.logs", "host", "a1b2" * 16, ("follow", True), ("tail", 500))]
+        await pilot.press("s")
+        assert not log.auto_scroll
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogScreen)
+
+
 @covers("forward.open", "forward.details")
 async def test_forward_keys(recording: Path, monkeypatch):
     app = make_app(recording)
