@@ -1,0 +1,271 @@
+"""The dashboard's commands: what each action key does (backend calls go through actions.py).
+
+A mixin of :class:`~envdeck.tui.app.EnvdeckApp`; every backend call runs in a worker, and every
+change to the world asks first where it cannot be undone (delete, remove, signals).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import webbrowser
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.worker import Worker
+
+from envdeck.backend import store
+
+from . import actions
+from .logscreen import LogScreen
+from .pane_containers import ContainersPane
+from .pane_forwards import ForwardsPane
+from .pane_instances import InstancesPane
+from .pane_processes import ProcessesPane
+from .proctree import command_text
+from .procview import ProcessView
+from .screens import ConfirmScreen, PickScreen, TextScreen, signal_options
+from .serialsearch import search_log
+
+if TYPE_CHECKING:
+    from .model import DashboardModel
+
+TINY_NAME = "tiny"
+
+
+class CommandsMixin:
+    """Action handlers of the dashboard (``self`` is the EnvdeckApp)."""
+
+    model: DashboardModel
+
+    def _selected_container(self):  # noqa: ANN202 - ContainerInfo | None
+        return self.query_one(ContainersPane).selected
+
+    def action_instance(self, verb: str) -> None:
+        """start/stop/restart/delete the selected instance (delete asks first)."""
+        name = self.query_one(InstancesPane).selected
+        if name is None:
+            self.notify("No instance selected.", severity="warning")
+            return
+        if verb == "delete":
+            self.push_screen(
+                ConfirmScreen(f"Delete instance {name}?", "Its disk and state are removed; this cannot be undone.", "Delete"),
+                lambda yes: yes and self.run_action_worker(actions.instance_action(name, "delete")),
+            )
+            return
+        self.run_action_worker(actions.instance_action(name, verb))
+
+    def action_container(self, verb: str) -> None:
+        """start/stop/restart/pause/remove the selected container (remove asks first)."""
+        c = self._selected_container()
+        if c is None:
+            self.notify("No container selected.", severity="warning")
+            return
+        if verb == "pause" and c.state == "paused":
+            verb = "unpause"
+        if verb == "remove":
+            command = shlex.join(actions.container_command(self._docker_host(c.endpoint), c.id[:12], "remove"))
+            self.push_screen(
+                ConfirmScreen(f"Remove container {c.name}?", command, "Remove"),
+                lambda yes: yes and self.run_action_worker(actions.container_action(c.endpoint, c.id, "remove", force=True)),
+            )
+            return
+        self.run_action_worker(actions.container_action(c.endpoint, c.id, verb))
+
+    def action_container_logs(self) -> None:
+        """Follow the selected container's logs in a full-screen view."""
+        c = self._selected_container()
+        if c is None:
+            self.notify("No container selected.", severity="warning")
+            return
+        self.push_screen(LogScreen(f"logs of {c.name} on {c.endpoint}", partial(actions.container_logs, c.endpoint, c.id)))
+
+    def _docker_host(self, endpoint: str) -> str | None:
+        status = self.model.endpoints.get(endpoint)
+        return status.docker_host if status else None
+
+    def action_create_tiny(self) -> None:
+        """Create the built-in tiny instance."""
+        if TINY_NAME in self.model.instances:
+            self.notify(f"{TINY_NAME} exists already; S starts it.")
+            return
+        self.notify(f"Creating {TINY_NAME}… (the first build of its image takes a while)")
+        self.run_action_worker(actions.create_instance(TINY_NAME, "tiny"))
+
+    def action_signal(self) -> None:
+        """Pick a signal (TERM first), confirm, send."""
+        row = self.query_one(ProcessView).selected
+        if row is None:
+            self.notify("No process selected.", severity="warning")
+            return
+        if self.query_one(ProcessesPane).host != "host":
+            self.notify("Signals go to host processes only.", severity="warning")
+            return
+        pid, start, what = row["pid"], row.get("start_time"), command_text(row)[:60]
+
+        def picked(number: str | None) -> None:
+            if number is None:
+                return
+            label = dict(signal_options())[number]
+            self.push_screen(
+                ConfirmScreen(f"Send {label} to {pid}?", what, "Send"),
+                lambda yes: yes and self.run_action_worker(actions.send_signal(pid, start, int(number))),
+            )
+
+        self.push_screen(PickScreen(f"Signal for {pid} {what}", signal_options(), "Enter picks · Esc cancels"), picked)
+
+    def action_shell(self) -> None:
+        """Suspend the dashboard, run the guest SSH / container exec shell, come back."""
+        pane = self.focused_pane()
+        if isinstance(pane, ContainersPane):
+            c = self._selected_container()
+            if c is None:
+                self.notify("No container selected.", severity="warning")
+                return
+            self._shell(partial(actions.container_shell_argv, c.endpoint, c.id))
+            return
+        name = self.query_one(InstancesPane).selected
+        if name is None:
+            self.notify("No instance selected.", severity="warning")
+            return
+        self._shell(partial(actions.instance_shell_argv, name))
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _shell(self, lookup: Callable[[], list[str]]) -> None:
+        """Find the argv off the UI (it may ask dockerd), then run it on the real terminal."""
+        argv = lookup()
+        self.call_from_thread(self.run_interactive, argv)
+
+    def run_interactive(self, argv: list[str]) -> None:
+        """Run ``argv`` on the real terminal (the app is suspended meanwhile)."""
+        try:
+            self._suspended = True
+            with self.suspend():
+                completed = subprocess.run(argv, check=False)
+        except Exception as exc:  # noqa: BLE001 - SuspendNotSupported, missing program
+            self.notify(f"{exc.__class__.__name__}: {exc}\n{shlex.join(argv)}", title="shell", severity="error")
+            return
+        finally:
+            self._suspended = False
+        self.action_refresh_now()
+        if completed.returncode not in (0, 130):
+            self.notify(f"shell exited with {completed.returncode}", severity="warning")
+
+    def action_command_menu(self) -> None:
+        """``x``: the literal commands behind the selection."""
+        pane = self.focused_pane()
+        if isinstance(pane, ContainersPane):
+            self._container_menu()
+        elif isinstance(pane, ProcessesPane):
+            row = pane.main.selected
+            if row is not None:
+                self.push_screen(TextScreen(f"Process {row['pid']}", _process_text(row), id="command"))
+        else:
+            name = self.query_one(InstancesPane).selected
+            if name is None:
+                self.notify("No instance selected.", severity="warning")
+                return
+            self._instance_commands(name)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _instance_commands(self, name: str) -> None:
+        parts = []
+        for title, func in (("QEMU", actions.instance_qemu_argv), ("Shell", actions.instance_shell_argv)):
+            try:
+                parts.append(f"{title}:\n  {shlex.join(func(name))}")
+            except Exception as exc:  # noqa: BLE001 - shown in the screen
+                parts.append(f"{title}: not available — {exc}")
+        self.call_from_thread(self.push_screen, TextScreen(f"Commands of {name}", Text("\n\n".join(parts)), id="command"))
+
+    def _container_menu(self) -> None:
+        c = self._selected_container()
+        if c is None:
+            self.notify("No container selected.", severity="warning")
+            return
+        host = self._docker_host(c.endpoint)
+        options = [
+            (verb, f"{verb:<8} {shlex.join(actions.container_command(host, c.id[:12], verb))}")
+            for verb in ("start", "stop", "restart", "pause" if c.state != "paused" else "unpause", "remove")
+        ]
+        options.append(("shell", f"{'shell':<8} docker exec -it {c.id[:12]} sh  (same as E)"))
+
+        def picked(verb: str | None) -> None:
+            if verb == "shell":
+                self.action_shell()
+            elif verb is not None:
+                self.action_container("remove" if verb == "remove" else verb)
+
+        self.push_screen(PickScreen(f"{c.name} on {c.endpoint}", options, "Enter runs · Esc closes"), picked)
+
+    def action_details(self) -> None:
+        """Enter: everything known about the selection."""
+        pane = self.focused_pane()
+        item: object = None
+        if isinstance(pane, InstancesPane) and pane.selected:
+            item = self.model.instances.get(pane.selected)
+        elif isinstance(pane, (ContainersPane, ForwardsPane)):
+            item = pane.selected
+        elif isinstance(pane, ProcessesPane):
+            item = pane.main.selected
+        if item is None:
+            return
+        data = asdict(item) if is_dataclass(item) else item
+        self.push_screen(TextScreen("Details", Text(json.dumps(data, indent=2, default=str)), id="details"))
+
+    def action_open_forward(self) -> None:
+        """Open the selected forward's host address in a browser."""
+        forward = self.query_one(ForwardsPane).selected
+        if forward is None or forward.host.startswith("/"):
+            self.notify("Select a TCP forward first.", severity="warning")
+            return
+        url = f"http://{forward.host}/"
+        self.notify(f"Opening {url}")
+        self._open_url(url)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _open_url(self, url: str) -> None:
+        webbrowser.open(url)
+
+    def run_action_worker(self, coro) -> Worker:  # noqa: ANN001 - a coroutine
+        """Run a backend command off the UI; the result or error becomes a notification."""
+        return self.run_worker(coro, group="actions", exit_on_error=False)
+
+    def save_text(self, path: Path, text: str) -> None:
+        """Write a file from a thread and say where it went."""
+        self._save(path, text)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _save(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        self.notify(f"saved {path}")
+
+    @work(thread=True, group="lookups", exit_on_error=False, exclusive=True)
+    def search_serial(self, name: str, pattern: str) -> None:
+        """Search the instance's whole serial log on disk (not only the window)."""
+        hits, total = search_log(store.InstanceDir.of(name).serial_log, pattern)
+        body = Text("\n".join(hits) if hits else "no matches (the log on disk is empty or has none)")
+        title = f"/{pattern} in {name}'s serial log: {total} lines" + (f" (first {len(hits)})" if total > len(hits) else "")
+        self.call_from_thread(self.push_screen, TextScreen(title, body, id="search"))
+
+
+def _process_text(row: dict) -> Text:
+    out = Text()
+    out.append("cmdline: ", style="bold")
+    out.append(shlex.join(row.get("cmdline") or []) + "\n")
+    emulated = row.get("emulated")
+    if emulated:
+        out.append("emulated: ", style="bold")
+        out.append(f"{emulated.get('arch')} via {emulated.get('interpreter')}\n")
+        out.append("as run:   ", style="bold")
+        out.append(command_text(row) + "\n")
+    for key in ("user", "container", "state", "start_time"):
+        if row.get(key) is not None:
+            out.append(f"{key}: ", style="bold")
+            out.append(f"{row[key]}\n")
+    return out
