@@ -266,7 +266,8 @@ class Agent:
         self._started(choice.accel, ssh_port)
         if choice.guarded:
             try:
-                await asyncio.wait_for(self.kernel_booted.wait(), KVM_WATCHDOG_S)
+                async with asyncio.timeout(KVM_WATCHDOG_S):
+                    await self.kernel_booted.wait()
             except TimeoutError:
                 reason = f"the guest kernel did not reach /init within {KVM_WATCHDOG_S:.0f}s under {choice.accel}"
                 accel_mod.record_verdict(choice.accel, reason)
@@ -347,7 +348,8 @@ class Agent:
                 return
             self.progress.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.progress.wait(), 0.5)
+                async with asyncio.timeout(0.5):
+                    await self.progress.wait()
 
     async def _connect_ssh(self, port: int) -> bool:
         try:
@@ -446,7 +448,8 @@ class Agent:
 
     async def _wait_exit(self, timeout: float) -> bool:
         try:
-            await asyncio.wait_for(self.exited.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.exited.wait()
             return True
         except TimeoutError:
             return False

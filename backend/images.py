@@ -4,10 +4,7 @@ that carries an instance's SSH host key, authorized_keys, hostname and extra fil
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
-import platform
-import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,40 +15,10 @@ from .errors import UserInputError
 from .images_tiny import build_tiny
 from .store import write_atomic
 
-
-def host_tsc_khz() -> int | None:
-    """The host's TSC rate in kHz, or None if it cannot be told (not x86, no hint).
-
-    Under TCG the guest's TSC is the host's, so the guest need not calibrate it. Calibration
-    against the PIT fails on a loaded host (the vCPU thread is descheduled mid-measurement),
-    the kernel then marks the TSC unusable and hangs waiting for jiffies — seen here in 3 of 3
-    boots with three busy loops running. Sources: sysfs tsc_freq_khz (some kernels), the
-    nominal "@ N.NNGHz" in an Intel model name, else "cpu MHz" when the TSC is constant."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return None
-    with contextlib.suppress(OSError, ValueError):
-        return int(Path("/sys/devices/system/cpu/cpu0/tsc_freq_khz").read_text())
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    if m := re.search(r"^model name\s*:.*@\s*([\d.]+)\s*GHz", info, re.M):
-        return round(float(m.group(1)) * 1_000_000)
-    if "constant_tsc" in info and (m := re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M)):
-        return round(float(m.group(1)) * 1000)
-    return None
-
-
-def _tiny_cmdline() -> str:
-    parts = ["console=ttyS0", "loglevel=0", "panic=-1", "reboot=t", "edd=off", "tsc=reliable"]
-    if khz := host_tsc_khz():
-        parts.append(f"tsc_early_khz={khz}")
-    return " ".join(parts)
-
-
 #: the kernel command line for the tiny image: serial console, quiet, reboot (= QEMU exits with
-#: -no-reboot) at once on panic, and the host's TSC rate so the guest skips calibrating it
-TINY_CMDLINE = _tiny_cmdline()
+#: -no-reboot) at once on panic, no EDD probing. Under TCG the agent adds the host's TSC rate
+#: (accel.tcg_kernel_args) so the guest skips calibrating it.
+TINY_CMDLINE = "console=ttyS0 loglevel=0 panic=-1 reboot=t edd=off"
 #: where the guest's dropbear reads its host key (dropbear's own format)
 GUEST_HOST_KEY = "etc/dropbear/dropbear_ed25519_host_key"
 

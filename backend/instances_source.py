@@ -42,8 +42,11 @@ class InstancesSource:
                 await asyncio.to_thread(self._scan_blocking_parts)
                 self._scan(emit)
                 self._poke.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # arrives as the event fires, and the source would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._poke.wait(), self.rescan_s)
+                    async with asyncio.timeout(self.rescan_s):
+                        await self._poke.wait()
         finally:
             for task in self._relays.values():
                 task.cancel()

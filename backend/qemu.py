@@ -49,6 +49,7 @@ def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
         "-m", f"{memory_mib}M",
         "-smp", str(spec.cpus),
         "-nodefaults", "-no-user-config", "-nographic",
+        "-no-reboot",  # a guest panic or reboot ends QEMU: the agent reports it, no silent loop
         "-kernel", str(spec.kernel),
     ]
     if spec.initrd is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -54,13 +55,17 @@ class Hub:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a source's failure must not stop the others
+            logging.getLogger("envdeck.sources").exception("source %s failed", source.name)
             self.errors.append((source.name, exc))
 
-    async def stop(self) -> None:
-        """Cancel every source and wait for them."""
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every source and wait (bounded) for them to end."""
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                self.errors.append((task.get_name(), TimeoutError("did not stop when cancelled")))
         self._tasks.clear()
 
     async def subscribe(self) -> AsyncIterator[Event]:

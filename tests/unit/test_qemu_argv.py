@@ -30,6 +30,7 @@ def test_tiny_fast_form():
     assert opt(argv, "-cpu") == ["max"] and opt(argv, "-accel") == ["tcg"]
     assert opt(argv, "-m") == ["768M"] and opt(argv, "-smp") == ["2"]
     assert "virtio-rng-device" in opt(argv, "-device")
+    assert "-no-reboot" in argv
     assert opt(argv, "-append") == ["console=ttyS0 loglevel=0"]
 
 
