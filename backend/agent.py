@@ -27,7 +27,7 @@ from typing import Any
 from . import accel as accel_mod
 from . import instance_files, ssh
 from .agent_protocol import encode
-from .boot import STAGES, BootTracker, diagnose
+from .boot import STAGES, BootTracker, diagnose, panic_line
 from .config import InstanceConfig
 from .errors import EnvdeckError
 from .events import AgentMessage, Event, InstanceStatus, SerialOutput
@@ -233,8 +233,13 @@ class Agent:
         if self.exited.is_set():
             return
         self._flush_serial()
+        panic = panic_line(self.tail.last(30))
         if self.stopping:
             state, reason = "stopped", None
+        elif how == "exited with status 0" and panic:
+            state, reason = "crashed", f"the guest kernel panicked: {panic}"
+        elif how == "exited with status 0" and any("Restarting system" in x for x in self.tail.last(5)):
+            state, reason = "stopped", "the guest rebooted itself (QEMU runs with -no-reboot): start it again"
         elif how == "exited with status 0":
             state, reason = "stopped", "the guest powered itself off"
         else:

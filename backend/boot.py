@@ -81,11 +81,17 @@ class BootTracker:
                     self.reached(stage)
 
 
+def panic_line(serial_tail: list[str]) -> str | None:
+    """The last kernel panic/oops line in the serial tail, stripped, or None."""
+    found = next((line for line in reversed(serial_tail) if any(w in line for w in PANIC_WORDS)), None)
+    return found.strip() if found else None
+
+
 def diagnose(stage: str | None, waited: float, serial_tail: list[str], ssh_port: int | None) -> str:
     """A one-paragraph reason for a stall at ``stage`` from what the serial log shows."""
-    panic = next((line for line in reversed(serial_tail) if any(w in line for w in PANIC_WORDS)), None)
+    panic = panic_line(serial_tail)
     if panic:
-        return f"kernel panic on the serial console: {panic.strip()}"
+        return f"kernel panic on the serial console: {panic}"
     last = " | ".join(line.strip() for line in serial_tail[-3:]) or "(nothing)"
     if not serial_tail:
         return (f"no serial output after {waited:.0f}s: the kernel has not started "

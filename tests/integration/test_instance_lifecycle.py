@@ -191,4 +191,6 @@ def test_kernel_panic_is_diagnosed(home: Path, tmp_path: Path):
     finally:
         del os.environ["ENVDECK_STALL_SCALE"]
     assert result.returncode != 0
-    assert "kernel panic" in (result.stderr + result.stdout).lower(), result.stderr
+    assert "the guest kernel panicked" in result.stderr, result.stderr
+    row = list_json()["panic"]
+    assert row["state"] == "crashed" and "Kernel panic - not syncing" in row["reason"]
