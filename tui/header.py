@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.widgets import Static
 
+from .line import Line
 from .proctree import summarize
 
 if TYPE_CHECKING:
     from .app import EnvdeckApp
 
 
-class HostHeader(Static):
+class HostHeader(Line):
     """Re-rendered when the model marks ``header`` dirty, and every few seconds."""
 
     def render_model(self) -> None:
@@ -35,4 +35,4 @@ class HostHeader(Static):
         style = app.colours.get("emulated", "") if count else ""
         out.append("│ ")
         out.append(f"{count} emulated processes · {cpu:.0f} % CPU", style=style)
-        self.update(out)
+        self.set(out)

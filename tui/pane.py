@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.containers import Vertical
 from textual.widget import Widget
+from textual.widgets import Static
 
 if TYPE_CHECKING:
     from .app import EnvdeckApp
@@ -41,6 +43,15 @@ class Pane(Vertical):
     def focus_pane(self) -> None:
         """Give the pane focus."""
         self.main.focus()
+
+    def show(self, selector: str, text: Text | str) -> None:
+        """Update a Static only when its text changed (each update costs a layout pass)."""
+        value = Text(text) if isinstance(text, str) else text
+        key = (value.plain, tuple(value.spans), str(value.style))
+        cache: dict[str, tuple] = self.__dict__.setdefault("_shown", {})
+        if cache.get(selector) != key:
+            cache[selector] = key
+            self.query_one(selector, Static).update(value)
 
     def render_model(self) -> None:
         """Re-render from the app's model (called on refresh ticks when dirty)."""

@@ -96,14 +96,13 @@ class ContainersPane(Pane):
         sync_rows(self.main, rows, self._cache)
         emulated = sum(1 for c in model.containers.values() if c.emulated)
         self.set_title(f"({count}{f', {emulated} emulated' if emulated else ''})" if count else "")
-        empty = self.query_one("#containers-empty", Static)
         if not rows:
             if "containers" in self.dash.missing_sources:
-                empty.update(Text("Containers source not available in this build.", style="italic"))
+                self.show("#containers-empty", Text("Containers source not available in this build.", style="italic"))
             else:
-                empty.update(Text("No Docker endpoints seen yet (waiting for the containers source).", style="italic"))
+                self.show("#containers-empty", Text("No Docker endpoints seen yet (waiting for the containers source).", style="italic"))
         else:
-            empty.update(endpoint_problems(model.endpoints, colours))
+            self.show("#containers-empty", endpoint_problems(model.endpoints, colours))
 
 
 def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[str, str]) -> tuple:

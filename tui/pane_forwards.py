@@ -80,10 +80,9 @@ class ForwardsPane(Pane):
             )
         sync_rows(self.main, rows, self._cache)
         self.set_title(f"{name}" if name else "")
-        empty = self.query_one("#forwards-empty", Static)
         if name is None:
-            empty.update(Text("Select an instance to see its forwards.", style="italic"))
+            self.show("#forwards-empty", Text("Select an instance to see its forwards.", style="italic"))
         elif not rows:
-            empty.update(Text(f"{name} has no forwards (its guest listens on no TCP port yet).", style="italic"))
+            self.show("#forwards-empty", Text(f"{name} has no forwards (its guest listens on no TCP port yet).", style="italic"))
         else:
-            empty.update("")
+            self.show("#forwards-empty", "")

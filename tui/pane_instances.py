@@ -102,7 +102,7 @@ class InstancesPane(Pane):
         selected = self.selected
         if self.dash.selected_instance != selected:
             self.dash.select_instance(selected)
-        self.query_one("#instances-detail", Static).update(self._detail(selected))
+        self.show("#instances-detail", self._detail(selected))
 
     def _detail(self, name: str | None) -> Text:
         model = self.dash.model

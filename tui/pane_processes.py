@@ -6,8 +6,9 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
+from .line import Line
 from .pane import Pane
 from .proctree import (
     DESCENDING_BY_DEFAULT,
@@ -55,8 +56,8 @@ class ProcessesPane(Pane):
 
     def compose(self) -> ComposeResult:
         """Summary, header, view, filter."""
-        yield Static(id="process-summary")
-        yield Static(HEADER, id="process-header")
+        yield Line(id="process-summary")
+        yield Line(HEADER, id="process-header")
         yield ProcessView(id="process-view")
         yield Input(placeholder="filter (regex; ! inverts) — Enter keeps, Esc clears", id="process-filter")
 
@@ -78,17 +79,17 @@ class ProcessesPane(Pane):
         if self.host not in hosts and hosts:
             self.host = hosts[0]
         snapshot = model.processes.get(self.host, {})
-        summary = self.query_one("#process-summary", Static)
+        summary = self.query_one("#process-summary", Line)
         unavailable = model.processes_unavailable.get(self.host)
         if unavailable:
-            summary.update(Text(f"{self.host}: no process data — {unavailable}", style="bold"))
+            summary.set(Text(f"{self.host}: no process data — {unavailable}", style="bold"))
         elif not snapshot:
             if "processes" in self.dash.missing_sources:
-                summary.update(Text("Process source not available in this build.", style="italic"))
+                summary.set(Text("Process source not available in this build.", style="italic"))
             else:
-                summary.update(Text("Waiting for the first process snapshot…", style="italic"))
+                summary.set(Text("Waiting for the first process snapshot…", style="italic"))
         else:
-            summary.update(self._summary(snapshot))
+            summary.set(self._summary(snapshot))
         if not self.paused:
             self.main.set_rows(visible_rows(snapshot, self.options))
         self.set_title(self._title_extra(len(snapshot)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SORT_KEYS: dict[str, Callable[[dict], object]] = {
     "pid": lambda r: r.get("pid", 0),
@@ -22,9 +23,8 @@ SORT_ORDER = list(SORT_KEYS)
 DESCENDING_BY_DEFAULT = {"cpu", "mem"}
 
 
-@dataclass(frozen=True)
-class VisibleRow:
-    """One line of the process pane."""
+class VisibleRow(NamedTuple):
+    """One line of the process pane (a tuple: 2,000 of these are built per refresh)."""
 
     row: dict
     depth: int

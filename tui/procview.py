@@ -107,6 +107,14 @@ class ProcessView(ScrollView, can_focus=True):
         """First (0) or last (-1) line."""
         self.move_cursor(index if index >= 0 else len(self.rows) - 1)
 
+    def on_focus(self) -> None:
+        """The cursor line looks different with focus: repaint."""
+        self.refresh()
+
+    def on_blur(self) -> None:
+        """See on_focus."""
+        self.refresh()
+
     def on_click(self, event) -> None:  # noqa: ANN001 - textual.events.Click
         """Click selects the line under the pointer."""
         self.move_cursor(self.scroll_offset.y + event.y)

@@ -19,6 +19,7 @@ from envdeck.tui.app import EnvdeckApp
 from envdeck.tui.proctree import TreeOptions, visible_rows
 from envdeck.tui.procview import ProcessView
 from envdeck.tui.settings import UISettings
+from tests.benchmarks.test_bench_processes import extra_processes  # noqa: F401 - fixture
 from tests.e2e.synthetic import process_rows, write_recording
 from tests.e2e.tui_harness import HOST_LINE, TERMINAL, settle
 
@@ -142,3 +143,43 @@ async def test_process_pane_refresh_2000_rows_vs_datatable():
         await pilot.pause()
         ours = (time.perf_counter() - start) * 1000
     report(f"process pane refresh, {len(snapshot)} rows (tree + visible lines) vs DataTable update_cell", ours, anchor)
+
+
+def test_idle_cpu_with_2000_extra_processes_vs_htop(extra_processes, tmp_path: Path):  # noqa: F811
+    """The whole dashboard (live sources, 1 s process refresh) against htop -d 10, same window."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.benchmarks.test_bench_processes import EXTRA, WINDOW, cpu_seconds
+    from tests.conftest import require, require_tool
+
+    require_tool("htop", "tmux")
+    require(extra_processes >= EXTRA, f"{EXTRA} extra processes (got {extra_processes})")
+    tmux = shutil.which("tmux")
+    sock = f"envdeck-bench-tui-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "ENVDECK_HOME": str(tmp_path / "home"), "ENVDECK_CONFIG": str(tmp_path / "cfg"),
+           "TERM": "xterm-256color"}
+    dashboard = f"exec {sys.executable} -m envdeck.backend.cli.main"
+    try:
+        for name, command in (("dash", dashboard), ("htop", "exec htop -d 10")):
+            subprocess.run([tmux, "-L", sock, "new-session", "-d", "-s", name, "-x", "160", "-y", "48", command],
+                           check=True, env=env)
+        pids = {}
+        for name in ("dash", "htop"):
+            out = subprocess.run([tmux, "-L", sock, "list-panes", "-t", name, "-F", "#{pane_pid}"],
+                                 capture_output=True, text=True, check=True).stdout
+            pids[name] = int(out.split()[0])
+        time.sleep(5)  # past start-up: imports, first full snapshot, first paint
+        start = {n: cpu_seconds(p) for n, p in pids.items()}
+        t0 = time.monotonic()
+        time.sleep(WINDOW)
+        used = {n: cpu_seconds(p) - start[n] for n, p in pids.items()}
+        elapsed = time.monotonic() - t0
+    finally:
+        subprocess.run([tmux, "-L", sock, "kill-server"], check=False)
+    scale = 60.0 / elapsed
+    report(f"dashboard CPU-s per minute at 1 s refresh, {extra_processes} extra processes (goal <= htop)",
+           used["dash"] * scale, used["htop"] * scale, unit="CPU-s/min")
