@@ -84,3 +84,27 @@ def test_forwards_end_to_end(envdeck_home: Path):
     finally:
         envdeck("stop", "fwd", timeout=120)
         kill_everything(envdeck_home)
+
+
+def test_ssh_cut_degrades_then_reconnects_and_forwards_survive(envdeck_home: Path):
+    """Kill every sshd in the guest: degraded meanwhile, then ready again, forwards working."""
+    require_tool("qemu-system-x86_64", "qemu-img")
+    web = free_port()
+    try:
+        envdeck("create", "cut", check=True, timeout=900)
+        envdeck("start", "cut", check=True)
+        envdeck("exec", "cut", "--", "sh", "-c",
+                f"mkdir -p /www && echo still-here > /www/index.html && httpd -p {web} -h /www", check=True)
+        wait_for(lambda: forwards("cut").get(str(web)), timeout=10)
+        envdeck("exec", "cut", "--", "killall", "dropbear")  # our own session dies with it
+        wait_for(lambda: list_state("cut")["state"] == "degraded", timeout=15, interval=0.2)
+        row = wait_for(lambda: (r := list_state("cut"))["state"] == "ready" and r, timeout=60, interval=0.5)
+        assert row["reason"] is None
+        assert fetch(web).strip() == "still-here"
+    finally:
+        envdeck("stop", "cut", timeout=120)
+        kill_everything(envdeck_home)
+
+
+def list_state(name: str) -> dict:
+    return {r["name"]: r for r in json.loads(envdeck("list", "--json", check=True).stdout)}[name]
