@@ -123,6 +123,7 @@ class ForwardManager:
         self.forwards: dict[str, Forward] = {}
         self._dirty: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
+        self._carriers: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -136,12 +137,16 @@ class ForwardManager:
             await self._open(Forward(guest, host_ip, host_port, "manual"))
 
     async def close(self) -> None:
-        """Close every listener."""
+        """Close every listener and end the connections they carry."""
         if self._flusher:
             self._flusher.cancel()
         for fwd in self.forwards.values():
             if fwd.server:
                 fwd.server.close()
+        for task in self._carriers:
+            task.cancel()
+        if self._carriers:
+            await asyncio.wait(self._carriers, timeout=5)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every forward as the ``forwards --json`` object."""
@@ -236,6 +241,10 @@ class ForwardManager:
             return
         fwd.connections += 1
         self._dirty.add(fwd.key)
+        task = asyncio.current_task()
+        if task is not None:
+            self._carriers.add(task)
+            task.add_done_callback(self._carriers.discard)
 
         async def pump(src: Any, dst: Any, outbound: bool) -> None:
             try:
