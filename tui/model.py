@@ -31,6 +31,7 @@ class DashboardModel:
     process_summary: dict[str, dict] = field(default_factory=dict)
     processes_unavailable: dict[str, str] = field(default_factory=dict)
     serial: dict[str, deque[str]] = field(default_factory=dict)
+    serial_times: dict[str, deque[float]] = field(default_factory=dict)  # ts of each window line
     serial_pending: dict[str, list[str]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=lambda: set(PANES))
     last_ts: float = 0.0
@@ -66,6 +67,8 @@ class DashboardModel:
     def _on_instance_serial(self, e: ev.SerialOutput) -> None:
         window = self.serial.setdefault(e.instance, deque(maxlen=self.serial_window))
         window.extend(e.lines)
+        times = self.serial_times.setdefault(e.instance, deque(maxlen=self.serial_window))
+        times.extend([e.ts] * len(e.lines))
         pending = self.serial_pending.setdefault(e.instance, [])
         pending.extend(e.lines)
         if len(pending) > self.serial_window:  # a flood between two ticks: keep the newest
@@ -74,7 +77,7 @@ class DashboardModel:
 
     def forget_instance(self, name: str) -> None:
         """Drop everything known about an instance."""
-        for table in (self.instances, self.stages, self.messages, self.forwards, self.serial,
+        for table in (self.instances, self.stages, self.messages, self.forwards, self.serial, self.serial_times,
                       self.serial_pending, self.processes, self.process_summary,
                       self.processes_unavailable):
             table.pop(name, None)
@@ -132,6 +135,13 @@ class DashboardModel:
     def take_serial(self, instance: str) -> list[str]:
         """Lines of ``instance`` that arrived since the last call (for batched writes)."""
         return self.serial_pending.pop(instance, [])
+
+    def serial_with_times(self, instance: str, last: int | None = None) -> list[tuple[float, str]]:
+        """(ts, line) of the window, or of its ``last`` lines."""
+        lines = list(self.serial.get(instance, ()))
+        times = list(self.serial_times.get(instance, ()))
+        pairs = list(zip(times, lines, strict=False))
+        return pairs if last is None else pairs[len(pairs) - last :] if last else []
 
     def ordered_stages(self, instance: str) -> list[ev.BootStage]:
         """Boot stages of the current boot, in the order they first appeared."""

@@ -34,6 +34,7 @@ class SerialPane(Pane):
     help_group = "Serial log"
     BINDINGS = [
         Binding("s", "follow", "Follow on/off", id="serial.follow"),
+        Binding("t", "timestamps", "Timestamps on/off", id="serial.timestamps"),
         Binding("f", "fullscreen", "Full screen", id="serial.fullscreen"),
         Binding("ctrl+s", "save", "Save window", id="serial.save"),
         Binding("slash", "search", "Search whole log", id="serial.search"),
@@ -42,6 +43,7 @@ class SerialPane(Pane):
     def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
         super().__init__(**kwargs)
         self.shown: str | None = None
+        self.timestamps = False
 
     def compose(self) -> ComposeResult:
         """The log and a search input."""
@@ -69,16 +71,11 @@ class SerialPane(Pane):
         name = self.dash.selected_instance
         log = self.main
         if name != self.shown:
-            self.shown = name
-            log.clear()
-            model.serial_pending.pop(name or "", None)
-            lines = list(model.serial.get(name or "", ()))
-            if lines:
-                log.write_lines(lines)
+            self.reload(name)
         else:
             lines = model.take_serial(name) if name else []
             if lines:
-                log.write_lines(lines)
+                log.write_lines(self._format(name, lines))
         for other in list(model.serial_pending):  # other instances: the window holds them
             if other != name:
                 model.serial_pending.pop(other, None)
@@ -86,7 +83,29 @@ class SerialPane(Pane):
         self.set_title(f"{name} · {follow}" if name else "")
         if name is None and log.line_count == 0:
             log.write_line("Select an instance to see its serial console.")
-            self.shown = None
+
+    def reload(self, name: str | None) -> None:
+        """Show the whole in-memory window of ``name`` again."""
+        self.shown = name
+        log = self.main
+        log.clear()
+        self.dash.model.serial_pending.pop(name or "", None)
+        lines = list(self.dash.model.serial.get(name or "", ()))
+        if lines and name:
+            log.write_lines(self._format(name, lines))
+
+    def _format(self, name: str, lines: list[str]) -> list[str]:
+        if not self.timestamps:
+            return lines
+        pairs = self.dash.model.serial_with_times(name, len(lines))
+        if len(pairs) != len(lines):  # a flood outran the window: no times for the overflow
+            return lines
+        return [time.strftime("%H:%M:%S ", time.localtime(ts)) + line for ts, line in pairs]
+
+    def action_timestamps(self) -> None:
+        """Prefix each line with the time it arrived (reloads the window)."""
+        self.timestamps = not self.timestamps
+        self.reload(self.shown)
 
     def action_follow(self) -> None:
         """Toggle autoscroll."""

@@ -6,6 +6,7 @@ commands go to a recorder that stands in for envdeck.backend (tui/actions.py is 
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -358,7 +359,7 @@ async def test_signal_picker_then_confirm(recording: Path, backend):
         assert backend.calls == [("processes.send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))]
 
 
-@covers("serial.follow", "serial.end", "serial.fullscreen", "serial.save", "serial.search")
+@covers("serial.follow", "serial.end", "serial.fullscreen", "serial.save", "serial.search", "serial.timestamps")
 async def test_serial_keys(recording: Path, tmp_path: Path):
     from envdeck.backend.store import InstanceDir
 
@@ -370,6 +371,10 @@ async def test_serial_keys(recording: Path, tmp_path: Path):
         assert not app.query_one(Log).auto_scroll and "paused" in pane.border_title
         await pilot.press("end")
         assert app.query_one(Log).auto_scroll and "follow" in pane.border_title
+        await pilot.press("t")
+        assert re.fullmatch(r"\d\d:\d\d:\d\d \[ +1\.9500\] synthetic kernel line 39", app.query_one(Log).lines[-1])
+        await pilot.press("t")
+        assert app.query_one(Log).lines[-1].startswith("[")
         await pilot.press("f")
         assert app.screen.maximized is pane
         await pilot.press("f")
