@@ -30,7 +30,7 @@ from . import actions
 from .commands import CommandsMixin
 from .header import HostHeader
 from .hostinfo import host_summary
-from .keys import bindings_of, help_text
+from .keys import all_ids, bindings_of, help_text
 from .live import LIVE_SOURCES, live_sources
 from .logscreen import LogScreen
 from .model import DashboardModel
@@ -124,6 +124,9 @@ class EnvdeckApp(CommandsMixin, App[int]):
         self.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
         self._theme_changed()
         if self.settings.keymap:
+            unknown = sorted(set(self.settings.keymap) - set(all_ids(self.help_groups())))
+            if unknown:
+                self.notices.append(f"keymap: unknown binding ids {', '.join(unknown)} (see ? for the ids)")
             self.set_keymap(self.settings.keymap)
         self.host_line = self.host_info()
         self.set_interval(1 / REFRESH_HZ, self.flush)

@@ -65,9 +65,10 @@ def help_text(groups: list[tuple[str, list[Binding]]], keymap: dict[str, str]) -
         table.add_row("", Text(group, style="bold underline"), "")
         seen: set[str] = set()
         for binding in bindings:
-            if binding.id in seen:
+            name = binding.id or binding.key
+            if name in seen:
                 continue
-            seen.add(binding.id or binding.key)
+            seen.add(name)
             table.add_row(
                 display_key(effective_key(binding, keymap)), binding.description, binding.id or ""
             )

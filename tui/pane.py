@@ -22,6 +22,10 @@ class Pane(Vertical):
     pane_id: str = ""
     help_group: str = ""
 
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
+        super().__init__(**kwargs)
+        self._shown: dict[str, tuple] = {}
+
     def on_mount(self) -> None:
         """Show the pane number in the border title (``1`` focuses pane 1)."""
         self.set_title()
@@ -48,9 +52,8 @@ class Pane(Vertical):
         """Update a Static only when its text changed (each update costs a layout pass)."""
         value = Text(text) if isinstance(text, str) else text
         key = (value.plain, tuple(value.spans), str(value.style))
-        cache: dict[str, tuple] = self.__dict__.setdefault("_shown", {})
-        if cache.get(selector) != key:
-            cache[selector] = key
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
             self.query_one(selector, Static).update(value)
 
     def render_model(self) -> None:

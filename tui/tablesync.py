@@ -32,7 +32,7 @@ def sync_rows(table: DataTable, rows: list[Row], cache: dict[str, tuple]) -> Non
                     table.update_cell(key, columns[index], cell, update_width=True)
             cache[key] = new
         return
-    selected = _cursor_key(table)
+    selected = cursor_key(table)
     table.clear()
     cache.clear()
     for key, cells in rows:
@@ -48,7 +48,8 @@ def _plain(cell: Cell) -> tuple[str, str]:
     return str(cell), ""
 
 
-def _cursor_key(table: DataTable) -> str | None:
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor (None on an empty table)."""
     if table.row_count == 0:
         return None
     try:
@@ -56,8 +57,3 @@ def _cursor_key(table: DataTable) -> str | None:
     except Exception:  # noqa: BLE001 - cursor outside the table
         return None
     return key.value
-
-
-def cursor_key(table: DataTable) -> str | None:
-    """The key of the row under the cursor (None on an empty table)."""
-    return _cursor_key(table)

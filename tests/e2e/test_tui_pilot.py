@@ -417,7 +417,7 @@ async def test_command_mode_refresh_and_palette_theme(recording: Path):
 
 
 async def test_keymap_from_config_remaps_by_binding_id(recording: Path, backend):
-    app = make_app(recording, settings=UISettings(keymap={"instance.stop": "z"}))
+    app = make_app(recording, settings=UISettings(keymap={"instance.stop": "z", "instance.nope": "y"}))
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("s")
@@ -426,6 +426,7 @@ async def test_keymap_from_config_remaps_by_binding_id(recording: Path, backend)
         assert backend.calls == [("instances.stop", "tiny")]
         await pilot.press("question_mark")
         assert "z  Stop" in screen_text(app).replace("\xa0", " ")
+        assert any("unknown binding ids instance.nope" in n.message for n in app._notifications)
 
 
 def test_every_key_in_the_help_is_exercised_here():
