@@ -92,3 +92,16 @@ async def send_signal(pid: int, start_time: float | None, sig: int) -> str:
 def container_logs(endpoint: str, ref: str, tail: int = 500):  # noqa: ANN201 - backend LogStream
     """A following stream of the container's log lines (blocking iterator; ``close()`` ends it)."""
     return _backend("containers", "logs")(endpoint, ref, tail=tail, follow=True)  # type: ignore[operator]
+
+
+async def forward_add(name: str, spec: str) -> str:
+    """Add a forward to a running instance ('8080', '80:8080', '80:0.0.0.0:8080')."""
+    row = await _backend("instances", "forward_add")(name, spec)  # type: ignore[operator]
+    host = row.get("host") if isinstance(row, dict) else None
+    return f"forward {spec} added to {name}" + (f" ({host})" if host else "")
+
+
+async def forward_remove(name: str, guest: str) -> str:
+    """Remove the forward of ``guest`` port from an instance."""
+    await _backend("instances", "forward_remove")(name, guest)  # type: ignore[operator]
+    return f"forward of guest {guest} removed from {name}"

@@ -45,7 +45,7 @@ from .screens import PromptScreen, TextScreen
 from .settings import UISettings, load_settings
 
 REFRESH_HZ = 15
-MUTATING = {"instance", "container", "shell", "create_tiny", "signal"}
+MUTATING = {"instance", "container", "shell", "create_tiny", "signal", "new_forward", "remove_forward"}
 PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 

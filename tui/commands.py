@@ -30,7 +30,7 @@ from .pane_instances import InstancesPane
 from .pane_processes import ProcessesPane
 from .proctree import command_text
 from .procview import ProcessView
-from .screens import ConfirmScreen, PickScreen, TextScreen, signal_options
+from .screens import ConfirmScreen, PickScreen, PromptScreen, TextScreen, signal_options
 from .serialsearch import search_log
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class CommandsMixin:
     """Action handlers of the dashboard (``self`` is the EnvdeckApp)."""
 
     model: DashboardModel
+    selected_instance: str | None
 
     def _selected_container(self):  # noqa: ANN202 - ContainerInfo | None
         return self.query_one(ContainersPane).selected
@@ -217,6 +218,30 @@ class CommandsMixin:
             return
         data = asdict(item) if is_dataclass(item) else item
         self.push_screen(TextScreen("Details", Text(json.dumps(data, indent=2, default=str)), id="details"))
+
+    def action_new_forward(self) -> None:
+        """Ask for GUEST[:HOST] and add that forward to the selected instance."""
+        name = self.selected_instance
+        if name is None:
+            self.notify("No instance selected.", severity="warning")
+            return
+
+        def add(spec: str | None) -> None:
+            if spec:
+                self.run_action_worker(actions.forward_add(name, spec))
+
+        self.push_screen(PromptScreen(f"New forward for {name}", "GUEST[:HOST] or GUEST:HOSTIP:HOST, e.g. 8080 or 80:8080"), add)
+
+    def action_remove_forward(self) -> None:
+        """Remove the selected forward (asks first)."""
+        forward = self.query_one(ForwardsPane).selected
+        if forward is None:
+            self.notify("No forward selected.", severity="warning")
+            return
+        self.push_screen(
+            ConfirmScreen(f"Remove the forward of guest {forward.guest}?", f"{forward.guest} → {forward.host} on {forward.instance}", "Remove"),
+            lambda yes: yes and self.run_action_worker(actions.forward_remove(forward.instance, forward.guest)),
+        )
 
     def action_open_forward(self) -> None:
         """Open the selected forward's host address in a browser."""

@@ -23,6 +23,8 @@ class ForwardsPane(Pane):
     help_group = "Forwards"
     BINDINGS = [
         Binding("w", "app.open_forward", "Open in browser", id="forward.open"),
+        Binding("F", "app.new_forward", "New forward", id="forward.new"),
+        Binding("d", "app.remove_forward", "Remove", id="forward.remove"),
         Binding("enter", "app.details", "Details", show=False, id="forward.details"),
     ]
 

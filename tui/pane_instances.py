@@ -33,6 +33,7 @@ class InstancesPane(Pane):
         Binding("a", "app.focus_pane(5)", "Serial", id="instance.serial"),
         Binding("l", "app.focus_pane(5)", "Logs", show=False, id="instance.logs"),
         Binding("f", "app.focus_pane(3)", "Forwards", id="instance.forwards"),
+        Binding("F", "app.new_forward", "New forward", show=False, id="instance.new_forward"),
         Binding("n", "app.create_tiny", "New tiny", id="instance.new"),
         Binding("x", "app.command_menu", "Commands", id="instance.commands"),
         Binding("enter", "app.details", "Details", show=False, id="instance.details"),

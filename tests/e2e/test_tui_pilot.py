@@ -258,6 +258,26 @@ async def test_container_logs_follow_in_a_full_screen_view(recording: Path, back
         assert not isinstance(app.screen, LogScreen)
 
 
+@covers("forward.new", "forward.remove", "instance.new_forward")
+async def test_new_and_remove_forward(recording: Path, backend):
+    from envdeck.tui.screens import PromptScreen
+
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("F")  # from the instances pane
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"9090:19090", "enter")
+        await actions_done(app)
+        assert backend.calls == [("instances.forward_add", "tiny", "9090:19090")]
+        await pilot.press("3", "F", "escape")
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen) and "Remove the forward of guest 22?" in screen_text(app)
+        await pilot.press("tab", "enter")
+        await actions_done(app)
+        assert backend.calls[-1] == ("instances.forward_remove", "tiny", "22")
+
+
 @covers("forward.open", "forward.details")
 async def test_forward_keys(recording: Path, monkeypatch):
     app = make_app(recording)

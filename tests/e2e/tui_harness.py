@@ -32,7 +32,8 @@ class FakeBackend:
         async def coro(*args, **kwargs):
             return sync(*args, **kwargs)
 
-        return coro if attr in ("start", "stop", "restart", "delete", "container_action") else sync
+        asynchronous = ("start", "stop", "restart", "delete", "container_action", "forward_add", "forward_remove")
+        return coro if attr in asynchronous else sync
 
 
 def make_app(recording: Path, **kwargs) -> EnvdeckApp:
