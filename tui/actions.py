@@ -105,3 +105,15 @@ async def forward_remove(name: str, guest: str) -> str:
     """Remove the forward of ``guest`` port from an instance."""
     await _backend("instances", "forward_remove")(name, guest)  # type: ignore[operator]
     return f"forward of guest {guest} removed from {name}"
+
+
+def container_stats(endpoint: str, ref: str) -> dict:
+    """CPU and memory of one container, sampled now (blocking: call from a thread)."""
+    return dict(_backend("containers", "stats")(endpoint, ref))  # type: ignore[operator]
+
+
+def instance_config_text(name: str) -> str:
+    """The instance's YAML as the user wrote it."""
+    from envdeck.backend.store import InstanceDir
+
+    return InstanceDir.of(name).config.read_text()

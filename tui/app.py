@@ -28,6 +28,7 @@ from envdeck.themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, vari
 
 from . import actions
 from .commands import CommandsMixin
+from .detailscreen import DetailScreen
 from .header import HostHeader
 from .hostinfo import host_summary
 from .keys import all_ids, bindings_of, help_text
@@ -268,6 +269,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
             ("Instances", bindings_of(InstancesPane.BINDINGS)),
             ("Containers", bindings_of(ContainersPane.BINDINGS)),
             ("Container logs", bindings_of(LogScreen.BINDINGS)),
+            ("Details (Enter)", bindings_of(DetailScreen.BINDINGS)),
             ("Forwards", bindings_of(ForwardsPane.BINDINGS)),
             ("Processes", bindings_of(ProcessesPane.BINDINGS) + bindings_of(ProcessView.BINDINGS)),
             ("Serial log", bindings_of(SerialPane.BINDINGS) + bindings_of(SerialLog.BINDINGS)),
@@ -301,7 +303,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
         yield from super().get_system_commands(screen)
         for group, bindings in self.help_groups():
             for binding in bindings:
-                if binding.id == "app.help" or (binding.id or "").startswith("logs."):
+                if binding.id == "app.help" or (binding.id or "").startswith(("logs.", "detail.")):
                     continue  # (the log view's own keys only make sense inside it)
                 yield SystemCommand(f"{group}: {binding.description}", f"key {binding.key} · {binding.id}", self._palette_action(binding))
         for name in sorted(self.available_themes):

@@ -23,10 +23,11 @@ from textual.worker import Worker
 from envdeck.backend import store
 
 from . import actions
+from .detailscreen import DetailScreen
 from .logscreen import LogScreen
 from .pane_containers import ContainersPane
 from .pane_forwards import ForwardsPane
-from .pane_instances import InstancesPane
+from .pane_instances import STAGE_MARK, InstancesPane
 from .pane_processes import ProcessesPane
 from .proctree import command_text
 from .procview import ProcessView
@@ -176,13 +177,8 @@ class CommandsMixin:
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _instance_commands(self, name: str) -> None:
-        parts = []
-        for title, func in (("QEMU", actions.instance_qemu_argv), ("Shell", actions.instance_shell_argv)):
-            try:
-                parts.append(f"{title}:\n  {shlex.join(func(name))}")
-            except Exception as exc:  # noqa: BLE001 - shown in the screen
-                parts.append(f"{title}: not available — {exc}")
-        self.call_from_thread(self.push_screen, TextScreen(f"Commands of {name}", Text("\n\n".join(parts)), id="command"))
+        body = Text(_instance_commands_text(name))
+        self.call_from_thread(self.push_screen, TextScreen(f"Commands of {name}", body, id="command"))
 
     def _container_menu(self) -> None:
         c = self._selected_container()
@@ -205,19 +201,37 @@ class CommandsMixin:
         self.push_screen(PickScreen(f"{c.name} on {c.endpoint}", options, "Enter runs · Esc closes"), picked)
 
     def action_details(self) -> None:
-        """Enter: everything known about the selection."""
+        """Enter: everything known about the selection, in tabs ([ and ] switch)."""
         pane = self.focused_pane()
-        item: object = None
-        if isinstance(pane, InstancesPane) and pane.selected:
-            item = self.model.instances.get(pane.selected)
-        elif isinstance(pane, (ContainersPane, ForwardsPane)):
-            item = pane.selected
-        elif isinstance(pane, ProcessesPane):
-            item = pane.main.selected
-        if item is None:
-            return
-        data = asdict(item) if is_dataclass(item) else item
-        self.push_screen(TextScreen("Details", Text(json.dumps(data, indent=2, default=str)), id="details"))
+        tabs: list[tuple[str, Callable[[], str | Text]]] = []
+        title = "Details"
+        if isinstance(pane, InstancesPane) and pane.selected in self.model.instances:
+            name = pane.selected
+            status = self.model.instances[name]
+            title = f"instance {name}"
+            tabs = [
+                ("Status", partial(_json, status)),
+                ("Boot stages", partial(_stages_text, self.model.ordered_stages(name))),
+                ("Config", partial(actions.instance_config_text, name)),
+                ("Commands", partial(_instance_commands_text, name)),
+            ]
+        elif isinstance(pane, ContainersPane) and pane.selected is not None:
+            c = pane.selected
+            title = f"container {c.name} on {c.endpoint}"
+            top = [r for r in self.model.processes.get("host", {}).values() if r.get("container") == c.name]
+            tabs = [
+                ("Details", partial(_json, c)),
+                ("Stats", partial(lambda e, i: _json(actions.container_stats(e, i)), c.endpoint, c.id)),
+                ("Top", partial(_top_text, top)),
+            ]
+        elif isinstance(pane, ForwardsPane) and pane.selected is not None:
+            title, tabs = f"forward {pane.selected.guest}", [("Details", partial(_json, pane.selected))]
+        elif isinstance(pane, ProcessesPane) and pane.main.selected is not None:
+            row = pane.main.selected
+            title = f"process {row['pid']}"
+            tabs = [("Command", partial(_process_text, row)), ("Details", partial(_json, row))]
+        if tabs:
+            self.push_screen(DetailScreen(title, tabs))
 
     def action_new_forward(self) -> None:
         """Ask for GUEST[:HOST] and add that forward to the selected instance."""
@@ -294,3 +308,37 @@ def _process_text(row: dict) -> Text:
             out.append(f"{key}: ", style="bold")
             out.append(f"{row[key]}\n")
     return out
+
+
+def _json(item: object) -> Text:
+    data = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
+    return Text(json.dumps(data, indent=2, default=str))
+
+
+def _instance_commands_text(name: str) -> str:
+    """The instance's literal QEMU and shell command lines (each may be unavailable)."""
+    parts = []
+    for title, func in (("QEMU", actions.instance_qemu_argv), ("Shell", actions.instance_shell_argv)):
+        try:
+            parts.append(f"{title}:\n  {shlex.join(func(name))}")
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            parts.append(f"{title}: not available — {exc}")
+    return "\n\n".join(parts)
+
+
+def _top_text(rows: list[dict]) -> Text:
+    """The container's processes from the host snapshot."""
+    if not rows:
+        return Text("no processes of this container in the host's process table", style="italic")
+    lines = [f"{r['pid']:>7} {(r.get('cpu_percent') or 0.0):5.1f}%  {command_text(r)}" for r in rows]
+    return Text("\n".join(lines))
+
+
+def _stages_text(stages: list) -> Text:
+    """One boot stage per line: mark, name, seconds since start, detail."""
+    if not stages:
+        return Text("no boot stages seen since the dashboard started", style="italic")
+    return Text("\n".join(
+        f"{STAGE_MARK.get(s.status, '?')} {s.stage:<22} {s.elapsed_s:6.1f}s  {s.status}" + (f"  {s.detail}" if s.detail else "")
+        for s in stages
+    ))

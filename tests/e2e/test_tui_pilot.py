@@ -15,6 +15,7 @@ from rich.console import Console
 from textual.widgets import Button, DataTable, Input, Log
 
 from envdeck.tui.app import EnvdeckApp
+from envdeck.tui.detailscreen import DetailScreen
 from envdeck.tui.keys import all_ids
 from envdeck.tui.pane_processes import ProcessesPane
 from envdeck.tui.procview import ProcessView
@@ -192,7 +193,8 @@ async def test_backend_errors_become_notifications(recording: Path, monkeypatch)
         assert app.is_running
 
 
-@covers("instance.commands", "instance.details", "instance.shell", "container.shell")
+@covers("instance.commands", "instance.details", "instance.shell", "container.shell",
+        "detail.close", "detail.prev_tab", "detail.next_tab")
 async def test_x_shows_the_literal_command_enter_details_and_E_shell(recording: Path, backend, monkeypatch):
     app = make_app(recording)
     ran: list[list[str]] = []
@@ -204,7 +206,16 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(recording: 
         await pilot.pause()
         assert isinstance(app.screen, TextScreen) and "echo qemu_argv tiny" in screen_text(app)
         await pilot.press("escape", "enter")
-        assert isinstance(app.screen, TextScreen) and '"state": "ready"' in screen_text(app)
+        await actions_done(app)
+        assert isinstance(app.screen, DetailScreen) and '"state": "ready"' in screen_text(app)
+        await pilot.press("right_square_bracket")
+        assert "✓ ssh authenticated" in screen_text(app)
+        await pilot.press("right_square_bracket")
+        assert "not available" in screen_text(app)  # no instance.yaml in this replay's home
+        await pilot.press("right_square_bracket")
+        assert "echo qemu_argv tiny" in screen_text(app)
+        await pilot.press("right_square_bracket", "left_square_bracket")
+        assert "echo qemu_argv tiny" in screen_text(app)
         await pilot.press("escape", "E")
         await actions_done(app)
         assert ran == [["echo", "shell_argv", "tiny"]]
@@ -233,7 +244,12 @@ async def test_container_actions(recording: Path, backend):
         await pilot.press("x")
         assert isinstance(app.screen, PickScreen) and "docker -H unix:///run/docker.sock restart a1b2a1b2a1b2" in screen_text(app)
         await pilot.press("escape", "enter")
-        assert isinstance(app.screen, TextScreen) and "busybox:arm64" in screen_text(app)
+        await actions_done(app)
+        assert isinstance(app.screen, DetailScreen) and "busybox:arm64" in screen_text(app)
+        await pilot.press("right_square_bracket")
+        assert "echo stats" not in screen_text(app)  # stats come from the backend: the recorder says ok
+        await pilot.press("right_square_bracket")
+        assert "sh -c while true; do :; done" in screen_text(app)  # Top: its processes
         await pilot.press("escape", "up", "S")  # on the endpoint row: nothing selected
         assert any("No container selected" in n.message for n in app._notifications)
 
@@ -289,7 +305,8 @@ async def test_forward_keys(recording: Path, monkeypatch):
         await actions_done(app)
         assert opened == ["http://127.0.0.1:60022/"]
         await pilot.press("enter")
-        assert isinstance(app.screen, TextScreen) and "60022" in screen_text(app)
+        await actions_done(app)
+        assert isinstance(app.screen, DetailScreen) and "60022" in screen_text(app)
 
 
 @covers("process.filter", "process.emulated", "process.tree", "process.sort_cpu", "process.sort_mem",
@@ -362,7 +379,8 @@ async def test_process_tree_keys(recording: Path):
         await pilot.press("x")
         assert isinstance(app.screen, TextScreen) and "/usr/sbin/sshd -D" in screen_text(app)
         await pilot.press("escape", "end", "enter")
-        assert isinstance(app.screen, TextScreen) and '"pid": 1200' in screen_text(app)
+        await actions_done(app)
+        assert isinstance(app.screen, DetailScreen) and "qemu-system-x86_64 -name tiny" in screen_text(app)
 
 
 @covers("process.signal")
