@@ -57,7 +57,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
     TITLE = "envdeck"
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("q", "quit_or_back", "Quit", id="app.quit"),
         Binding("1", "focus_pane(1)", "Instances", show=False, id="app.pane1"),
         Binding("2", "focus_pane(2)", "Containers", show=False, id="app.pane2"),
         Binding("3", "focus_pane(3)", "Forwards", show=False, id="app.pane3"),
@@ -236,8 +236,17 @@ class EnvdeckApp(CommandsMixin, App[int]):
             node = node.parent
         return node
 
+    async def action_quit_or_back(self) -> None:
+        """q: close the modal on top, else quit."""
+        if isinstance(self.screen, ModalScreen):
+            self.screen.dismiss(None)
+        else:
+            self.exit(0)
+
     def action_focus_pane(self, number: int) -> None:
         """Focus pane ``number`` (1-5)."""
+        if isinstance(self.screen, ModalScreen):
+            return
         for pane in self.panes:
             if pane.number == number:
                 if self.screen.maximized is not None and self.screen.maximized is not pane:

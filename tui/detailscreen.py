@@ -23,6 +23,7 @@ class DetailScreen(ModalScreen[None]):
     """Tabs of text about one selected thing."""
 
     BINDINGS = [
+        Binding("q", "dismiss", "Close", show=False, id="modal.close_q"),
         Binding("escape", "dismiss", "Close", id="detail.close"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="detail.prev_tab"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),

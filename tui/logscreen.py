@@ -24,6 +24,7 @@ class LogScreen(ModalScreen[None]):
     """Follow a stream of lines until Esc; ``open_stream`` runs in a thread."""
 
     BINDINGS = [
+        Binding("q", "dismiss", "Close", show=False, id="modal.close_q"),
         Binding("escape", "dismiss", "Close", id="logs.close"),
         Binding("s", "follow", "Follow on/off", id="logs.follow"),
     ]

@@ -41,7 +41,10 @@ class TextScreen(ModalScreen[None]):
 class ConfirmScreen(ModalScreen[bool]):
     """Yes/no with Cancel focused: Enter on arrival cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="modal.cancel"),
+        Binding("q", "cancel", "Cancel", show=False, id="modal.close_q"),
+    ]
 
     def __init__(self, question: str, detail: str = "", confirm_label: str = "Confirm") -> None:
         super().__init__()
@@ -75,7 +78,10 @@ class ConfirmScreen(ModalScreen[bool]):
 class PickScreen(ModalScreen[str | None]):
     """Pick one option (signal, command of the ``x`` menu); Esc returns None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="modal.cancel"),
+        Binding("q", "cancel", "Cancel", show=False, id="modal.close_q"),
+    ]
 
     def __init__(self, title: str, options: list[tuple[str, str]], hint: str = "") -> None:
         super().__init__()
@@ -118,7 +124,7 @@ def signal_options() -> list[tuple[str, str]]:
 class PromptScreen(ModalScreen[str | None]):
     """One line of input (``:`` command mode)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]  # (q types a q)
 
     def __init__(self, prompt: str, placeholder: str = "") -> None:
         super().__init__()

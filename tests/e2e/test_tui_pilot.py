@@ -133,6 +133,11 @@ async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
         assert not isinstance(app.screen, TextScreen)
         await pilot.press("question_mark", "q")
         assert not isinstance(app.screen, TextScreen)
+        await pilot.press("1", "d", "q")  # q backs out of any modal, it does not quit from one
+        assert not isinstance(app.screen, ConfirmScreen) and app.is_running
+        await pilot.press("d", "3")  # pane keys do nothing under a modal
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
         await pilot.press("q")
     assert app.return_code == 0
 
