@@ -10,7 +10,6 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -39,13 +38,6 @@ class ProcessView(ScrollView, can_focus=True):
         Binding("home", "jump(0)", "Top", show=False, id="process.top"),
         Binding("end", "jump(-1)", "Bottom", show=False, id="process.bottom"),
     ]
-
-    class CursorMoved(Message):
-        """The cursor is on another process (or on none)."""
-
-        def __init__(self, row: dict | None) -> None:
-            super().__init__()
-            self.row = row
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -78,8 +70,6 @@ class ProcessView(ScrollView, can_focus=True):
         if self.follow:
             self.scroll_to(y=max(0, self.cursor - self.size.height // 2), animate=False)
         self.refresh()
-        if self.selected is not old:
-            self.post_message(self.CursorMoved(self.selected))
 
     def move_cursor(self, index: int) -> None:
         """Put the cursor on line ``index`` and keep it visible."""
@@ -93,7 +83,6 @@ class ProcessView(ScrollView, can_focus=True):
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False)
         self.refresh()
-        self.post_message(self.CursorMoved(self.selected))
 
     def action_cursor(self, delta: int) -> None:
         """Move the cursor by ``delta`` lines."""
