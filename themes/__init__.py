@@ -9,12 +9,13 @@ User themes are TOML files in ``config_dir()/themes`` (see :mod:`envdeck.themes.
 from __future__ import annotations
 
 from .builtin import BUILTIN_THEMES, DEFAULT_THEME, VARIABLE_DEFAULTS, variable_defaults
-from .loader import load_user_themes
+from .loader import bundled_themes, load_user_themes
 
 __all__ = [
     "BUILTIN_THEMES",
     "DEFAULT_THEME",
     "VARIABLE_DEFAULTS",
+    "bundled_themes",
     "load_user_themes",
     "variable_defaults",
 ]

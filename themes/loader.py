@@ -47,3 +47,11 @@ def load_user_themes(directory: Path) -> tuple[list[Theme], list[str]]:
         except (OSError, ValueError, TypeError) as exc:  # tomllib errors are ValueErrors
             errors.append(f"theme {path.name}: {exc}")
     return themes, errors
+
+
+def bundled_themes() -> list[Theme]:
+    """The TOML themes shipped in this package (they double as examples of the format)."""
+    themes, errors = load_user_themes(Path(__file__).parent)
+    if errors:  # a broken file we ship is a bug: fail loudly in tests, not silently
+        raise ValueError("; ".join(errors))
+    return themes

@@ -24,7 +24,13 @@ from textual.worker import Worker, WorkerState
 
 from envdeck.backend import store
 from envdeck.backend.sources import Hub, Source
-from envdeck.themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, variable_defaults
+from envdeck.themes import (
+    BUILTIN_THEMES,
+    DEFAULT_THEME,
+    bundled_themes,
+    load_user_themes,
+    variable_defaults,
+)
 
 from . import actions
 from .commands import CommandsMixin
@@ -160,8 +166,9 @@ class EnvdeckApp(CommandsMixin, App[int]):
     def _register_themes(self) -> None:
         for theme in BUILTIN_THEMES.values():
             self.register_theme(theme)
+        bundled = bundled_themes()  # TOML themes we ship
         user, errors = load_user_themes(store.config_dir() / "themes")
-        for theme in user:
+        for theme in [*bundled, *user]:
             self.register_theme(theme)
         self.notices.extend(errors)
 

@@ -56,3 +56,9 @@ def test_user_themes_load_with_defaults_and_errors_are_reported(tmp_path: Path):
     assert themes[0].variables["emulated"] == "#d33682"
     assert themes[0].variables["state-ready"] == VARIABLE_DEFAULTS["light"]["state-ready"]
     assert len(errors) == 2 and any("wat" in e for e in errors)
+
+
+def test_the_bundled_toml_theme_is_valid_user_theme_format():
+    from envdeck.themes import bundled_themes
+
+    assert [t.name for t in bundled_themes()] == ["envdeck-solarized-dark"]
