@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 
 try:
     import resource
@@ -35,6 +36,9 @@ class StatReader:
         self.proc = proc
         self.budget = default_budget() if budget is None else budget
         self._fds: dict[int, int] = {}
+        # A scanner dropped without close() must not leak its descriptors (thousands of them
+        # on a busy host would push a process past select()'s 1024 and the fd limit).
+        self._finalizer = weakref.finalize(self, _close_all, self._fds)
 
     def read(self, pid: int, entry: str) -> bytes | None:
         """The stat line of ``pid`` (``entry`` is its /proc directory name), None if gone."""
@@ -73,10 +77,15 @@ class StatReader:
 
     def close(self) -> None:
         """Close every kept descriptor."""
-        fds, self._fds = self._fds, {}
-        for fd in fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        _close_all(self._fds)
 
     def __len__(self) -> int:
         return len(self._fds)
+
+
+def _close_all(fds: dict[int, int]) -> None:
+    """Close and forget every descriptor in ``fds`` (shared by close() and the finalizer)."""
+    while fds:
+        _pid, fd = fds.popitem()
+        with contextlib.suppress(OSError):
+            os.close(fd)

@@ -86,7 +86,11 @@ def test_bench_snapshot_and_cpu_vs_ps_and_htop(extra_processes):
         subprocess.run(PS, stdout=subprocess.DEVNULL, check=True)
 
     def cold() -> None:
-        diff(None, HostScanner().scan())
+        scanner = HostScanner()
+        try:
+            diff(None, scanner.scan())
+        finally:
+            scanner.close()
 
     warm_scanner = HostScanner()
     state = {"prev": warm_scanner.scan()}

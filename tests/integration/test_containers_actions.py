@@ -8,7 +8,7 @@ import json
 import os
 import pty
 import re
-import select
+import selectors
 import subprocess
 import sys
 import threading
@@ -179,10 +179,11 @@ def _pty_session(argv: list[str], inputs: list[bytes], expect: bytes, timeout: f
     out = b""
     deadline = time.monotonic() + timeout
     pending = list(inputs)
+    sel = selectors.DefaultSelector()  # epoll: no 1024-descriptor ceiling as with select()
+    sel.register(fd, selectors.EVENT_READ)
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
+            if sel.select(0.2):
                 try:
                     chunk = os.read(fd, 4096)
                 except OSError:
@@ -195,6 +196,7 @@ def _pty_session(argv: list[str], inputs: list[bytes], expect: bytes, timeout: f
                 out += b"\n<sent>\n"
         _, status = os.waitpid(pid, 0)
     finally:
+        sel.close()
         os.close(fd)
     assert expect in out, out.decode(errors="replace")
     return out, os.waitstatus_to_exitcode(status)

@@ -16,6 +16,7 @@ import asyncssh
 import pytest
 from qemu.qmp import QMPClient
 
+from envdeck.backend.accel import tcg_kernel_args
 from envdeck.backend.cpio import read_newc
 from envdeck.backend.images import TINY_CMDLINE, instance_initrd, tiny_image
 from tests.conftest import require, require_tool
@@ -35,7 +36,7 @@ def qemu_argv(d: Path, kernel: Path, initrd: Path, ssh_port: int) -> list[str]:
     return [
         "qemu-system-x86_64", "-M", "microvm,acpi=on,rtc=on", "-accel", "tcg", "-cpu", "max",
         "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config", "-nographic",
-        "-kernel", str(kernel), "-initrd", str(initrd), "-append", TINY_CMDLINE,
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", TINY_CMDLINE + tcg_kernel_args("x86_64"),
         "-chardev", f"socket,id=ser0,path={d}/serial.sock,server=on,wait=off",
         "-serial", "chardev:ser0",
         "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",
