@@ -8,6 +8,7 @@ from __future__ import annotations
 import lzma
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 SHT_DYNAMIC = 6
@@ -63,15 +64,19 @@ def needed_libraries(data: bytes) -> list[str]:
     return result
 
 
-def interpreter(data: bytes) -> str | None:
-    """The PT_INTERP path (dynamic loader) of an ELF executable, or None."""
+def _program_headers(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(type, file offset, file size) of each program header of a 64-bit little-endian ELF."""
     _check(data)
     phoff = struct.unpack_from("<Q", data, 0x20)[0]
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     for i in range(phnum):
-        typ, _flags, off, _vaddr, _paddr, size = struct.unpack_from(
-            "<IIQQQQ", data, phoff + i * phentsize
-        )
+        typ, _flags, off, _vaddr, _paddr, size = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        yield typ, off, size
+
+
+def interpreter(data: bytes) -> str | None:
+    """The PT_INTERP path (dynamic loader) of an ELF executable, or None."""
+    for typ, off, size in _program_headers(data):
         if typ == PT_INTERP:
             return data[off : off + size].rstrip(b"\0").decode()
     return None
@@ -80,13 +85,7 @@ def interpreter(data: bytes) -> str | None:
 def has_pvh_entry(data: bytes) -> bool:
     """True if an ELF kernel (vmlinux) has the Xen PVH entry note, so QEMU can boot it
     directly with ``-kernel`` (no in-guest decompression)."""
-    _check(data)
-    phoff = struct.unpack_from("<Q", data, 0x20)[0]
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    for i in range(phnum):
-        typ, _flags, off, _vaddr, _paddr, size = struct.unpack_from(
-            "<IIQQQQ", data, phoff + i * phentsize
-        )
+    for typ, off, size in _program_headers(data):
         pos, end = off, off + size
         while typ == PT_NOTE and pos + 12 <= end:
             namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
