@@ -187,7 +187,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
 
     def _theme_changed(self) -> None:
         colours = {}
-        for key, value in self.theme_variables.items():
+        for key, value in self.get_css_variables().items():  # (the current theme's, computed now)
             with contextlib.suppress(Exception):
                 Style.parse(value)
                 colours[key] = value

@@ -20,8 +20,12 @@ def run(snap_compare, recording: Path, press: tuple[str, ...] = (), **kwargs) ->
 
     async def ready(pilot) -> None:
         await settle(pilot, app)
+        if press:
+            await pilot.press(*press)
+            await pilot.wait_for_scheduled_animations()
+            await pilot.pause(0.1)  # focus moves (Cancel preselected) land before the shot
 
-    return snap_compare(app, terminal_size=TERMINAL, run_before=ready, press=list(press))
+    return snap_compare(app, terminal_size=TERMINAL, run_before=ready)
 
 
 def test_main_screen(snap_compare, recording: Path):

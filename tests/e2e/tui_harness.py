@@ -53,6 +53,17 @@ async def settle(pilot, app: EnvdeckApp) -> None:
     await pilot.pause()
     app.flush()
     await pilot.pause()
+    # DataTables size their columns on a later idle pass: let it run before anything covers them
+    # (a modal pushed first would freeze half-sized columns into a snapshot). Test-only peek at
+    # DataTable's pending-work flags.
+    from textual.widgets import DataTable
+
+    for _ in range(100):
+        tables = list(app.query(DataTable))
+        if not any(t._require_update_dimensions or t._updated_cells for t in tables):
+            break
+        await pilot.pause(0.02)
+    await pilot.wait_for_scheduled_animations()
 
 
 async def actions_done(app: EnvdeckApp) -> None:
