@@ -21,6 +21,7 @@ import socket
 import struct
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,6 @@ class Agent:
         self.kernel_booted = asyncio.Event()
         self.progress = asyncio.Event()
         self.exited = asyncio.Event()
-        self.exit_reason: str | None = None
         self.stopping = False
         self.proc: asyncio.subprocess.Process | None = None
         self.qemu: PidRecord | None = None
@@ -104,15 +104,17 @@ class Agent:
         self.ssh_conn: Any = None
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
-        self.messages: list[AgentMessage] = []
+        self.messages: deque[AgentMessage] = deque(maxlen=50)
         self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.ssh_conn)
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        """Send an event to subscribers and append it to events.jsonl."""
-        self.events_log.write_lines([event.to_json()])
+        """Send an event to subscribers; append it to events.jsonl unless it is serial text
+        (serial.log already holds that, and a flooding console must not be written twice)."""
+        if not isinstance(event, SerialOutput):
+            self.events_log.write_lines([event.to_json()])
         message = {"event": event.to_dict()}
         for client in list(self.clients):
             if client.subscribed and (not client.serial_only or isinstance(event, SerialOutput)):
@@ -249,7 +251,6 @@ class Agent:
             if qemu_err:
                 reason += f"; QEMU said: {qemu_err}"
             state = "crashed"
-        self.exit_reason = reason
         with contextlib.suppress(FileNotFoundError):
             self.inst.qemu_pid.unlink()
         self.inst.update_state(state=state, reason=reason, stopped_at=time.time())
@@ -495,7 +496,7 @@ class Agent:
                 result = self.status.to_dict()
                 client.send({"id": ident, "ok": True, "result": result})
                 client.send({"event": self.status.to_dict()})
-                for past in [*self.messages[-20:], *self.tracker.history, *self.forwards.events()]:
+                for past in [*list(self.messages)[-20:], *self.tracker.history, *self.forwards.events()]:
                     client.send({"event": past.to_dict()})
                 backlog = self.tail.last(int(request.get("backlog", 200)))
                 if backlog:
