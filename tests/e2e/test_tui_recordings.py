@@ -50,6 +50,19 @@ async def test_emulated_processes_recording():
         assert rows and all(r["emulated"]["arch"] == "aarch64" for r in rows)
 
 
+async def test_arm64_container_beside_amd64_recording():
+    path = RECORDINGS / "containers-arm64.jsonl"
+    app = EnvdeckApp([ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await replayed(path, pilot, app)
+        await pilot.press("4", "e")
+        rows = [r.row for r in app.query_one(ProcessView).rows if r.matched]
+        assert rows and {r["container"] for r in rows} == {"arm-loop"}
+        assert all(r["emulated"]["arch"] == "aarch64" for r in rows)
+        screen = app.export_screenshot()
+        assert "linux/arm64" in screen and "linux/amd64" in screen and "emulated" in screen
+
+
 async def test_user_highlight_rules_style_matching_rows(recording: Path):
     rule = HighlightRule({"command": re.compile("httpd")}, Style.parse("bold yellow"))
     app = make_app(recording, settings=UISettings(highlight=[rule]))
