@@ -6,6 +6,8 @@ import platform
 
 from rich.text import Text
 
+from envdeck.backend import units
+
 HOST_ARCH = platform.machine()
 _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64", "aarch64": "aarch64"}
 
@@ -28,30 +30,10 @@ STATE_VARIABLE = {
 
 def human_bytes(n: int | float | None) -> str:
     """1536 -> '1.5K' (compact, for columns); None -> '-'."""
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(value) < 1024 or unit == "T":
-            if unit == "B":
-                return f"{value:.0f}B"
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-        value /= 1024
-    return f"{value:.0f}T"
+    return units.human_bytes(n, compact=True)
 
 
-def duration(seconds: float | None) -> str:
-    """Compact age: 42s, 3m12s, 5h03m, 2d04h; None -> '-'."""
-    if seconds is None or seconds < 0:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+duration = units.human_duration
 
 
 def same_arch(a: str | None, b: str | None = HOST_ARCH) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
@@ -29,8 +30,9 @@ def sync_rows(table: DataTable, rows: list[Row], cache: dict[str, tuple]) -> Non
                 continue
             for index, cell in enumerate(cells):
                 if old is None or old[index] != new[index]:
-                    table.update_cell(key, columns[index], cell, update_width=True)
+                    table.update_cell(key, columns[index], cell)
             cache[key] = new
+        _fit_columns(table, cache)
         return
     selected = cursor_key(table)
     table.clear()
@@ -40,6 +42,22 @@ def sync_rows(table: DataTable, rows: list[Row], cache: dict[str, tuple]) -> Non
         cache[key] = tuple(_plain(c) for c in cells)
     if selected in keys:
         table.move_cursor(row=keys.index(selected), animate=False)
+    _fit_columns(table, cache)
+
+
+def _fit_columns(table: DataTable, cache: dict[str, tuple]) -> None:
+    """Size each column to its label and the rows shown now, not to every value ever shown
+    (widths that only grow keep a long, gone reason's width forever and make the layout
+    depend on which intermediate states happened to be drawn)."""
+    changed = False
+    for index, column in enumerate(table.columns.values()):
+        widest = max([cell_len(column.label.plain)] + [cell_len(row[index][0]) for row in cache.values()])
+        if column.auto_width and column.content_width != widest:
+            column.content_width = widest
+            changed = True
+    if changed:
+        table._require_update_dimensions = True
+        table.refresh()
 
 
 def _plain(cell: Cell) -> tuple[str, str]:

@@ -58,11 +58,17 @@ async def settle(pilot, app: EnvdeckApp) -> None:
     # DataTable's pending-work flags.
     from textual.widgets import DataTable
 
-    for _ in range(100):
-        tables = list(app.query(DataTable))
-        if not any(t._require_update_dimensions or t._updated_cells for t in tables):
+    def busy() -> bool:
+        return any(t._require_update_dimensions or t._updated_cells for t in app.query(DataTable))
+
+    # Quiet twice in a row, a moment apart: a late row can widen a column after the first
+    # quiet pass (seen as a flaky Instances table in the snapshots).
+    quiet = 0
+    for _ in range(200):
+        quiet = 0 if busy() else quiet + 1
+        if quiet >= 2:
             break
-        await pilot.pause(0.02)
+        await pilot.pause(0.05)
     await pilot.wait_for_scheduled_animations()
 
 
