@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
+from . import ssh
 from .agent_protocol import AgentClient, AgentUnavailable
 from .errors import EnvdeckError
-from .events import InstanceStatus
+from .events import InstanceStatus, ProcessesUnavailable
 from .instances import agent_running, offline_status
+from .processes_guest import GuestProcessSource
 from .sources import Emit
 from .store import InstanceDir, list_instances
+
+GUEST_RUNNING = ("ready", "degraded")
 
 
 class InstancesSource:
@@ -28,6 +33,7 @@ class InstancesSource:
         self.rescan_s = rescan_s
         self.serial_backlog = serial_backlog
         self._relays: dict[str, asyncio.Task[None]] = {}
+        self._guests: dict[str, asyncio.Task[None]] = {}
         self._offline: dict[str, InstanceStatus] = {}
         self._poke = asyncio.Event()
 
@@ -48,7 +54,7 @@ class InstancesSource:
                     async with asyncio.timeout(self.rescan_s):
                         await self._poke.wait()
         finally:
-            for task in self._relays.values():
+            for task in [*self._relays.values(), *self._guests.values()]:
                 task.cancel()
 
     def _scan_blocking_parts(self) -> None:
@@ -87,8 +93,50 @@ class InstancesSource:
             await client.request("subscribe", backlog=self.serial_backlog)
             async for event in client.events():
                 emit(event)
+                if isinstance(event, InstanceStatus):
+                    self._track_guest(event, emit)
         except (AgentUnavailable, EnvdeckError, TimeoutError):
             pass
         finally:
             await client.close()
+            self._stop_guest(name, emit, "the instance is not running")
             self.poke()  # the agent ended: report the on-disk truth now
+
+    # --- guest process trees ----------------------------------------------------------------
+
+    def _track_guest(self, status: InstanceStatus, emit: Emit) -> None:
+        """Walk the guest's processes while it runs; stop when it does not."""
+        task = self._guests.get(status.instance)
+        if status.state in GUEST_RUNNING and status.ssh_port:
+            if task is None or task.done():
+                self._guests[status.instance] = asyncio.create_task(
+                    self._guest_processes(status.instance, status.ssh_port, emit))
+        elif task is not None:
+            self._stop_guest(status.instance, emit, f"the instance is {status.state}")
+
+    def _stop_guest(self, name: str, emit: Emit, reason: str) -> None:
+        task = self._guests.pop(name, None)
+        if task is not None:
+            task.cancel()
+            emit(ProcessesUnavailable(host=name, reason=reason))
+
+    async def _guest_processes(self, name: str, port: int, emit: Emit) -> None:
+        """GuestProcessSource over our own pinned SSH connection, reconnected when it drops."""
+        inst = InstanceDir.of(name)
+        held: dict[str, Any] = {}
+
+        async def run_command(script: str) -> str:
+            if held.get("conn") is None:
+                held["conn"] = await ssh.connect(inst, port, timeout=10)
+            try:
+                result = await held["conn"].run(script, check=False, errors="replace")
+            except Exception:
+                held.pop("conn").close()
+                raise
+            return str(result.stdout or "")
+
+        try:
+            await GuestProcessSource(name, run_command).run(emit)
+        finally:
+            if held.get("conn") is not None:
+                held["conn"].close()

@@ -58,3 +58,39 @@ def test_feed_relays_boot_and_reports_stop(envdeck_home: Path):
     assert states[0] == "stopped" and "ready" in states and states[-1] == "stopped"
     assert {e.stage for e in seen if isinstance(e, BootStage) and e.status == "done"} >= {"kernel booted", "ready"}
     assert any("envdeck-stage: init" in line for e in seen if isinstance(e, SerialOutput) for line in e.lines)
+
+
+def test_feed_includes_the_guest_process_tree(envdeck_home: Path):
+    """A running instance's guest processes arrive as ProcessDiff(host=NAME); gone when it stops."""
+    from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
+
+    require_tool("qemu-system-x86_64", "qemu-img")
+    envdeck("create", "guestps", check=True, timeout=900)
+
+    async def scenario():
+        source = InstancesSource(rescan_s=0.5)
+        hub = Hub([source])
+        seen: list = []
+        consumer = asyncio.create_task(_collect_until(
+            hub, seen, lambda e: isinstance(e, ProcessDiff) and e.host == "guestps" and e.full, 120))
+        await asyncio.sleep(0.1)
+        await hub.start()
+        await instances.start("guestps")
+        source.poke()
+        await consumer
+        tail = asyncio.create_task(_collect_until(
+            hub, seen, lambda e: isinstance(e, ProcessesUnavailable) and e.host == "guestps", 120))
+        await instances.stop("guestps")
+        source.poke()
+        await tail
+        await hub.stop()
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        kill_everything(envdeck_home)
+    full = next(e for e in seen if isinstance(e, ProcessDiff) and e.host == "guestps" and e.full)
+    commands = [" ".join(row["cmdline"]) for row in full.added]
+    assert any("dropbear" in c for c in commands), commands
+    assert any(row["pid"] == 1 for row in full.added)
