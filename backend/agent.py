@@ -105,7 +105,8 @@ class Agent:
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.messages: deque[AgentMessage] = deque(maxlen=50)
-        self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.ssh_conn)
+        self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.ssh_conn,
+                                       base_dir=inst.root)
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import PortForwardRule
@@ -45,14 +48,18 @@ class Forward:
     bytes_in: int = 0
     bytes_out: int = 0
     last_try: float = 0.0
+    guest_socket: str | None = None  # a unix socket forward: guest path -> host path
+    host_socket: Path | None = None
     server: asyncio.base_events.Server | None = field(default=None, repr=False)
 
     @property
     def key(self) -> str:
-        return str(self.guest_port)
+        return self.guest_socket or str(self.guest_port)
 
     @property
     def host(self) -> str:
+        if self.host_socket is not None:
+            return str(self.host_socket)
         return f"[{self.host_ip}]:{self.host_port}" if ":" in self.host_ip else f"{self.host_ip}:{self.host_port}"
 
     def event(self, instance: str) -> ForwardStatus:
@@ -95,6 +102,17 @@ def static_rules(rules: tuple[PortForwardRule, ...]) -> list[tuple[int, str, int
     return found
 
 
+def socket_rules(rules: tuple[PortForwardRule, ...], base: Path) -> list[tuple[str, Path]]:
+    """guestSocket rules: (guest path, host path); a relative host path is under ``base``."""
+    found = []
+    for rule in rules:
+        if rule.ignore or not rule.guest_socket or not rule.host_socket:
+            continue
+        host = Path(rule.host_socket).expanduser()
+        found.append((rule.guest_socket, host if host.is_absolute() else base / host))
+    return found
+
+
 def parse_spec(spec: str) -> tuple[int, str, int]:
     """'8080' or '80:8080' or '80:0.0.0.0:8080' -> (guest port, host ip, host port)."""
     parts = spec.split(":")
@@ -115,8 +133,9 @@ class ForwardManager:
     """All forwards of one instance."""
 
     def __init__(self, instance: str, rules: tuple[PortForwardRule, ...], emit: Callable[[Event], None],
-                 conn: ConnGetter) -> None:
+                 conn: ConnGetter, base_dir: Path | None = None) -> None:
         self.instance = instance
+        self.base_dir = base_dir or Path.cwd()
         self.rules = rules
         self._emit = emit
         self._conn = conn
@@ -132,6 +151,8 @@ class ForwardManager:
         self._flusher = asyncio.create_task(self._flush_counters())
         for guest, host_ip, host_port in static_rules(self.rules):
             await self._open(Forward(guest, host_ip, host_port, "rule"))
+        for guest_path, host_path in socket_rules(self.rules, self.base_dir):
+            await self._open(Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path))
         for item in manual:
             guest, host_ip, host_port = parse_spec(item["spec"])
             await self._open(Forward(guest, host_ip, host_port, "manual"))
@@ -143,6 +164,9 @@ class ForwardManager:
         for fwd in self.forwards.values():
             if fwd.server:
                 fwd.server.close()
+            if fwd.host_socket is not None:
+                with contextlib.suppress(OSError):
+                    fwd.host_socket.unlink()
         for task in self._carriers:
             task.cancel()
         if self._carriers:
@@ -213,10 +237,13 @@ class ForwardManager:
         fwd.last_try = time.monotonic()
         previous = (fwd.state, fwd.reason)
         try:
-            fwd.server = await asyncio.start_server(
-                lambda r, w, f=fwd: self._carry(f, r, w), fwd.host_ip, fwd.host_port,
-                reuse_address=True, limit=CHUNK,
-            )
+            if fwd.host_socket is not None:
+                fwd.server = await self._listen_unix(fwd)
+            else:
+                fwd.server = await asyncio.start_server(
+                    lambda r, w, f=fwd: self._carry(f, r, w), fwd.host_ip, fwd.host_port,
+                    reuse_address=True, limit=CHUNK,
+                )
             fwd.state, fwd.reason = "active", None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -228,13 +255,35 @@ class ForwardManager:
         if (fwd.state, fwd.reason) != previous:
             self._emit(fwd.event(self.instance))
 
+    async def _listen_unix(self, fwd: Forward) -> asyncio.base_events.Server:
+        """A host unix socket only its owner can use (a stale one from a dead agent is replaced)."""
+        assert fwd.host_socket is not None
+        fwd.host_socket.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if fwd.host_socket.is_socket():
+                fwd.host_socket.unlink()
+        old_umask = os.umask(0o177)
+        try:
+            return await asyncio.start_unix_server(
+                lambda r, w, f=fwd: self._carry(f, r, w), str(fwd.host_socket), limit=CHUNK)
+        finally:
+            os.umask(old_umask)
+
+    async def _guest_end(self, conn: Any, fwd: Forward) -> tuple[Any, Any]:
+        """(reader, writer) to the guest side: a direct-tcpip channel, or socat for a socket
+        (dropbear has no streamlocal channels)."""
+        if fwd.guest_socket is None:
+            return await conn.open_connection("127.0.0.1", fwd.guest_port, encoding=None)
+        process = await conn.create_process(
+            f"exec socat STDIO UNIX-CONNECT:{shlex.quote(fwd.guest_socket)}", encoding=None)
+        return process.stdout, process.stdin
+
     async def _carry(self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = self._conn()
         try:
             if conn is None:
                 raise OSError("SSH to the guest is down")
-            guest_reader, guest_writer = await conn.open_connection("127.0.0.1", fwd.guest_port,
-                                                                    encoding=None)
+            guest_reader, guest_writer = await self._guest_end(conn, fwd)
         except Exception:  # noqa: BLE001 - nothing listens in the guest, or SSH is down
             fwd.refused += 1
             writer.close()

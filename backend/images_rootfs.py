@@ -23,6 +23,7 @@ BINARIES = {
     "usr/sbin/dropbear": "usr/sbin/dropbear",
     "usr/bin/dropbearkey": "usr/bin/dropbearkey",
     "usr/bin/dropbearconvert": "usr/bin/dropbearconvert",
+    "usr/bin/socat": "usr/bin/socat",
 }
 #: files of backend/guest -> (path in the guest, mode)
 GUEST_FILES = {

@@ -33,8 +33,9 @@ Progress = Callable[[str, float | None], None]
 #: bump when the image layout changes, so old caches are not reused
 BUILD_FORMAT = "2"
 KERNEL_META = "linux-image-amd64"
-#: packages whose files go into the guest (dropbear-bin's library dependencies are added)
-ROOT_PACKAGES = ("busybox-static", "dropbear-bin")
+#: packages whose files go into the guest (their library dependencies are added); socat carries
+#: guest unix sockets over SSH (dropbear has no streamlocal forwarding)
+ROOT_PACKAGES = ("busybox-static", "dropbear-bin", "socat")
 APT_LISTS = Path("/var/lib/apt/lists")
 DPKG_STATUS = Path("/var/lib/dpkg/status")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 import time
 import urllib.request
 from pathlib import Path
@@ -108,3 +109,35 @@ def test_ssh_cut_degrades_then_reconnects_and_forwards_survive(envdeck_home: Pat
 
 def list_state(name: str) -> dict:
     return {r["name"]: r for r in json.loads(envdeck("list", "--json", check=True).stdout)}[name]
+
+
+def test_guest_unix_socket_forward(envdeck_home: Path, tmp_path: Path):
+    """guestSocket -> hostSocket (relative: in the instance dir, 0600), carried by socat over SSH."""
+    require_tool("qemu-system-x86_64", "qemu-img")
+    spec = tmp_path / "sock.yaml"
+    spec.write_text("memory: 256MiB\nportForwards:\n  - guestSocket: /run/echo.sock\n    hostSocket: echo.sock\n")
+    host_sock = envdeck_home / "instances" / "sock" / "echo.sock"
+    try:
+        envdeck("create", "sock", "-f", str(spec), check=True, timeout=900)
+        envdeck("start", "sock", check=True)
+        envdeck("exec", "sock", "--", "sh", "-c",
+                "socat UNIX-LISTEN:/run/echo.sock,fork EXEC:cat </dev/null >/dev/null 2>&1 &", check=True)
+        row = forwards("sock")["/run/echo.sock"]
+        assert row["host"] == str(host_sock) and row["source"] == "rule" and row["state"] == "active"
+        assert stat.S_IMODE(host_sock.stat().st_mode) == 0o600
+
+        def echo() -> bytes:
+            with socket.socket(socket.AF_UNIX) as client:
+                client.settimeout(10)
+                client.connect(str(host_sock))
+                client.sendall(b"through-the-guest-socket\n")
+                client.shutdown(socket.SHUT_WR)
+                return client.recv(100)
+
+        assert wait_for(lambda: echo() == b"through-the-guest-socket\n" or None, timeout=20, interval=0.5)
+        counted = wait_for(lambda: (r := forwards("sock")["/run/echo.sock"])["bytes_in"] > 0 and r, timeout=5)
+        assert counted["bytes_out"] >= 25 and counted["connections"] >= 1
+    finally:
+        envdeck("stop", "sock", timeout=120)
+        kill_everything(envdeck_home)
+    assert not host_sock.exists()  # the agent removes its socket when the instance stops
