@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envdeck.backend.cpio import HEADER_LEN, MAGIC, TRAILER, NewcWriter, read_newc
+from tests.conftest import require_tool
 
 
 def _archive(build) -> bytes:
@@ -114,8 +114,8 @@ def test_any_files_round_trip_aligned(files):
     assert {e.name: e.data for e in read_newc(data)} == files
 
 
-@pytest.mark.skipif(shutil.which("cpio") is None, reason="GNU cpio not installed")
 def test_gnu_cpio_extracts_it(tmp_path: Path):
+    require_tool("cpio")
     data = _archive(
         lambda c: (
             c.add_dir("d"),

@@ -9,7 +9,6 @@ import io
 import json
 import lzma
 import os
-import shutil
 import stat
 import struct
 import subprocess
@@ -38,6 +37,7 @@ from envdeck.backend.images_elf import (
 )
 from envdeck.backend.images_rootfs import GUEST_FILES, guest_files, module_closure_of
 from envdeck.backend.images_tiny import compute_digest
+from tests.conftest import require_tool
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,8 @@ def test_dropbear_key_layout(host_key):
     assert secret[32:] == pinned.public_data[-32:]
 
 
-@pytest.mark.skipif(shutil.which("dropbearconvert") is None, reason="dropbear-bin not installed")
 def test_dropbear_key_matches_dropbearconvert(host_key, tmp_path: Path):
+    require_tool("dropbearconvert")
     src, dst = tmp_path / "openssh", tmp_path / "dropbear"
     src.write_bytes(host_key.export_private_key("openssh"))
     src.chmod(0o600)
