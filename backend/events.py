@@ -62,11 +62,6 @@ def from_json(line: str) -> Event:
     return from_dict(json.loads(line))
 
 
-def known_kinds() -> list[str]:
-    """Every registered kind (for docs and tests)."""
-    return sorted(_REGISTRY)
-
-
 # --- instance events (emitted by the per-instance agent) -----------------------------------
 
 

@@ -81,10 +81,6 @@ def create(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    # The initrd and state recorded paths inside the staging dir: point them at the final dir.
-    state = final.read_state()
-    final.update_state(**{k: v.replace(str(staging), str(final.root)) for k, v in state.items()
-                          if isinstance(v, str)})
     return final
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from .events import Event
@@ -78,5 +78,3 @@ class Hub:
         finally:
             self._queues.remove(queue)
 
-
-Command = Callable[..., Awaitable[object]]
