@@ -203,7 +203,8 @@ class EnvdeckApp(CommandsMixin, App[int]):
 
     def flush(self) -> None:
         """Render dirty panes (batched); nothing while a modal is up or the app is suspended."""
-        if self._suspended or isinstance(self.screen, ModalScreen):
+        # Timers can still fire while the app shuts down, after the screen stack is empty.
+        if self._suspended or not self.screen_stack or isinstance(self.screen, ModalScreen):
             return
         dirty = self.model.dirty
         if not dirty:
