@@ -39,6 +39,7 @@ from .provision import run_provisioning
 from .qemu import MachineSpec, build_argv
 from .qmp import Monitor
 from .serial import LineSplitter, RotatingLog, Tail
+from .ssh_mux import MuxError, OpenSSHMaster, control_path_for
 from .store import InstanceDir, lock_file
 
 log = logging.getLogger("envdeck.agent")
@@ -102,11 +103,12 @@ class Agent:
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
         self.ssh_conn: Any = None
+        self.master: OpenSSHMaster | None = None  # OpenSSH ControlMaster: the forwards' data path
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.messages: deque[AgentMessage] = deque(maxlen=50)
         self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.ssh_conn,
-                                       base_dir=inst.root)
+                                       base_dir=inst.root, mux=self._master_path)
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------
@@ -374,7 +376,41 @@ class Agent:
             return False
         self.ssh_conn = conn
         self._tasks.append(asyncio.create_task(self._watch_ssh(conn, port)))
+        self._tasks.append(asyncio.create_task(self._keep_master(port)))
         return True
+
+    def _master_path(self) -> str | None:
+        return str(self.master.control_path) if self.master and self.master.alive else None
+
+    async def _keep_master(self, port: int, every: float = 2.0) -> None:
+        """Keep an OpenSSH master up while SSH to the guest works; without one, forwards use
+        asyncssh (slower), so a master that died is restarted."""
+        try:
+            path = control_path_for(self.inst.root)
+        except MuxError as exc:
+            self.say("warning", f"forwards run over asyncssh (slower): {exc}")
+            return
+        options = [*ssh.openssh_options(self.inst, port), "-c", ",".join(ssh.FAST_CIPHERS)]
+        last_error = None
+        try:
+            while not self.stopping and not self.exited.is_set():
+                if (self.master is None or not self.master.alive) and self.ssh_conn is not None:
+                    if self.master is not None:
+                        await self.master.close()
+                    master = OpenSSHMaster(options, "root@127.0.0.1", path)
+                    try:
+                        await master.start()
+                        self.master, last_error = master, None
+                    except MuxError as exc:
+                        self.master = None
+                        if str(exc) != last_error:
+                            self.say("warning", f"forwards run over asyncssh (slower): {exc}")
+                        last_error = str(exc)
+                await asyncio.sleep(every)
+        finally:
+            if self.master is not None:
+                await self.master.close()
+                self.master = None
 
     async def _watch_ssh(self, conn: Any, port: int) -> None:
         """Mark the instance degraded while SSH is down; reconnect with backoff."""
@@ -572,6 +608,8 @@ class Agent:
             for task in self._tasks:
                 task.cancel()
             await self.forwards.close()
+            if self.master:
+                await self.master.close()
             if self.monitor:
                 await self.monitor.close()
             with contextlib.suppress(FileNotFoundError):

@@ -1,9 +1,11 @@
 """Port forwards of one instance, owned by its agent: rules, manual adds, auto-detected listeners.
 
 Each forward is a host listener (127.0.0.1 unless the user wrote another address) whose
-connections are carried to the guest over the agent's SSH connection (direct-tcpip channels),
-counting connections and bytes. Listeners stay up across SSH reconnects: a connection made while
-SSH is down is closed at once and counted as refused.
+connections are carried to the guest, counting connections and bytes. A TCP connection goes
+through the agent's OpenSSH master when one is up (a stdio forward, bytes moved with splice(2):
+see ``ssh_mux``), otherwise over the asyncssh connection (a direct-tcpip channel); a unix-socket
+forward runs socat in the guest over asyncssh. Listeners stay up across SSH reconnects: a
+connection made while SSH is down is closed at once and counted as refused.
 
 ``bytes_out`` counts host -> guest, ``bytes_in`` guest -> host.
 """
@@ -15,12 +17,14 @@ import contextlib
 import errno
 import os
 import shlex
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import splice_relay, ssh_mux
 from .config import PortForwardRule
 from .errors import UserInputError
 from .events import Event, ForwardRemoved, ForwardStatus
@@ -31,6 +35,7 @@ CHUNK = 256 << 10
 RETRY_S = 5.0  # a conflicting or failed listener is retried this often
 
 ConnGetter = Callable[[], Any]
+MuxGetter = Callable[[], str | None]  # the OpenSSH master's control socket, if one is up
 
 
 @dataclass
@@ -50,7 +55,7 @@ class Forward:
     last_try: float = 0.0
     guest_socket: str | None = None  # a unix socket forward: guest path -> host path
     host_socket: Path | None = None
-    server: asyncio.base_events.Server | None = field(default=None, repr=False)
+    server: HostListener | None = field(default=None, repr=False)
 
     @property
     def key(self) -> str:
@@ -66,6 +71,67 @@ class Forward:
         return ForwardStatus(instance=instance, guest=self.key, host=self.host, source=self.source,
                              state=self.state, reason=self.reason, connections=self.connections,
                              bytes_in=self.bytes_in, bytes_out=self.bytes_out)
+
+
+class HostListener:
+    """A listening socket and the task that accepts on it; ``handle(conn)`` runs per connection."""
+
+    def __init__(self, sock: socket.socket, handle: Callable[[socket.socket], Any]) -> None:
+        self.sock = sock
+        self._handle = handle
+        self._task = asyncio.create_task(self._accept())
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError:  # EMFILE and friends: back off instead of spinning
+                await asyncio.sleep(0.1)
+                continue
+            self._handle(conn)
+
+    def close(self) -> None:
+        self._task.cancel()
+        self.sock.close()
+
+
+def bind_tcp(host_ip: str, port: int) -> socket.socket:
+    """A listening TCP socket on host_ip:port (OSError if taken)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host_ip, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_unix(path: Path) -> socket.socket:
+    """A listening unix socket only its owner can use (a stale one from a dead agent is replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_socket():
+            path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    return sock
 
 
 def auto_target(port: int, rules: tuple[PortForwardRule, ...]) -> tuple[str, int] | None:
@@ -133,12 +199,13 @@ class ForwardManager:
     """All forwards of one instance."""
 
     def __init__(self, instance: str, rules: tuple[PortForwardRule, ...], emit: Callable[[Event], None],
-                 conn: ConnGetter, base_dir: Path | None = None) -> None:
+                 conn: ConnGetter, base_dir: Path | None = None, mux: MuxGetter | None = None) -> None:
         self.instance = instance
         self.base_dir = base_dir or Path.cwd()
         self.rules = rules
         self._emit = emit
         self._conn = conn
+        self._mux = mux or (lambda: None)
         self.forwards: dict[str, Forward] = {}
         self._dirty: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
@@ -238,12 +305,10 @@ class ForwardManager:
         previous = (fwd.state, fwd.reason)
         try:
             if fwd.host_socket is not None:
-                fwd.server = await self._listen_unix(fwd)
+                sock = bind_unix(fwd.host_socket)
             else:
-                fwd.server = await asyncio.start_server(
-                    lambda r, w, f=fwd: self._carry(f, r, w), fwd.host_ip, fwd.host_port,
-                    reuse_address=True, limit=CHUNK,
-                )
+                sock = bind_tcp(fwd.host_ip, fwd.host_port)
+            fwd.server = HostListener(sock, lambda conn, f=fwd: self._spawn_carrier(f, conn))
             fwd.state, fwd.reason = "active", None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -255,19 +320,50 @@ class ForwardManager:
         if (fwd.state, fwd.reason) != previous:
             self._emit(fwd.event(self.instance))
 
-    async def _listen_unix(self, fwd: Forward) -> asyncio.base_events.Server:
-        """A host unix socket only its owner can use (a stale one from a dead agent is replaced)."""
-        assert fwd.host_socket is not None
-        fwd.host_socket.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if fwd.host_socket.is_socket():
-                fwd.host_socket.unlink()
-        old_umask = os.umask(0o177)
+    def _spawn_carrier(self, fwd: Forward, conn: socket.socket) -> None:
+        task = asyncio.create_task(self._serve(fwd, conn))
+        self._carriers.add(task)
+        task.add_done_callback(self._carriers.discard)
+
+    async def _serve(self, fwd: Forward, conn: socket.socket) -> None:
+        """Carry one accepted connection: through the OpenSSH master if it is up, else asyncssh."""
         try:
-            return await asyncio.start_unix_server(
-                lambda r, w, f=fwd: self._carry(f, r, w), str(fwd.host_socket), limit=CHUNK)
+            control = self._mux() if fwd.guest_socket is None else None
+            if control is not None:
+                try:
+                    session = await ssh_mux.open_stdio_forward(control, "127.0.0.1", fwd.guest_port)
+                except ssh_mux.MuxRefused:
+                    fwd.refused += 1
+                    conn.close()
+                    return
+                except ssh_mux.MuxError:
+                    pass  # the master went away: asyncssh carries this one
+                else:
+                    await self._splice(fwd, conn, session)
+                    return
+            reader, writer = await asyncio.open_connection(sock=conn, limit=CHUNK)
+        except BaseException:
+            conn.close()
+            raise
+        await self._carry(fwd, reader, writer)
+
+    async def _splice(self, fwd: Forward, conn: socket.socket, session: ssh_mux.StdioForward) -> None:
+        fwd.connections += 1
+        self._dirty.add(fwd.key)
+
+        def sent(n: int) -> None:
+            fwd.bytes_out += n
+            self._dirty.add(fwd.key)
+
+        def received(n: int) -> None:
+            fwd.bytes_in += n
+            self._dirty.add(fwd.key)
+
+        try:
+            await splice_relay.relay(conn, session.to_guest, session.from_guest, session.end_to_guest,
+                                     sent, received)
         finally:
-            os.umask(old_umask)
+            session.close()
 
     async def _guest_end(self, conn: Any, fwd: Forward) -> tuple[Any, Any]:
         """(reader, writer) to the guest side: a direct-tcpip channel, or socat for a socket
@@ -290,10 +386,6 @@ class ForwardManager:
             return
         fwd.connections += 1
         self._dirty.add(fwd.key)
-        task = asyncio.current_task()
-        if task is not None:
-            self._carriers.add(task)
-            task.add_done_callback(self._carriers.discard)
 
         async def pump(src: Any, dst: Any, outbound: bool) -> None:
             try:

@@ -60,10 +60,9 @@ async def banner(port: int, timeout: float = 2.0) -> str | None:
         writer.close()
 
 
-def openssh_argv(inst: InstanceDir, port: int, command: list[str] | None = None, tty: bool = True) -> list[str]:
-    """The OpenSSH client command for an interactive shell (host key pinned, our key only)."""
-    argv = [
-        "ssh",
+def openssh_options(inst: InstanceDir, port: int) -> list[str]:
+    """OpenSSH client options for the guest: host key pinned, our key only, no user config."""
+    return [
         "-i", str(inst.client_key),
         "-p", str(port),
         "-o", "IdentitiesOnly=yes",
@@ -74,6 +73,11 @@ def openssh_argv(inst: InstanceDir, port: int, command: list[str] | None = None,
         "-o", "LogLevel=ERROR",
         "-F", "/dev/null",
     ]
+
+
+def openssh_argv(inst: InstanceDir, port: int, command: list[str] | None = None, tty: bool = True) -> list[str]:
+    """The OpenSSH client command for an interactive shell (host key pinned, our key only)."""
+    argv = ["ssh", *openssh_options(inst, port)]
     argv += ["-t"] if tty else ["-T"]
     argv.append("root@127.0.0.1")
     if command:

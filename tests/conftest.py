@@ -42,3 +42,12 @@ def envdeck_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = os.environ.get("ENVDECK_CACHE") or str(Path.home() / ".cache" / "envdeck-test-cache")
     monkeypatch.setenv("ENVDECK_CACHE", cache)
     return home
+
+
+@pytest.fixture
+def local_sshd(tmp_path: Path):
+    """An OpenSSH sshd on 127.0.0.1 with its own keys (see tests/local_sshd.py); needs root."""
+    from tests.local_sshd import start_local_sshd
+
+    with start_local_sshd(tmp_path) as server:
+        yield server
