@@ -103,6 +103,7 @@ class Agent:
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
         self.ssh_conn: Any = None
+        self.ssh_up = False
         self.master: OpenSSHMaster | None = None  # OpenSSH ControlMaster: the forwards' data path
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -374,7 +375,7 @@ class Agent:
         if result.exit_status != 0:
             conn.close()
             return False
-        self.ssh_conn = conn
+        self.ssh_conn, self.ssh_up = conn, True
         self._tasks.append(asyncio.create_task(self._watch_ssh(conn, port)))
         self._tasks.append(asyncio.create_task(self._keep_master(port)))
         return True
@@ -390,7 +391,8 @@ class Agent:
         except MuxError as exc:
             self.say("warning", f"forwards run over asyncssh (slower): {exc}")
             return
-        options = [*ssh.openssh_options(self.inst, port), "-c", ",".join(ssh.FAST_CIPHERS)]
+        options = [*ssh.openssh_options(self.inst, port), "-c", ",".join(ssh.FAST_CIPHERS),
+                   "-o", f"ServerAliveInterval={int(ssh.keepalive_interval())}"]
         last_error = None
         try:
             while not self.stopping and not self.exited.is_set():
@@ -415,6 +417,7 @@ class Agent:
     async def _watch_ssh(self, conn: Any, port: int) -> None:
         """Mark the instance degraded while SSH is down; reconnect with backoff."""
         await conn.wait_closed()
+        self.ssh_up = False
         delay = 0.5
         while not self.exited.is_set() and not self.stopping:
             if self.status.state == "ready":
@@ -425,10 +428,11 @@ class Agent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
                 continue
-            self.ssh_conn = new
-            if not self.stopping:
+            self.ssh_conn, self.ssh_up = new, True
+            if not self.stopping and self.status.state != "paused":
                 self.set_status(state="ready", reason=None)
             await new.wait_closed()
+            self.ssh_up = False
             delay = 0.5
 
     async def _provision(self) -> bool:
@@ -464,14 +468,40 @@ class Agent:
                   for f in self.forwards.forwards.values() if f.source == "manual"]
         self.inst.update_state(forwards=manual)
 
+    # --- pause / stop ---------------------------------------------------------------------
+
+    async def pause(self) -> dict[str, str]:
+        """Freeze the guest (QMP stop). SSH may time out meanwhile; resume brings it back."""
+        if self.status.state not in ("ready", "degraded") or self.monitor is None:
+            raise EnvdeckError(f"{self.inst.name} is {self.status.state}; only a running instance can be paused")
+        await self.monitor.pause()
+        self.set_status(state="paused", reason=None)
+        return {"text": "paused: its vCPUs are stopped, its memory is kept"}
+
+    async def resume(self) -> dict[str, str]:
+        """Let a paused guest run again; ready once SSH answers (reconnecting if it dropped)."""
+        if self.status.state != "paused" or self.monitor is None:
+            raise EnvdeckError(f"{self.inst.name} is {self.status.state}, not paused",
+                               hint=f"pause it first: envdeck pause {self.inst.name}")
+        await self.monitor.resume()
+        if self.ssh_up:
+            self.set_status(state="ready", reason=None)
+        else:
+            self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
+        return {"text": "resumed"}
+
     # --- stop -----------------------------------------------------------------------------
 
     async def stop(self, timeout: float = 20.0) -> dict[str, str]:
         """Power down over QMP; then quit; then kill. Say which one it took."""
         if self.exited.is_set():
             return {"how": "already", "text": "the instance is not running"}
+        was_paused = self.status.state == "paused"
         self.stopping = True
         self.set_status(state="stopping")
+        if was_paused and self.monitor:  # a frozen guest cannot answer the power button
+            with contextlib.suppress(Exception):
+                await self.monitor.resume()
         if self.ssh_conn is not None:
             self.ssh_conn.close()
         t0 = time.monotonic()
@@ -546,6 +576,10 @@ class Agent:
                 result = {"offset": self.serial_log.size, "path": str(self.inst.serial_log)}
             elif cmd == "stop":
                 result = await self.stop(float(request.get("timeout", 20)))
+            elif cmd == "pause":
+                result = await self.pause()
+            elif cmd == "resume":
+                result = await self.resume()
             elif cmd == "forwards":
                 result = self.forwards.snapshot()
             elif cmd == "forward_add":

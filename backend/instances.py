@@ -27,7 +27,7 @@ from .events import Event, InstanceStatus
 from .pidrecord import PidRecord, live_record
 from .store import InstanceDir, ensure_private_dir, home, list_instances, write_atomic
 
-RUNNING_STATES = ("starting", "booting", "ready", "degraded", "stopping")
+RUNNING_STATES = ("starting", "booting", "ready", "degraded", "paused", "stopping")
 
 Progress = Callable[[str, float | None], None]
 
@@ -325,6 +325,16 @@ async def agent_request(name: str, cmd: str, **args: Any) -> Any:
         return await client.request(cmd, **args)
     finally:
         await client.close()
+
+
+async def pause(name: str) -> dict[str, str]:
+    """Freeze a running instance's guest (QMP stop); ``resume`` lets it run again."""
+    return await agent_request(name, "pause")  # type: ignore[no-any-return]
+
+
+async def resume(name: str) -> dict[str, str]:
+    """Let a paused instance run again."""
+    return await agent_request(name, "resume")  # type: ignore[no-any-return]
 
 
 async def forwards(name: str) -> list[dict[str, Any]]:

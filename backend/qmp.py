@@ -49,6 +49,14 @@ class Monitor:
         """Ask the guest to power off (ACPI power button)."""
         await self._client.execute("system_powerdown")
 
+    async def pause(self) -> None:
+        """Stop the guest's vCPUs (QMP ``stop``); memory and devices stay as they are."""
+        await self._client.execute("stop")
+
+    async def resume(self) -> None:
+        """Let the vCPUs run again (QMP ``cont``)."""
+        await self._client.execute("cont")
+
     async def quit(self) -> None:
         """Tell QEMU to exit now (the guest gets no say)."""
         with contextlib.suppress(QMPError, OSError, EOFError):

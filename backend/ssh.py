@@ -7,6 +7,7 @@ The user's ssh config and agent are kept out.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import asyncssh
 
@@ -16,6 +17,16 @@ from .store import InstanceDir
 
 # AES-GCM is the fastest cipher on hosts with AES-NI (the link is loopback to the guest).
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+
+
+def keepalive_interval() -> float:
+    """Seconds between SSH keepalives; three missed ones end the connection (then it reconnects).
+
+    ENVDECK_SSH_KEEPALIVE overrides the default of 15 (tests use a short one)."""
+    try:
+        return max(1.0, float(os.environ.get("ENVDECK_SSH_KEEPALIVE", "15")))
+    except ValueError:
+        return 15.0
 
 
 class HostKeyChanged(EnvdeckError):
@@ -35,7 +46,7 @@ async def connect(inst: InstanceDir, port: int, *, timeout: float = 10.0) -> asy
             agent_path=None,
             config=None,
             connect_timeout=timeout,
-            keepalive_interval=15,
+            keepalive_interval=keepalive_interval(),
             encryption_algs=list(FAST_CIPHERS),
         )
     except asyncssh.HostKeyNotVerifiable as exc:

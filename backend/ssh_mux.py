@@ -221,7 +221,8 @@ class OpenSSHMaster:
     def argv(self) -> list[str]:
         """The master's command line: no remote command, no stdin, keepalives on."""
         return ["ssh", *self.ssh_options, "-M", "-N", "-n", "-S", str(self.control_path),
-                "-o", "ControlPersist=no", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+                "-o", "ControlPersist=no", "-o", "ConnectTimeout=10",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",  # ssh: the first one given wins
                 "-o", "BatchMode=yes", self.destination]
 
     async def start(self, timeout: float = 20.0) -> None:

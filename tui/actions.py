@@ -27,12 +27,12 @@ def _backend(name: str, attr: str) -> object:
     return func
 
 
-INSTANCE_ACTIONS = ("start", "stop", "restart", "delete")
+INSTANCE_ACTIONS = ("start", "stop", "restart", "pause", "resume", "delete")
 CONTAINER_ACTIONS = ("start", "stop", "restart", "pause", "unpause", "remove")
 
 
 async def instance_action(name: str, action: str) -> str:
-    """Run start/stop/restart/delete on instance ``name``; returns a line for the user."""
+    """Run start/stop/restart/pause/resume/delete on instance ``name``; returns a line for the user."""
     if action not in INSTANCE_ACTIONS:
         raise ValueError(f"unknown instance action {action!r}")
     func = _backend("instances", action)

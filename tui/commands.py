@@ -50,11 +50,14 @@ class CommandsMixin:
         return self.query_one(ContainersPane).selected
 
     def action_instance(self, verb: str) -> None:
-        """start/stop/restart/delete the selected instance (delete asks first)."""
+        """start/stop/restart/pause/delete the selected instance (delete asks first; pause toggles)."""
         name = self.query_one(InstancesPane).selected
         if name is None:
             self.notify("No instance selected.", severity="warning")
             return
+        status = self.model.instances.get(name)
+        if verb == "pause" and status is not None and status.state == "paused":
+            verb = "resume"
         if verb == "delete":
             self.push_screen(
                 ConfirmScreen(f"Delete instance {name}?", "Its disk and state are removed; this cannot be undone.", "Delete"),

@@ -28,6 +28,7 @@ class InstancesPane(Pane):
         Binding("S", "app.instance('start')", "Start", id="instance.start"),
         Binding("s", "app.instance('stop')", "Stop", id="instance.stop"),
         Binding("r", "app.instance('restart')", "Restart", id="instance.restart"),
+        Binding("p", "app.instance('pause')", "Pause/resume", id="instance.pause"),
         Binding("d", "app.instance('delete')", "Delete", id="instance.delete"),
         Binding("E", "app.shell", "Shell", id="instance.shell"),
         Binding("a", "app.focus_pane(5)", "Serial", id="instance.serial"),

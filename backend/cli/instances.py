@@ -20,7 +20,7 @@ from .output import console, err_console, human_bytes, human_duration, print_jso
 
 STATE_STYLE = {
     "ready": "green", "booting": "yellow", "starting": "yellow", "stopping": "yellow",
-    "stopped": "dim", "crashed": "bold red", "degraded": "red",
+    "stopped": "dim", "crashed": "bold red", "degraded": "red", "paused": "cyan",
 }
 
 
@@ -54,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--timeout", type=float, default=20, help="seconds to wait for the guest")
     p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("pause", help="freeze a running instance (QMP stop); 'resume' continues it")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_pause)
+
+    p = sub.add_parser("resume", help="let a paused instance run again")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("restart", help="stop and start an instance")
     p.add_argument("name")
@@ -167,6 +175,16 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     result = asyncio.run(instances.stop(args.name, timeout=args.timeout))
     console.print(f"{args.name}: {result['text']}")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    console.print(f"{args.name}: {asyncio.run(instances.pause(args.name))['text']}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    console.print(f"{args.name}: {asyncio.run(instances.resume(args.name))['text']}")
     return 0
 
 

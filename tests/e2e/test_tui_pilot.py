@@ -6,6 +6,7 @@ commands go to a recorder that stands in for envdeck.backend (tui/actions.py is 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
 from pathlib import Path
@@ -142,7 +143,8 @@ async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
     assert app.return_code == 0
 
 
-@covers("instance.start", "instance.stop", "instance.restart", "instance.delete", "modal.cancel", "instance.new")
+@covers("instance.start", "instance.stop", "instance.restart", "instance.delete", "modal.cancel", "instance.new",
+        "instance.pause")
 async def test_instance_actions_call_the_backend_and_delete_confirms(recording: Path, backend):
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
@@ -150,6 +152,13 @@ async def test_instance_actions_call_the_backend_and_delete_confirms(recording: 
         await pilot.press("S", "s", "r")
         await actions_done(app)
         assert [c[:2] for c in backend.calls] == [("instances.start", "tiny"), ("instances.stop", "tiny"), ("instances.restart", "tiny")]
+        backend.calls.clear()
+        await pilot.press("p")  # pause; on a paused instance the same key resumes
+        await actions_done(app)
+        app.model.instances["tiny"] = dataclasses.replace(app.model.instances["tiny"], state="paused")
+        await pilot.press("p")
+        await actions_done(app)
+        assert [c[:2] for c in backend.calls] == [("instances.pause", "tiny"), ("instances.resume", "tiny")]
         backend.calls.clear()
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmScreen)

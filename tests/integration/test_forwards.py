@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import stat
 import time
@@ -141,3 +143,43 @@ def test_guest_unix_socket_forward(envdeck_home: Path, tmp_path: Path):
         envdeck("stop", "sock", timeout=120)
         kill_everything(envdeck_home)
     assert not host_sock.exists()  # the agent removes its socket when the instance stops
+
+
+def test_guest_paused_then_resumed_reconnects_and_forwards_come_back(
+        envdeck_home: Path, monkeypatch: pytest.MonkeyPatch):
+    """Freeze the guest long enough for SSH keepalives to give up (2 s x 3 here), then thaw it:
+    degraded meanwhile, ready again after, forwards working. Once with `envdeck pause`/`resume`
+    (shown as paused), once frozen behind the agent's back (SIGSTOP to the QEMU we started)."""
+    require_tool("qemu-system-x86_64", "qemu-img")
+    monkeypatch.setenv("ENVDECK_SSH_KEEPALIVE", "2")
+    web = free_port()
+    try:
+        envdeck("create", "frz", check=True, timeout=900)
+        envdeck("start", "frz", check=True)
+        envdeck("exec", "frz", "--", "sh", "-c",
+                f"mkdir -p /www && echo thawed > /www/index.html && httpd -p {web} -h /www", check=True)
+        wait_for(lambda: forwards("frz").get(str(web)), timeout=10)
+
+        assert "paused" in envdeck("pause", "frz", check=True).stdout
+        assert list_state("frz")["state"] == "paused"
+        assert envdeck("pause", "frz").returncode != 0  # already paused: a clear refusal
+        time.sleep(10)  # keepalives time out meanwhile; the state stays "paused", not "degraded"
+        assert list_state("frz")["state"] == "paused"
+        envdeck("resume", "frz", check=True)
+        wait_for(lambda: list_state("frz")["state"] == "ready", timeout=60, interval=0.5)
+        assert fetch(web).strip() == "thawed"
+        assert envdeck("resume", "frz").returncode != 0
+
+        qemu_pid = list_state("frz")["pid"]
+        os.kill(qemu_pid, signal.SIGSTOP)
+        try:
+            row = wait_for(lambda: (r := list_state("frz"))["state"] == "degraded" and r, timeout=30, interval=0.5)
+            assert "reconnecting" in row["reason"]
+        finally:
+            os.kill(qemu_pid, signal.SIGCONT)
+        wait_for(lambda: list_state("frz")["state"] == "ready", timeout=60, interval=0.5)
+        assert wait_for(lambda: forwards("frz")[str(web)]["state"] == "active", timeout=10)
+        assert fetch(web).strip() == "thawed"
+    finally:
+        envdeck("stop", "frz", timeout=120)
+        kill_everything(envdeck_home)
