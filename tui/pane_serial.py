@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from textual import on
+from rich.cells import cell_len, chop_cells
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Log
@@ -35,6 +36,7 @@ class SerialPane(Pane):
     BINDINGS = [
         Binding("s", "follow", "Follow on/off", id="serial.follow"),
         Binding("t", "timestamps", "Timestamps on/off", id="serial.timestamps"),
+        Binding("w", "wrap", "Wrap on/off", id="serial.wrap"),
         Binding("f", "fullscreen", "Full screen", id="serial.fullscreen"),
         Binding("ctrl+s", "save", "Save window", id="serial.save"),
         Binding("slash", "search", "Search whole log", id="serial.search"),
@@ -44,6 +46,8 @@ class SerialPane(Pane):
         super().__init__(**kwargs)
         self.shown: str | None = None
         self.timestamps = False
+        self.wrap = False
+        self._wrapped_at = 0
 
     def compose(self) -> ComposeResult:
         """The log and a search input."""
@@ -95,12 +99,32 @@ class SerialPane(Pane):
             log.write_lines(self._format(name, lines))
 
     def _format(self, name: str, lines: list[str]) -> list[str]:
-        if not self.timestamps:
-            return lines
-        pairs = self.dash.model.serial_with_times(name, len(lines))
-        if len(pairs) != len(lines):  # a flood outran the window: no times for the overflow
-            return lines
-        return [time.strftime("%H:%M:%S ", time.localtime(ts)) + line for ts, line in pairs]
+        if self.timestamps:
+            pairs = self.dash.model.serial_with_times(name, len(lines))
+            if len(pairs) == len(lines):  # else a flood outran the window: no times for the overflow
+                lines = [time.strftime("%H:%M:%S ", time.localtime(ts)) + line for ts, line in pairs]
+        return self._wrap(lines) if self.wrap else lines
+
+    def _wrap(self, lines: list[str]) -> list[str]:
+        """Split lines wider than the log into rows (the Log widget does not wrap by itself)."""
+        width = self._wrapped_at = max(20, self.main.scrollable_content_region.width - 1)
+        rows: list[str] = []
+        for line in lines:
+            if cell_len(line) <= width:
+                rows.append(line)
+            else:
+                rows.extend(chop_cells(line, width))
+        return rows
+
+    def action_wrap(self) -> None:
+        """Wrap long lines at the pane's width, or let them run off to the right (reloads)."""
+        self.wrap = not self.wrap
+        self.reload(self.shown)
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """Wrapped rows follow the new width."""
+        if self.wrap and self.main.scrollable_content_region.width - 1 != self._wrapped_at:
+            self.reload(self.shown)
 
     def action_timestamps(self) -> None:
         """Prefix each line with the time it arrived (reloads the window)."""

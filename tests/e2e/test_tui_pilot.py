@@ -411,7 +411,8 @@ async def test_signal_picker_then_confirm(recording: Path, backend):
         assert backend.calls == [("processes.send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))]
 
 
-@covers("serial.follow", "serial.end", "serial.fullscreen", "serial.save", "serial.search", "serial.timestamps")
+@covers("serial.follow", "serial.end", "serial.fullscreen", "serial.save", "serial.search", "serial.timestamps",
+        "serial.wrap")
 async def test_serial_keys(recording: Path, tmp_path: Path):
     from envdeck.backend.store import InstanceDir
 
@@ -427,6 +428,14 @@ async def test_serial_keys(recording: Path, tmp_path: Path):
         assert re.fullmatch(r"\d\d:\d\d:\d\d \[ +1\.9500\] synthetic kernel line 39", app.query_one(Log).lines[-1])
         await pilot.press("t")
         assert app.query_one(Log).lines[-1].startswith("[")
+        long_line = "wide " + "x" * 400
+        app.model.serial["tiny"].append(long_line)
+        await pilot.press("w")  # wrap: the long line becomes rows no wider than the log
+        rows = app.query_one(Log).lines
+        width = app.query_one(Log).scrollable_content_region.width
+        assert all(len(r) < width for r in rows) and "".join(rows[-5:]).endswith(long_line)
+        await pilot.press("w")
+        assert app.query_one(Log).lines[-1] == long_line
         await pilot.press("f")
         assert app.screen.maximized is pane
         await pilot.press("f")
@@ -434,7 +443,7 @@ async def test_serial_keys(recording: Path, tmp_path: Path):
         await pilot.press("ctrl+s")
         await actions_done(app)
         saved = list(tmp_path.glob("envdeck-tiny-*.log"))
-        assert len(saved) == 1 and saved[0].read_text().count("\n") == 40
+        assert len(saved) == 1 and saved[0].read_text().count("\n") == 41  # 40 + the long line
         log = InstanceDir.of("tiny").serial_log
         log.parent.mkdir(parents=True)
         (log.parent / "serial.log.1").write_text("old boot: panic here\n")
