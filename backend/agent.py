@@ -33,13 +33,13 @@ from .config import InstanceConfig
 from .errors import EnvdeckError
 from .events import AgentMessage, Event, InstanceStatus, SerialOutput
 from .forwards import ForwardManager
+from .guest_link import GuestLink
 from .guest_listeners import READ_TABLES, parse_listeners
 from .pidrecord import PidRecord, live_record
 from .provision import run_provisioning
 from .qemu import MachineSpec, build_argv
 from .qmp import Monitor
 from .serial import LineSplitter, RotatingLog, Tail
-from .ssh_mux import MuxError, OpenSSHMaster, control_path_for
 from .store import InstanceDir, lock_file
 
 log = logging.getLogger("envdeck.agent")
@@ -102,14 +102,12 @@ class Agent:
         self.proc: asyncio.subprocess.Process | None = None
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
-        self.ssh_conn: Any = None
-        self.ssh_up = False
-        self.master: OpenSSHMaster | None = None  # OpenSSH ControlMaster: the forwards' data path
+        self.link = GuestLink(inst, self.say, self._ssh_lost, self._ssh_back)
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.messages: deque[AgentMessage] = deque(maxlen=50)
-        self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.ssh_conn,
-                                       base_dir=inst.root, mux=self._master_path)
+        self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.link.conn,
+                                       base_dir=inst.root, mux=self.link.master_path)
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------
@@ -255,6 +253,7 @@ class Agent:
             if qemu_err:
                 reason += f"; QEMU said: {qemu_err}"
             state = "crashed"
+        self.link.hang_up()
         with contextlib.suppress(FileNotFoundError):
             self.inst.qemu_pid.unlink()
         self.inst.update_state(state=state, reason=reason, stopped_at=time.time())
@@ -363,77 +362,19 @@ class Agent:
 
     async def _connect_ssh(self, port: int) -> bool:
         try:
-            conn = await ssh.connect(self.inst, port, timeout=5)
-            result = await conn.run("true", check=False)
+            return await self.link.try_connect(port)
         except ssh.HostKeyChanged as exc:
             self.tracker.failed(exc.message)
             self.set_status(state="degraded", reason=exc.message)
             raise
-        except Exception as exc:  # noqa: BLE001 - retried until the stage deadline
-            log.info("ssh not ready yet: %s", exc)
-            return False
-        if result.exit_status != 0:
-            conn.close()
-            return False
-        self.ssh_conn, self.ssh_up = conn, True
-        self._tasks.append(asyncio.create_task(self._watch_ssh(conn, port)))
-        self._tasks.append(asyncio.create_task(self._keep_master(port)))
-        return True
 
-    def _master_path(self) -> str | None:
-        return str(self.master.control_path) if self.master and self.master.alive else None
+    def _ssh_lost(self) -> None:
+        if self.status.state == "ready":
+            self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
 
-    async def _keep_master(self, port: int, every: float = 2.0) -> None:
-        """Keep an OpenSSH master up while SSH to the guest works; without one, forwards use
-        asyncssh (slower), so a master that died is restarted."""
-        try:
-            path = control_path_for(self.inst.root)
-        except MuxError as exc:
-            self.say("warning", f"forwards run over asyncssh (slower): {exc}")
-            return
-        options = [*ssh.openssh_options(self.inst, port), "-c", ",".join(ssh.FAST_CIPHERS),
-                   "-o", f"ServerAliveInterval={int(ssh.keepalive_interval())}"]
-        last_error = None
-        try:
-            while not self.stopping and not self.exited.is_set():
-                if (self.master is None or not self.master.alive) and self.ssh_conn is not None:
-                    if self.master is not None:
-                        await self.master.close()
-                    master = OpenSSHMaster(options, "root@127.0.0.1", path)
-                    try:
-                        await master.start()
-                        self.master, last_error = master, None
-                    except MuxError as exc:
-                        self.master = None
-                        if str(exc) != last_error:
-                            self.say("warning", f"forwards run over asyncssh (slower): {exc}")
-                        last_error = str(exc)
-                await asyncio.sleep(every)
-        finally:
-            if self.master is not None:
-                await self.master.close()
-                self.master = None
-
-    async def _watch_ssh(self, conn: Any, port: int) -> None:
-        """Mark the instance degraded while SSH is down; reconnect with backoff."""
-        await conn.wait_closed()
-        self.ssh_up = False
-        delay = 0.5
-        while not self.exited.is_set() and not self.stopping:
-            if self.status.state == "ready":
-                self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
-            try:
-                new = await ssh.connect(self.inst, port, timeout=5)
-            except Exception:  # noqa: BLE001
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
-                continue
-            self.ssh_conn, self.ssh_up = new, True
-            if not self.stopping and self.status.state != "paused":
-                self.set_status(state="ready", reason=None)
-            await new.wait_closed()
-            self.ssh_up = False
-            delay = 0.5
+    def _ssh_back(self) -> None:
+        if not self.stopping and self.status.state not in ("paused", "stopping"):
+            self.set_status(state="ready", reason=None)
 
     async def _provision(self) -> bool:
         """Run the provision scripts (output into the boot log); False if one failed."""
@@ -441,7 +382,7 @@ class Agent:
             self._pending_serial.append(text)
             self._flush_serial()
 
-        result = await run_provisioning(self.ssh_conn, self.cfg.provision, line)
+        result = await run_provisioning(self.link.conn, self.cfg.provision, line)
         if result.failed_step is not None:
             reason = (f"provision script {result.failed_step} failed with exit status "
                       f"{result.exit_status}: {result.output_tail.splitlines()[-1] if result.output_tail else ''}")
@@ -454,7 +395,7 @@ class Agent:
     async def _poll_listeners(self, interval: float = 1.0) -> None:
         """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""
         while not self.exited.is_set() and not self.stopping:
-            conn = self.ssh_conn
+            conn = self.link.conn
             if conn is not None:
                 try:
                     result = await asyncio.wait_for(conn.run(READ_TABLES, check=False), 5)
@@ -484,7 +425,7 @@ class Agent:
             raise EnvdeckError(f"{self.inst.name} is {self.status.state}, not paused",
                                hint=f"pause it first: envdeck pause {self.inst.name}")
         await self.monitor.resume()
-        if self.ssh_up:
+        if self.link.up:
             self.set_status(state="ready", reason=None)
         else:
             self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
@@ -502,8 +443,7 @@ class Agent:
         if was_paused and self.monitor:  # a frozen guest cannot answer the power button
             with contextlib.suppress(Exception):
                 await self.monitor.resume()
-        if self.ssh_conn is not None:
-            self.ssh_conn.close()
+        self.link.hang_up()
         t0 = time.monotonic()
         if self.monitor:
             with contextlib.suppress(Exception):
@@ -642,8 +582,7 @@ class Agent:
             for task in self._tasks:
                 task.cancel()
             await self.forwards.close()
-            if self.master:
-                await self.master.close()
+            await self.link.close()
             if self.monitor:
                 await self.monitor.close()
             with contextlib.suppress(FileNotFoundError):

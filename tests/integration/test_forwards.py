@@ -34,6 +34,15 @@ def fetch(port: int) -> str:
         return response.read().decode()
 
 
+def start_serving(name: str, port: int, text: str) -> None:
+    """Create and start an instance whose guest serves ``text`` over HTTP on ``port``, auto-forwarded."""
+    envdeck("create", name, check=True, timeout=900)
+    envdeck("start", name, check=True)
+    envdeck("exec", name, "--", "sh", "-c",
+            f"mkdir -p /www && echo {text} > /www/index.html && httpd -p {port} -h /www", check=True)
+    wait_for(lambda: forwards(name).get(str(port)), timeout=10)
+
+
 def test_forwards_end_to_end(envdeck_home: Path):
     require_tool("qemu-system-x86_64", "qemu-img")
     web, busy, manual_host = free_port(), free_port(), free_port()
@@ -94,11 +103,7 @@ def test_ssh_cut_degrades_then_reconnects_and_forwards_survive(envdeck_home: Pat
     require_tool("qemu-system-x86_64", "qemu-img")
     web = free_port()
     try:
-        envdeck("create", "cut", check=True, timeout=900)
-        envdeck("start", "cut", check=True)
-        envdeck("exec", "cut", "--", "sh", "-c",
-                f"mkdir -p /www && echo still-here > /www/index.html && httpd -p {web} -h /www", check=True)
-        wait_for(lambda: forwards("cut").get(str(web)), timeout=10)
+        start_serving("cut", web, "still-here")
         envdeck("exec", "cut", "--", "killall", "dropbear")  # our own session dies with it
         wait_for(lambda: list_state("cut")["state"] == "degraded", timeout=15, interval=0.2)
         row = wait_for(lambda: (r := list_state("cut"))["state"] == "ready" and r, timeout=60, interval=0.5)
@@ -154,11 +159,7 @@ def test_guest_paused_then_resumed_reconnects_and_forwards_come_back(
     monkeypatch.setenv("ENVDECK_SSH_KEEPALIVE", "2")
     web = free_port()
     try:
-        envdeck("create", "frz", check=True, timeout=900)
-        envdeck("start", "frz", check=True)
-        envdeck("exec", "frz", "--", "sh", "-c",
-                f"mkdir -p /www && echo thawed > /www/index.html && httpd -p {web} -h /www", check=True)
-        wait_for(lambda: forwards("frz").get(str(web)), timeout=10)
+        start_serving("frz", web, "thawed")
 
         assert "paused" in envdeck("pause", "frz", check=True).stdout
         assert list_state("frz")["state"] == "paused"
