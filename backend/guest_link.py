@@ -93,7 +93,7 @@ class GuestLink:
                 if self.master is None or not self.master.alive:
                     if self.master is not None:
                         await self.master.close()
-                    master = OpenSSHMaster(options, "root@127.0.0.1", path)
+                    master = OpenSSHMaster(options, "root@127.0.0.1", path, self.inst.root / "ssh-master.pid")
                     try:
                         await master.start()
                         self.master, last_error = master, None

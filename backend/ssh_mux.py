@@ -18,12 +18,17 @@ import fcntl
 import hashlib
 import logging
 import os
+import signal
 import socket
 import stat
 import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
+
+from .pidrecord import PidRecord, live_record
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +212,12 @@ def control_path_for(root: Path) -> Path:
 class OpenSSHMaster:
     """An ``ssh -M -N`` child of the agent, serving stdio forwards on a private control socket."""
 
-    def __init__(self, ssh_options: list[str], destination: str, control_path: Path) -> None:
+    def __init__(self, ssh_options: list[str], destination: str, control_path: Path,
+                 pid_file: Path | None = None) -> None:
         self.ssh_options = ssh_options
         self.destination = destination
         self.control_path = control_path
+        self.pid_file = pid_file  # so a later agent can end the master of one that was killed
         self.proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
 
@@ -227,6 +234,7 @@ class OpenSSHMaster:
 
     async def start(self, timeout: float = 20.0) -> None:
         """Start the master and wait until its control socket answers; MuxError otherwise."""
+        await self._end_orphan()
         with contextlib.suppress(FileNotFoundError):
             self.control_path.unlink()  # a stale socket of a dead master
         try:
@@ -235,6 +243,9 @@ class OpenSSHMaster:
                 stderr=asyncio.subprocess.PIPE)
         except FileNotFoundError as exc:
             raise MuxError("the OpenSSH client (ssh) is not installed") from exc
+        if self.pid_file is not None:
+            with contextlib.suppress(OSError, psutil.Error):
+                PidRecord.of(self.proc.pid, self._marker).save(self.pid_file)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -251,6 +262,26 @@ class OpenSSHMaster:
         detail = await self._stderr()
         await self.close()
         raise MuxError(f"the OpenSSH master did not come up: {detail or 'timed out'}")
+
+    @property
+    def _marker(self) -> str:
+        return f"-S {self.control_path} "
+
+    async def _end_orphan(self) -> None:
+        """A master left by a killed agent still holds its guest connection: end it (its
+        pid record proves it is the one we started: same start time, same control path)."""
+        if self.pid_file is None:
+            return
+        orphan = live_record(self.pid_file)
+        if orphan is None or orphan.marker != self._marker:
+            return
+        log.info("ending the OpenSSH master %d left by a previous agent", orphan.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan.pid, signal.SIGTERM)
+        for _ in range(50):
+            if not orphan.alive():
+                return
+            await asyncio.sleep(0.1)
 
     @staticmethod
     async def _log_stderr(proc: asyncio.subprocess.Process) -> None:
@@ -283,3 +314,6 @@ class OpenSSHMaster:
                 await proc.wait()
         with contextlib.suppress(FileNotFoundError):
             self.control_path.unlink()
+        if self.pid_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.pid_file.unlink()

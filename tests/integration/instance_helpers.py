@@ -43,7 +43,8 @@ def wait_for(predicate, timeout: float, interval: float = 0.1):
 
 def kill_everything(home: Path) -> None:
     """Kill any agent and QEMU recorded under ``home`` (only processes these tests started)."""
-    for pid_file in list(home.glob("instances/*/agent.pid")) + list(home.glob("instances/*/qemu.pid")):
+    for pid_file in [*home.glob("instances/*/agent.pid"), *home.glob("instances/*/qemu.pid"),
+                     *home.glob("instances/*/ssh-master.pid")]:
         record = PidRecord.load(pid_file)
         if record and record.alive():
             with contextlib.suppress(ProcessLookupError):

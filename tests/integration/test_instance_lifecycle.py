@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from envdeck.backend.pidrecord import PidRecord
+from envdeck.backend.pidrecord import PidRecord, live_record
 from tests.conftest import require_tool
 from tests.integration.instance_helpers import CLI, envdeck, kill_everything, list_json, wait_for
 
@@ -126,6 +126,7 @@ def test_kill_agent_is_detected_and_start_adopts_qemu(home: Path):
     envdeck("start", "orphan", check=True)
     inst = home / "instances" / "orphan"
     qemu_pid = list_json()["orphan"]["pid"]
+    first_master = wait_for(lambda: live_record(inst / "ssh-master.pid"), 20)
     agent = PidRecord.load(inst / "agent.pid")
     os.kill(agent.pid, signal.SIGKILL)
     wait_for(lambda: not psutil.pid_exists(agent.pid) or psutil.Process(agent.pid).status() == "zombie", 5)
@@ -138,6 +139,11 @@ def test_kill_agent_is_detected_and_start_adopts_qemu(home: Path):
     row = list_json()["orphan"]
     assert row["state"] == "ready" and row["pid"] == qemu_pid  # adopted, not relaunched
     assert len(qemu_processes(home)) == 1
+    # The new agent ends the OpenSSH master the killed one left behind and runs its own.
+    master = wait_for(lambda: (r := live_record(inst / "ssh-master.pid")) and r.pid != first_master.pid and r, 20)
+    wait_for(lambda: not first_master.alive(), 10)
+    assert [p.pid for p in psutil.process_iter(["cmdline"])
+            if master.marker in " ".join(p.info["cmdline"] or []) + " "] == [master.pid]
 
     envdeck("stop", "orphan", check=True, timeout=120)
     assert not qemu_processes(home)
