@@ -218,6 +218,8 @@ class EnvdeckApp(CommandsMixin, App[int]):
                 self.query_one(HostHeader).render_model()
 
     def _every_second(self) -> None:
+        if not self.screen_stack:  # shutting down
+            return
         if self.model.instances:
             self.model.dirty.add("instances")  # uptimes
         errors = self.hub.errors
