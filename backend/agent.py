@@ -22,11 +22,14 @@ import struct
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+
 from . import accel as accel_mod
-from . import instance_files, ssh
+from . import cloud_images, instance_files, ssh
 from .agent_protocol import encode
 from .boot import STAGES, BootTracker, diagnose, panic_line
 from .config import InstanceConfig
@@ -176,6 +179,15 @@ class Agent:
     # --- QEMU -------------------------------------------------------------------------------
 
     def _machine(self, accel: str, ssh_port: int) -> MachineSpec:
+        if self.cfg.images:
+            code, _ = cloud_images.ovmf()
+            return MachineSpec(
+                name=self.inst.name, arch=self.cfg.arch, accel=accel, cpus=self.cfg.cpus,
+                memory_bytes=self.cfg.memory_bytes, kernel=None, initrd=None, cmdline="",
+                serial_socket=self.inst.root / "serial.sock", qmp_socket=self.inst.qmp_sock,
+                ssh_port=ssh_port, disk=self.inst.disk, firmware=(code, self.inst.efi_vars),
+                seed=self.inst.seed,
+            )
         kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
         if accel == "tcg":
             cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
@@ -382,6 +394,8 @@ class Agent:
             self._pending_serial.append(text)
             self._flush_serial()
 
+        if self.cfg.images:
+            await self._wait_for_cloud_init(line)
         result = await run_provisioning(self.link.conn, self.cfg.provision, line)
         if result.failed_step is not None:
             reason = (f"provision script {result.failed_step} failed with exit status "
@@ -391,6 +405,22 @@ class Agent:
             return False
         self.tracker.reached("provisioning done", "ran the scripts" if result.ran else "nothing to run")
         return True
+
+    async def _wait_for_cloud_init(self, line: Callable[[str], None], timeout: float = 600.0) -> None:
+        """Cloud images: let cloud-init finish first (it may still restart services such as sshd);
+        its verdict goes into the boot log, a failure becomes a warning (our keys are in by now)."""
+        try:
+            result = await asyncio.wait_for(self.link.conn.run("cloud-init status --wait --long", check=False),
+                                            timeout)
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
+            self.say("warning", f"could not wait for cloud-init: {exc}")
+            return
+        for text in str(result.stdout or "").splitlines():
+            if text.strip() and not text.startswith("."):
+                line(f"[cloud-init] {text.strip()}")
+        if result.exit_status != 0:
+            self.say("warning", f"cloud-init reported a problem (exit status {result.exit_status}); "
+                                "see 'envdeck logs' and /var/log/cloud-init.log in the guest")
 
     async def _poll_listeners(self, interval: float = 1.0) -> None:
         """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""

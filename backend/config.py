@@ -61,6 +61,15 @@ class KernelSpec:
 
 
 @dataclass(frozen=True)
+class ImageSpec:
+    """A cloud image (Lima's ``images:`` entry): a disk image fetched by URL, checked by digest."""
+
+    location: str
+    arch: str = "x86_64"
+    digest: str | None = None  # "sha256:<hex>"
+
+
+@dataclass(frozen=True)
 class InstanceConfig:
     """A validated instance definition with defaults filled in."""
 
@@ -71,6 +80,7 @@ class InstanceConfig:
     disk_bytes: int = 1 << 30
     accel: str = "auto"
     kernel: KernelSpec | None = None
+    images: tuple[ImageSpec, ...] = field(default_factory=tuple)
     ssh_local_port: int = 0
     port_forwards: tuple[PortForwardRule, ...] = field(default_factory=tuple)
     provision: tuple[ProvisionStep, ...] = field(default_factory=tuple)
@@ -284,6 +294,29 @@ def _provision(doc: _Doc, node: yaml.Node) -> ProvisionStep:
     return ProvisionStep(mode, doc.string(keys["script"][1], "script"))
 
 
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LOCATION_SCHEMES = ("http://", "https://", "file://", "/", "~")
+
+
+def _image(doc: _Doc, node: yaml.Node) -> ImageSpec:
+    keys = doc.mapping(node, "an images entry", {"location": "", "arch": "", "digest": ""})
+    if "location" not in keys:
+        raise doc.fail(node, "an image needs a location",
+                       "add 'location: https://.../image.qcow2' (or a local path)")
+    location = doc.string(keys["location"][1], "location")
+    if not location.startswith(_LOCATION_SCHEMES):
+        raise doc.fail(keys["location"][1], f"location {location!r} is not a URL or an absolute path",
+                       "use http://, https://, file:// or an absolute path")
+    arch = doc.choice(keys["arch"][1], "arch", ARCHES) if "arch" in keys else "x86_64"
+    digest = None
+    if "digest" in keys:
+        digest = doc.string(keys["digest"][1], "digest").strip().lower()
+        if not _DIGEST_RE.match(digest):
+            raise doc.fail(keys["digest"][1], "digest is not 'sha256:' and 64 hex digits",
+                           "copy it from the image's SHA256SUMS, e.g. sha256:3b0c...")
+    return ImageSpec(location, arch, digest)
+
+
 def _kernel(doc: _Doc, node: yaml.Node, base: Path) -> KernelSpec:
     keys = doc.mapping(node, "kernel", {"path": "", "initrd": "", "cmdline": ""})
     if "path" not in keys:
@@ -341,12 +374,25 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     if (memory := values.get("memory_bytes")) and memory < (64 << 20):
         raise doc.fail(keys["memory"][1], f"memory {format_size(memory)} is too small",
                        "give the guest at least 64MiB")
-    if values.get("template", "tiny") == "tiny" and values.get("arch", "x86_64") != "x86_64":
+    if "images" not in keys and values.get("template", "tiny") == "tiny" and values.get("arch", "x86_64") != "x86_64":
         raise doc.fail(keys["arch"][1], f"the tiny template is built for x86_64, not {values['arch']}",
                        "remove arch: (or set arch: x86_64)")
     if "images" in keys:
-        raise doc.fail(keys["images"][0], "cloud images are not supported yet",
-                       "remove images: and use 'template: tiny' (the built-in guest)")
+        images = tuple(_image(doc, n) for n in doc.sequence(keys["images"][1], "images"))
+        if not images:
+            raise doc.fail(keys["images"][1], "images: is empty", "list at least one image, or remove images:")
+        if "template" in keys or "kernel" in keys:
+            raise doc.fail(keys["images"][0], "images: excludes template: and kernel:",
+                           "keep one: images for a cloud image, template for the built-in guest")
+        arch = values.get("arch", "x86_64")
+        if arch != "x86_64":
+            raise doc.fail(keys["arch"][1], f"cloud images run x86_64 guests for now, not {arch}",
+                           "remove arch: (or set arch: x86_64) and list an x86_64 image")
+        if not any(image.arch == arch for image in images):
+            raise doc.fail(keys["images"][1], f"no image for arch {arch}",
+                           f"add an image with 'arch: {arch}', or set arch: to one the images have")
+        values["images"] = images
+        values["template"] = None
     if "kernel" in keys:
         values["kernel"] = _kernel(doc, keys["kernel"][1], base_dir or Path.cwd())
         values.setdefault("template", None)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from . import images, sshkeys
+from . import cloud_images, cloud_seed, images, sshkeys
 from .config import InstanceConfig, load_config
 from .errors import EnvdeckError
 from .hosttools import require_tool
-from .store import InstanceDir
+from .store import InstanceDir, write_atomic
 
 Progress = Callable[[str, float | None], None]
 
@@ -60,6 +61,9 @@ def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *
                 hostname=inst.name,
             )
             inst.update_state(initrd_digest=image.digest, kernel=str(image.kernel))
+    if cfg.images:
+        _prepare_cloud(inst, cfg, progress)
+        return
     if not inst.disk.exists():
         if progress:
             progress("creating the disk (qcow2)", None)
@@ -71,6 +75,26 @@ def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *
         if result.returncode != 0:
             raise EnvdeckError(f"qemu-img could not create the disk: {result.stderr.strip()}")
         inst.disk.chmod(0o600)
+
+
+def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None) -> None:
+    """Cloud image: the cached image, a qcow2 overlay on it, UEFI variables, the NoCloud seed."""
+    image = cloud_images.pick_image(cfg.images, cfg.arch)
+    base = cloud_images.fetch(image, progress)
+    _, vars_template = cloud_images.ovmf()
+    if not inst.disk.exists():
+        if progress:
+            progress("creating the disk (qcow2 overlay on the image)", None)
+        cloud_images.create_overlay(base, inst.disk, cfg.disk_bytes)
+    if not inst.efi_vars.exists():
+        write_atomic(inst.efi_vars, vars_template.read_bytes())
+    state = inst.read_state()
+    instance_id = state.get("instance_id") or f"envdeck-{inst.name}-{secrets.token_hex(4)}"
+    cloud_seed.write_seed(inst.seed, {
+        "meta-data": cloud_seed.meta_data(instance_id, inst.name),
+        "user-data": cloud_seed.user_data(inst.name, sshkeys.authorized_keys(inst), sshkeys.host_private_key(inst)),
+    })
+    inst.update_state(instance_id=instance_id, base_image=str(base))
 
 
 def boot_files(inst: InstanceDir, cfg: InstanceConfig) -> tuple[Path, Path | None, str]:

@@ -23,13 +23,15 @@ class MachineSpec:
     accel: str  # kvm|tcg|hvf — already resolved, never "auto"
     cpus: int
     memory_bytes: int
-    kernel: Path
+    kernel: Path | None  # None: the firmware boots the disk (cloud images)
     initrd: Path | None
     cmdline: str
     serial_socket: Path
     qmp_socket: Path
     ssh_port: int
     disk: Path | None = None
+    firmware: tuple[Path, Path] | None = None  # UEFI (code, this instance's variables): q35
+    seed: Path | None = None  # the cloud-init NoCloud ISO
 
 
 def qemu_binary(arch: str) -> str:
@@ -39,6 +41,8 @@ def qemu_binary(arch: str) -> str:
 
 def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
     """The full QEMU argv for ``spec`` (no shell quoting needed: pass it to exec)."""
+    if spec.firmware is not None:
+        return _uefi_argv(spec, binary)
     memory_mib = max(spec.memory_bytes >> 20, 64)
     argv = [
         binary or qemu_binary(spec.arch),
@@ -68,6 +72,37 @@ def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
             "-drive", f"if=none,id=disk0,file={spec.disk},format=qcow2",
             "-device", "virtio-blk-device,drive=disk0",
         ]
+    return argv
+
+
+def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
+    """A cloud image: q35 + UEFI firmware boots the disk; PCI virtio devices; the seed as a disk."""
+    assert spec.firmware is not None and spec.disk is not None
+    code, variables = spec.firmware
+    argv = [
+        binary or qemu_binary(spec.arch),
+        "-name", f"envdeck-{spec.name},process=envdeck-{spec.name}",
+        "-M", "q35",
+        "-accel", spec.accel,
+        "-cpu", "host" if spec.accel in ("kvm", "hvf") else "max",
+        "-m", f"{max(spec.memory_bytes >> 20, 64)}M",
+        "-smp", str(spec.cpus),
+        "-nodefaults", "-no-user-config", "-nographic",
+        "-no-reboot",
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+        "-drive", f"if=pflash,format=raw,unit=1,file={variables}",
+        "-chardev", f"socket,id=ser0,path={spec.serial_socket},server=on,wait=on",
+        "-serial", "chardev:ser0",
+        "-qmp", f"unix:{spec.qmp_socket},server=on,wait=off",
+        "-device", "virtio-rng-pci",
+        "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
+        "-device", "virtio-net-pci,netdev=net0",
+        "-drive", f"if=none,id=disk0,file={spec.disk},format=qcow2",
+        "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
+    ]
+    if spec.seed is not None:
+        argv += ["-drive", f"if=none,id=seed,file={spec.seed},format=raw,readonly=on",
+                 "-device", "virtio-blk-pci,drive=seed"]
     return argv
 
 

@@ -9,6 +9,7 @@ Layout (``$ENVDECK_HOME``, default the platformdirs user data dir)::
         events.jsonl           the agent's events (JSON Lines), size-capped with rotation
         agent.sock agent.pid agent.lock qemu.pid qmp.sock
         disk.qcow2 initrd.img  the instance's own disk overlay and initramfs
+        cidata.iso efivars.fd  cloud images: the NoCloud seed and the UEFI variable store
         ssh/                   client key pair, guest host key, known_hosts (0600)
 
 Files are written atomically (temp file + rename) so a crash never leaves half a file.
@@ -120,6 +121,8 @@ class InstanceDir:
     qmp_sock = property(lambda self: self.root / "qmp.sock")
     disk = property(lambda self: self.root / "disk.qcow2")
     initrd = property(lambda self: self.root / "initrd.img")
+    seed = property(lambda self: self.root / "cidata.iso")  # cloud images: the NoCloud seed
+    efi_vars = property(lambda self: self.root / "efivars.fd")  # cloud images: UEFI variables
     ssh_dir = property(lambda self: self.root / "ssh")
     client_key = property(lambda self: self.root / "ssh" / "id_ed25519")
     host_key = property(lambda self: self.root / "ssh" / "host_ed25519")

@@ -115,7 +115,8 @@ scalars = st.one_of(
 )
 keys = st.sampled_from(
     ["template", "arch", "cpus", "memory", "disk", "accel", "kernel", "ssh", "portForwards",
-     "provision", "images", "guestPort", "hostIP", "path", "mode", "script", "localPort", "bogus"]
+     "provision", "images", "guestPort", "hostIP", "path", "mode", "script", "localPort", "location",
+     "digest", "bogus"]
 )
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
