@@ -1,0 +1,14 @@
+# Tools for the cloud-image test: tests/integration/build_cloud_image.sh builds a UEFI Debian
+# image from Debian packages (debootstrap, mkfs.ext4 -d, mkfs.vfat + mtools, sfdisk, systemd-boot,
+# qemu-img), and the test boots it on q35 with OVMF. Sourced by .ci/install (set -euo pipefail;
+# $SUDO and log available). Idempotent.
+_cloud_pkgs=(debootstrap dosfstools mtools fdisk e2fsprogs systemd-boot-efi qemu-utils ovmf)
+_cloud_missing=()
+for p in "${_cloud_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || _cloud_missing+=("$p")
+done
+if [ ${#_cloud_missing[@]} -gt 0 ]; then
+  log "cloud image: installing ${_cloud_missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${_cloud_missing[@]}" >/dev/null
+fi

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Build a small UEFI-bootable Debian 12 (bookworm) "cloud image" with cloud-init, from Debian
+# packages only: like Debian's genericcloud image, but made locally because the tests cannot
+# download one. No loop devices and no mounts: every piece is built from files.
+#
+#   build_cloud_image.sh OUT.qcow2
+#
+# 1. rootfs: debootstrap --variant=minbase + cloud-init, openssh-server, linux-image-cloud-amd64...
+# 2. root.img: mkfs.ext4 -L cloudroot -d ROOTFS (used space + ~300 MiB)
+# 3. esp.img: FAT, 64 MiB, systemd-boot (host package systemd-boot-efi) + kernel + initrd
+# 4. disk.raw: GPT (sfdisk) with the ESP then the root partition, images written with dd,
+#    converted to OUT.qcow2 (atomically: built in a temp dir next to OUT, renamed at the end).
+#
+# The guest boots with root=LABEL=cloudroot on the serial console (console=ttyS0, no `quiet`).
+# cloud-init (NoCloud seed, volume label cidata) writes the SSH host keys: the image has none.
+# The ESP is not mounted in the guest: a kernel upgrade inside the guest does not reach it.
+#
+# Needs root. Host packages: debootstrap e2fsprogs dosfstools mtools fdisk systemd-boot-efi
+# qemu-utils (see .ci/setup.d/40-cloud-image.sh).
+set -euo pipefail
+
+SUITE=bookworm
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+ESP_MIB=64
+ROOT_MARGIN_MIB=300
+ROOT_LABEL=cloudroot
+SYSTEMD_BOOT=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+# Besides minbase. python3-cffi-backend: python3-cryptography (cloud-init -> python3-oauthlib)
+# depends on the virtual python3-cffi-backend-api-min/max, which debootstrap cannot resolve.
+PACKAGES=(
+  cloud-init python3-cffi-backend cloud-guest-utils
+  linux-image-cloud-amd64 initramfs-tools
+  systemd-sysv udev dbus libpam-systemd
+  openssh-server sudo
+  ifupdown isc-dhcp-client netbase iproute2
+)
+
+step() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build_cloud_image: %s\n' "$1" >&2; exit "${2:-1}"; }
+
+[ $# -eq 1 ] && [ -n "$1" ] || die "usage: $0 OUT.qcow2" 2
+[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and chroot need it)" 2
+export PATH="$PATH:/usr/sbin:/sbin"
+
+missing=()
+need() {  # need TOOL PACKAGE
+  command -v "$1" >/dev/null 2>&1 || missing+=("$1 (package $2)")
+}
+need debootstrap debootstrap
+need chroot coreutils
+need mkfs.ext4 e2fsprogs
+need mkfs.vfat dosfstools
+need mmd mtools
+need mcopy mtools
+need sfdisk fdisk
+need qemu-img qemu-utils
+[ -r "$SYSTEMD_BOOT" ] || missing+=("$SYSTEMD_BOOT (package systemd-boot-efi)")
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'build_cloud_image: missing: %s\n' "${missing[@]}" >&2
+  die "install them with: apt-get install debootstrap e2fsprogs dosfstools mtools fdisk systemd-boot-efi qemu-utils" 2
+fi
+
+OUT="$1"
+OUT_DIR="$(cd "$(dirname "$OUT")" && pwd)" || die "no directory for $OUT" 2
+OUT="$OUT_DIR/$(basename "$OUT")"
+WORK="$(mktemp -d "$OUT_DIR/.build-cloud-image.XXXXXX")"
+ROOTFS="$WORK/rootfs"
+DEBOOTSTRAP_PID=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$DEBOOTSTRAP_PID" ] && kill -0 "$DEBOOTSTRAP_PID" 2>/dev/null; then
+    kill -TERM -- "-$DEBOOTSTRAP_PID" 2>/dev/null || kill -TERM "$DEBOOTSTRAP_PID" 2>/dev/null || true
+    wait "$DEBOOTSTRAP_PID" 2>/dev/null || true
+  fi
+  # debootstrap mounts /proc and /sys inside the target while it installs; if it was killed they
+  # may still be there: unmount (deepest first) before deleting, and never cross filesystems.
+  if [ -d "$ROOTFS" ]; then
+    awk -v root="$ROOTFS/" 'index($2, root) == 1 { print $2 }' /proc/self/mounts | sort -r |
+      while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  fi
+  rm -rf --one-file-system "$WORK" || printf 'build_cloud_image: could not remove %s\n' "$WORK" >&2
+  [ "$rc" -eq 0 ] || printf 'build_cloud_image: failed (exit %s)\n' "$rc" >&2
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+START=$SECONDS
+
+# --- 1. root filesystem -------------------------------------------------------------------------
+step "debootstrap $SUITE (minbase + cloud-init, kernel, ssh) from $MIRROR"
+# In the background, in its own process group, so that a signal to this script stops it (and the
+# dpkg it runs in the chroot) at once instead of after the whole bootstrap.
+setsid -w debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" \
+  "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 </dev/null &
+DEBOOTSTRAP_PID=$!
+if ! wait "$DEBOOTSTRAP_PID"; then
+  DEBOOTSTRAP_PID=""
+  tail -n 30 "$WORK/debootstrap.log" >&2
+  [ -f "$ROOTFS/debootstrap/debootstrap.log" ] && tail -n 30 "$ROOTFS/debootstrap/debootstrap.log" >&2
+  die "debootstrap failed"
+fi
+DEBOOTSTRAP_PID=""
+step "debootstrap done in $((SECONDS - START)) s"
+
+step "configuring the root filesystem"
+cat >"$ROOTFS/etc/fstab" <<EOF
+# <file system>        <mount point> <type> <options>                  <dump> <pass>
+LABEL=$ROOT_LABEL       /             ext4   rw,discard,errors=remount-ro 0      1
+EOF
+cat >"$ROOTFS/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://deb.debian.org/debian-security $SUITE-security main
+EOF
+# Per-instance identity comes at first boot: hostname from cloud-init, machine-id from systemd,
+# resolv.conf from dhclient, SSH host keys from the cloud-init seed (or ssh_genkeytypes).
+echo localhost >"$ROOTFS/etc/hostname"
+rm -f "$ROOTFS/etc/resolv.conf"
+: >"$ROOTFS/etc/machine-id"
+rm -f "$ROOTFS/var/lib/dbus/machine-id"
+ln -s /etc/machine-id "$ROOTFS/var/lib/dbus/machine-id"
+rm -f "$ROOTFS"/etc/ssh/ssh_host_*
+# No passwords: root stays locked ('*'); logins are by the SSH keys cloud-init installs.
+chroot "$ROOTFS" passwd -l root >/dev/null 2>&1 || true
+
+# cloud-init: the image is booted with a NoCloud seed (or nothing): skip probing other clouds.
+# Its locale module defaults to en_US.UTF-8, which minbase has not generated (and Debian's
+# locale-gen ignores the name it is given): update-locale fails, and cloud-config.service with
+# it. C.UTF-8 is built into glibc: nothing to generate.
+cat >"$ROOTFS/etc/cloud/cloud.cfg.d/90-envdeck-test.cfg" <<'EOF'
+# Built by envdeck's tests/integration/build_cloud_image.sh: seeded with NoCloud (label cidata).
+datasource_list: [NoCloud, None]
+locale: C.UTF-8
+EOF
+echo LANG=C.UTF-8 >"$ROOTFS/etc/default/locale"
+
+if ! ls "$ROOTFS"/boot/initrd.img-* >/dev/null 2>&1; then
+  step "generating the initramfs"
+  chroot "$ROOTFS" update-initramfs -c -k all >&2
+fi
+KERNEL="$(ls "$ROOTFS"/boot/vmlinuz-* | sort -V | tail -n1)"
+INITRD="$ROOTFS/boot/initrd.img-${KERNEL##*/vmlinuz-}"
+[ -f "$KERNEL" ] && [ -f "$INITRD" ] || die "no kernel/initramfs in $ROOTFS/boot"
+
+chroot "$ROOTFS" apt-get clean
+rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/debootstrap
+rm -rf "$ROOTFS"/tmp/* "$ROOTFS"/var/tmp/* "$ROOTFS"/var/log/*.log "$ROOTFS"/var/log/apt/*
+find "$ROOTFS/var/cache/debconf" -name '*-old' -delete
+
+# --- 2. root partition image --------------------------------------------------------------------
+USED_MIB="$(du -sx --block-size=1M "$ROOTFS" | cut -f1)"
+ROOT_MIB=$((USED_MIB + ROOT_MARGIN_MIB))
+step "root filesystem: ${USED_MIB} MiB used -> ext4 '$ROOT_LABEL' of ${ROOT_MIB} MiB"
+mkfs.ext4 -q -F -L "$ROOT_LABEL" -m 1 -d "$ROOTFS" "$WORK/root.img" "${ROOT_MIB}M" >/dev/null
+
+# --- 3. EFI system partition --------------------------------------------------------------------
+step "ESP: FAT ${ESP_MIB} MiB, systemd-boot + $(basename "$KERNEL")"
+export MTOOLS_SKIP_CHECK=1
+mkfs.vfat -C -n EFI "$WORK/esp.img" $((ESP_MIB * 1024)) >/dev/null
+mmd -i "$WORK/esp.img" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
+mcopy -i "$WORK/esp.img" "$SYSTEMD_BOOT" ::/EFI/BOOT/BOOTX64.EFI
+printf 'default debian.conf\ntimeout 0\n' >"$WORK/loader.conf"
+cat >"$WORK/debian.conf" <<EOF
+title   Debian GNU/Linux 12 (bookworm)
+linux   /vmlinuz
+initrd  /initrd.img
+options root=LABEL=$ROOT_LABEL rw console=ttyS0,115200
+EOF
+mcopy -i "$WORK/esp.img" "$WORK/loader.conf" ::/loader/loader.conf
+mcopy -i "$WORK/esp.img" "$WORK/debian.conf" ::/loader/entries/debian.conf
+mcopy -i "$WORK/esp.img" "$KERNEL" ::/vmlinuz
+mcopy -i "$WORK/esp.img" "$INITRD" ::/initrd.img
+
+# --- 4. GPT disk --------------------------------------------------------------------------------
+# 1 MiB (protective MBR + GPT), the ESP, the root partition, 1 MiB (backup GPT).
+DISK_MIB=$((1 + ESP_MIB + ROOT_MIB + 1))
+step "disk: GPT, ${DISK_MIB} MiB (ESP + root)"
+truncate -s "${DISK_MIB}M" "$WORK/disk.raw"
+sfdisk --quiet --no-reread --no-tell-kernel "$WORK/disk.raw" <<EOF
+label: gpt
+start=$((1 * 2048)), size=$((ESP_MIB * 2048)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system partition"
+start=$(((1 + ESP_MIB) * 2048)), size=$((ROOT_MIB * 2048)), type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, name="$ROOT_LABEL"
+EOF
+dd if="$WORK/esp.img" of="$WORK/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+dd if="$WORK/root.img" of="$WORK/disk.raw" bs=1M seek=$((1 + ESP_MIB)) conv=notrunc,sparse status=none
+
+step "qcow2 (compressed)"
+qemu-img convert -c -f raw -O qcow2 "$WORK/disk.raw" "$WORK/out.qcow2"
+chmod 0644 "$WORK/out.qcow2"
+mv -f "$WORK/out.qcow2" "$OUT"
+step "done: $OUT ($(du -h --apparent-size "$OUT" | cut -f1)) in $((SECONDS - START)) s"
