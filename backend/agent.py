@@ -334,17 +334,24 @@ class Agent:
         """Walk the remaining boot stages; report stalls with a diagnosis; end ready or degraded."""
         port = self.status.ssh_port
         assert port is not None
-        stage_since = time.monotonic()
+        probe = asyncio.create_task(ssh.first_banner(port))  # runs until sshd answers
+        probe.add_done_callback(lambda _t: self.progress.set())
+        try:
+            await self._walk_stages(port, probe)
+        finally:
+            probe.cancel()
+
+    async def _walk_stages(self, port: int, probe: asyncio.Task[str]) -> None:
+        stage_since = boot_start = time.monotonic()
         last_stage = self.tracker.current
         reported: set[str] = set()
-        boot_start = time.monotonic()
         while not self.exited.is_set():
             stage = self.tracker.current
             if stage != last_stage:
                 last_stage, stage_since = stage, time.monotonic()
             if stage is None:
                 return
-            if "ssh port open" not in self.tracker.done and await ssh.banner(port, timeout=1.0):
+            if "ssh port open" not in self.tracker.done and probe.done() and not probe.cancelled():
                 self.tracker.reached("ssh port open", f"127.0.0.1:{port}")
                 continue
             if stage == "ssh authenticated" and await self._connect_ssh(port):

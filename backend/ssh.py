@@ -71,6 +71,27 @@ async def banner(port: int, timeout: float = 2.0) -> str | None:
         writer.close()
 
 
+async def first_banner(port: int, every: float = 0.25, timeout: float = 2.0, in_flight: int = 4) -> str:
+    """Wait until 127.0.0.1:port answers with an SSH banner; return it.
+
+    Probes are staggered (a new one every ``every`` seconds, at most ``in_flight`` at once, each
+    allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest
+    listens can hang until its SYN is retried, so one slow probe must not delay the next.
+    """
+    pending: set[asyncio.Task[str | None]] = set()
+    try:
+        while True:
+            if len(pending) < in_flight:
+                pending.add(asyncio.create_task(banner(port, timeout)))
+            done, pending = await asyncio.wait(pending, timeout=every, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.result():
+                    return str(task.result())
+    finally:
+        for task in pending:
+            task.cancel()
+
+
 def openssh_options(inst: InstanceDir, port: int) -> list[str]:
     """OpenSSH client options for the guest: host key pinned, our key only, no user config."""
     return [
