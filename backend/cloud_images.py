@@ -7,12 +7,10 @@ matched, so an interrupted or corrupt download never poses as the image.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -78,18 +76,16 @@ def fetch(image: ImageSpec, progress: Progress | None = None) -> Path:
     source, total = _open(image.location)
     digest = hashlib.sha256()
     done = 0
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with source, os.fdopen(fd, "wb") as out:
-            last = -1.0
-            while chunk := source.read(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                fraction = done / total if total else None
-                if progress and (fraction is None or fraction - last >= 0.01 or done == total):
-                    progress(f"downloading {name} ({done >> 20} MiB)", fraction)
-                    last = fraction if fraction is not None else last
+    with source, store.atomic_output(target) as out:  # renamed into place only if all is well
+        last = -1.0
+        while chunk := source.read(CHUNK):
+            out.write(chunk)
+            digest.update(chunk)
+            done += len(chunk)
+            fraction = done / total if total else None
+            if progress and (fraction is None or fraction - last >= 0.01 or done == total):
+                progress(f"downloading {name} ({done >> 20} MiB)", fraction)
+                last = fraction if fraction is not None else last
         if total is not None and done != total:
             raise EnvdeckError(f"the download of {name} stopped at {done} of {total} bytes",
                                hint="run the command again to retry")
@@ -97,12 +93,6 @@ def fetch(image: ImageSpec, progress: Progress | None = None) -> Path:
         if image.digest and got != image.digest:
             raise EnvdeckError(f"{name} does not match its digest: expected {image.digest}, got {got}",
                                hint="the file changed or the download is corrupt: check images: digest and location")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return target
 
 

@@ -8,15 +8,14 @@ in the guest). Built with pycdlib: no genisoimage/xorriso needed.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import asyncssh
 import pycdlib
 import yaml
+
+from .store import atomic_output
 
 #: ISO 9660 level-1 names are 8.3 upper case; Rock Ridge and Joliet carry the real names.
 _ISO_NAMES = {"meta-data": "/METADATA.;1", "user-data": "/USERDATA.;1"}
@@ -52,16 +51,8 @@ def write_seed(path: Path, files: dict[str, str]) -> None:
         for name, text in files.items():
             data = text.encode()
             iso.add_fp(io.BytesIO(data), len(data), _ISO_NAMES[name], rr_name=name, joliet_path=f"/{name}")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                iso.write_fp(out)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_output(path) as out:
+            iso.write_fp(out)
     finally:
         iso.close()
 

@@ -43,19 +43,7 @@ def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
     """The full QEMU argv for ``spec`` (no shell quoting needed: pass it to exec)."""
     if spec.firmware is not None:
         return _uefi_argv(spec, binary)
-    memory_mib = max(spec.memory_bytes >> 20, 64)
-    argv = [
-        binary or qemu_binary(spec.arch),
-        "-name", f"envdeck-{spec.name},process=envdeck-{spec.name}",
-        "-M", "microvm,acpi=on,rtc=on",
-        "-accel", spec.accel,
-        "-cpu", "host" if spec.accel in ("kvm", "hvf") else "max",
-        "-m", f"{memory_mib}M",
-        "-smp", str(spec.cpus),
-        "-nodefaults", "-no-user-config", "-nographic",
-        "-no-reboot",  # a guest panic or reboot ends QEMU: the agent reports it, no silent loop
-        "-kernel", str(spec.kernel),
-    ]
+    argv = [*_head(spec, binary, "microvm,acpi=on,rtc=on"), "-kernel", str(spec.kernel)]
     if spec.initrd is not None:
         argv += ["-initrd", str(spec.initrd)]
     argv += [
@@ -75,20 +63,27 @@ def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
     return argv
 
 
-def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
-    """A cloud image: q35 + UEFI firmware boots the disk; PCI virtio devices; the seed as a disk."""
-    assert spec.firmware is not None and spec.disk is not None
-    code, variables = spec.firmware
-    argv = [
+def _head(spec: MachineSpec, binary: str | None, machine: str) -> list[str]:
+    """What every machine shares: binary, name, accelerator, CPU, memory, no defaults."""
+    return [
         binary or qemu_binary(spec.arch),
         "-name", f"envdeck-{spec.name},process=envdeck-{spec.name}",
-        "-M", "q35",
+        "-M", machine,
         "-accel", spec.accel,
         "-cpu", "host" if spec.accel in ("kvm", "hvf") else "max",
         "-m", f"{max(spec.memory_bytes >> 20, 64)}M",
         "-smp", str(spec.cpus),
         "-nodefaults", "-no-user-config", "-nographic",
-        "-no-reboot",
+        "-no-reboot",  # a guest panic or reboot ends QEMU: the agent reports it, no silent loop
+    ]
+
+
+def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
+    """A cloud image: q35 + UEFI firmware boots the disk; PCI virtio devices; the seed as a disk."""
+    assert spec.firmware is not None and spec.disk is not None
+    code, variables = spec.firmware
+    argv = [
+        *_head(spec, binary, "q35"),
         "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
         "-drive", f"if=pflash,format=raw,unit=1,file={variables}",
         "-chardev", f"socket,id=ser0,path={spec.serial_socket},server=on,wait=on",

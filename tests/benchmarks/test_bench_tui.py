@@ -77,6 +77,16 @@ class Flood:
             await asyncio.sleep(0.01)
 
 
+class OneInstance:
+    """A source with one ready instance and nothing else."""
+
+    name = "one"
+
+    async def run(self, emit) -> None:
+        emit(ev.InstanceStatus(instance="tiny", state="ready"))
+        await asyncio.Event().wait()
+
+
 async def key_latency(app: EnvdeckApp, presses: int = 20) -> float:
     """Median time from a key event to the pane's title showing its effect (no idle waits:
     under a flood the app is never idle, so pilot.pause() would measure the flood, not us)."""
@@ -98,18 +108,9 @@ async def key_latency(app: EnvdeckApp, presses: int = 20) -> float:
 
 
 async def test_keypress_latency_while_the_serial_log_floods():
-    status = ev.InstanceStatus(instance="tiny", state="ready")
-
-    class One:
-        name = "one"
-
-        async def run(self, emit) -> None:
-            emit(status)
-            await asyncio.Event().wait()
-
-    quiet = await key_latency(EnvdeckApp([One()], settings=UISettings(), host_info=lambda: HOST_LINE))
+    quiet = await key_latency(EnvdeckApp([OneInstance()], settings=UISettings(), host_info=lambda: HOST_LINE))
     flood = Flood()
-    app = EnvdeckApp([One(), flood], settings=UISettings(), host_info=lambda: HOST_LINE)
+    app = EnvdeckApp([OneInstance(), flood], settings=UISettings(), host_info=lambda: HOST_LINE)
     loud = await key_latency(app)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report("median key-press to screen update while serial floods ~5 MB/s (goal < 100 ms)", loud, quiet)
@@ -129,17 +130,8 @@ async def test_memory_stays_bounded_under_a_sustained_serial_flood():
     import os
 
     seconds = float(os.environ.get("ENVDECK_BENCH_FLOOD_S", "20"))
-    status = ev.InstanceStatus(instance="tiny", state="ready")
-
-    class One:
-        name = "one"
-
-        async def run(self, emit) -> None:
-            emit(status)
-            await asyncio.Event().wait()
-
     flood = Flood()
-    app = EnvdeckApp([One(), flood], settings=UISettings(), host_info=lambda: HOST_LINE)
+    app = EnvdeckApp([OneInstance(), flood], settings=UISettings(), host_info=lambda: HOST_LINE)
     async with app.run_test(size=TERMINAL) as pilot:
         await pilot.press("5")
         await asyncio.sleep(1.0)
