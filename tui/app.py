@@ -201,10 +201,15 @@ class EnvdeckApp(CommandsMixin, App[int]):
         """The five panes in number order."""
         return sorted(self.query(Pane), key=lambda p: p.number)
 
+    @property
+    def shutting_down(self) -> bool:
+        """True from the moment Textual starts tearing the app down (it clears ``_running`` first)."""
+        return not self.is_running or not self.screen_stack
+
     def flush(self) -> None:
         """Render dirty panes (batched); nothing while a modal is up or the app is suspended."""
-        # Timers can still fire while the app shuts down, after the screen stack is empty.
-        if self._suspended or not self.screen_stack or isinstance(self.screen, ModalScreen):
+        # Timers still fire while the app shuts down (widgets going, then the screen stack).
+        if self._suspended or self.shutting_down or isinstance(self.screen, ModalScreen):
             return
         dirty = self.model.dirty
         if not dirty:
@@ -218,7 +223,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
                 self.query_one(HostHeader).render_model()
 
     def _every_second(self) -> None:
-        if not self.screen_stack:  # shutting down
+        if self.shutting_down:
             return
         if self.model.instances:
             self.model.dirty.add("instances")  # uptimes

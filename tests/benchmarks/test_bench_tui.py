@@ -14,13 +14,12 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
-from envdeck.backend import events as ev
 from envdeck.tui.app import EnvdeckApp
 from envdeck.tui.proctree import TreeOptions, visible_rows
 from envdeck.tui.procview import ProcessView
 from envdeck.tui.settings import UISettings
 from tests.benchmarks.test_bench_processes import extra_processes  # noqa: F401 - fixture
-from tests.e2e.synthetic import process_rows, write_recording
+from tests.e2e.synthetic import Flood, OneInstance, process_rows, write_recording
 from tests.e2e.tui_harness import HOST_LINE, TERMINAL, settle
 
 pytestmark = pytest.mark.benchmark
@@ -56,35 +55,6 @@ async def test_start_to_first_paint(tmp_path: Path, monkeypatch):
         await settle(pilot, app)
         with_data = (time.perf_counter() - start) * 1000
     report("start to first paint with data (headless; goal <= 600 ms)", with_data, anchor)
-
-
-class Flood:
-    """SerialOutput at about ``rate`` bytes/s in batches every 10 ms."""
-
-    name = "flood"
-
-    def __init__(self, rate: int = 5_000_000, line: int = 100) -> None:
-        self.batch = max(1, rate // 100 // line)
-        self.text = "x" * (line - 10)
-        self.sent = 0
-
-    async def run(self, emit) -> None:
-        n = 0
-        while True:
-            emit(ev.SerialOutput(instance="tiny", lines=[f"{n + i:08d} {self.text}" for i in range(self.batch)]))
-            n += self.batch
-            self.sent += self.batch
-            await asyncio.sleep(0.01)
-
-
-class OneInstance:
-    """A source with one ready instance and nothing else."""
-
-    name = "one"
-
-    async def run(self, emit) -> None:
-        emit(ev.InstanceStatus(instance="tiny", state="ready"))
-        await asyncio.Event().wait()
 
 
 async def key_latency(app: EnvdeckApp, presses: int = 20) -> float:

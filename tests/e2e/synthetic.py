@@ -7,6 +7,7 @@ emulated processes) with fixed timestamps, so replays at speed 0 are determinist
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -111,3 +112,32 @@ def write_recording(path: Path, **kwargs) -> Path:
         for t, event in events(**kwargs):
             fh.write(json.dumps({"t": t, **event.to_dict()}) + "\n")
     return path
+
+
+class Flood:
+    """SerialOutput at about ``rate`` bytes/s in batches every 10 ms."""
+
+    name = "flood"
+
+    def __init__(self, rate: int = 5_000_000, line: int = 100) -> None:
+        self.batch = max(1, rate // 100 // line)
+        self.text = "x" * (line - 10)
+        self.sent = 0
+
+    async def run(self, emit) -> None:
+        n = 0
+        while True:
+            emit(ev.SerialOutput(instance="tiny", lines=[f"{n + i:08d} {self.text}" for i in range(self.batch)]))
+            n += self.batch
+            self.sent += self.batch
+            await asyncio.sleep(0.01)
+
+
+class OneInstance:
+    """A source with one ready instance and nothing else."""
+
+    name = "one"
+
+    async def run(self, emit) -> None:
+        emit(ev.InstanceStatus(instance="tiny", state="ready"))
+        await asyncio.Event().wait()
