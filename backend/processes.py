@@ -28,7 +28,7 @@ from . import binfmt
 from .emulation import detect
 from .events import ProcessesUnavailable
 from .processes_containers import ContainerNames, container_id_from_cgroup, shim_container_id
-from .processes_model import PF_KTHREAD, Proc, Snapshot, Static, summarize
+from .processes_model import PF_KTHREAD, Proc, Snapshot, Static, cpu_percent, summarize
 from .processes_signal import read_start_time, send_signal
 from .processes_statfds import StatReader
 from .processes_tree import diff, link, tree_order, tree_walk
@@ -271,14 +271,11 @@ class HostScanner:
                     continue
             seen[key] = st
             runtime = runtime or st.runtime
-            if old is not None and old.start_ticks == start_ticks:
-                if old.raw_ppid != ppid:
-                    tree_changed = True
-                pct = (cpu_ticks - old.cpu_ticks) / CLK_TCK / dt * 100.0 if dt else 0.0
-            else:
+            known = old is not None and old.start_ticks == start_ticks
+            if not known or old.raw_ppid != ppid:
                 tree_changed = True
-                age = uptime - start_ticks / CLK_TCK
-                pct = (cpu_ticks / CLK_TCK) / age * 100.0 if age > 0.01 else 0.0
+            pct = cpu_percent(cpu_ticks, start_ticks, CLK_TCK, prev_ticks=old.cpu_ticks if known else None,
+                              dt=dt, uptime=uptime)
             procs.append(
                 Proc(
                     pid=pid,
@@ -289,7 +286,7 @@ class HostScanner:
                     cpu_ticks=cpu_ticks,
                     rss_bytes=rss,
                     static=st,
-                    cpu_percent=max(pct, 0.0),
+                    cpu_percent=pct,
                 )
             )
         if len(procs) != len(prev):

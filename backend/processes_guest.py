@@ -18,7 +18,7 @@ from .emulation import detect
 from .errors import EnvdeckError, NotFound, UserInputError
 from .events import ProcessesUnavailable
 from .processes_containers import container_id_from_cgroup, shim_container_id
-from .processes_model import PF_KTHREAD, Proc, Snapshot, Static
+from .processes_model import PF_KTHREAD, Proc, Snapshot, Static, cpu_percent
 from .processes_tree import diff, link
 from .sources import Emit
 
@@ -141,12 +141,9 @@ def parse_guest_walk(
             st = old.static
         else:
             st = _static(comm, flags, parts, exes.get(pid), uid, users, preserve)
-        if old is not None and old.start_ticks == start_ticks and dt and dt > 0:
-            pct = (cpu_ticks - old.cpu_ticks) / GUEST_CLK_TCK / dt * 100.0
-        elif uptime is not None and uptime - start_ticks / GUEST_CLK_TCK > 0.01:
-            pct = cpu_ticks / GUEST_CLK_TCK / (uptime - start_ticks / GUEST_CLK_TCK) * 100.0
-        else:
-            pct = 0.0
+        known = old is not None and old.start_ticks == start_ticks
+        pct = cpu_percent(cpu_ticks, start_ticks, GUEST_CLK_TCK, prev_ticks=old.cpu_ticks if known else None,
+                          dt=dt, uptime=uptime)
         procs.append(
             Proc(
                 pid=pid,
@@ -157,7 +154,7 @@ def parse_guest_walk(
                 cpu_ticks=cpu_ticks,
                 rss_bytes=rss_pages * page,
                 static=st,
-                cpu_percent=max(pct, 0.0),
+                cpu_percent=pct,
             )
         )
     names = _Labeler(container_name)

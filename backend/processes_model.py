@@ -111,6 +111,16 @@ class Snapshot:
         return summarize(self.procs.values(), self.interval)
 
 
+def cpu_percent(cpu_ticks: int, start_ticks: int, hz: int, *, prev_ticks: int | None,
+                dt: float | None, uptime: float | None) -> float:
+    """CPU % of one process: over the last interval when it was seen before (same start time),
+    else averaged over its lifetime (a new process). Never negative."""
+    if prev_ticks is not None:
+        return max((cpu_ticks - prev_ticks) / hz / dt * 100.0, 0.0) if dt and dt > 0 else 0.0
+    age = uptime - start_ticks / hz if uptime is not None else 0.0
+    return max(cpu_ticks / hz / age * 100.0, 0.0) if age > 0.01 else 0.0
+
+
 def summarize(procs: Iterable[Proc], interval: float | None = None) -> dict[str, Any]:
     """Emulation cost over the last interval, overall and per container and arch."""
     total = emulated = 0

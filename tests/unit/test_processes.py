@@ -218,3 +218,15 @@ def test_comm_with_parens_and_spaces_is_parsed(tmp_path):
     snap = HostScanner(proc=str(root), container_names=ContainerNames(no_docker), keep_files=False)
     row = snap.scan().procs[77].row()
     assert (row["name"], row["ppid"], row["state"], row["depth"]) == ("a) b (c", 1, "S", 1)
+
+
+def test_cpu_percent_interval_lifetime_and_edges():
+    from envdeck.backend.processes_model import cpu_percent
+
+    # seen before: 50 ticks in 1 s at 100 Hz -> 50 %
+    assert cpu_percent(150, 10, 100, prev_ticks=100, dt=1.0, uptime=20.0) == 50.0
+    # new process: 100 ticks over its 10 s of life -> 10 %
+    assert cpu_percent(100, 1000, 100, prev_ticks=None, dt=1.0, uptime=20.0) == 10.0
+    assert cpu_percent(90, 10, 100, prev_ticks=100, dt=1.0, uptime=20.0) == 0.0  # counter went back
+    assert cpu_percent(150, 10, 100, prev_ticks=100, dt=None, uptime=20.0) == 0.0  # first tick
+    assert cpu_percent(5, 2000, 100, prev_ticks=None, dt=None, uptime=20.0) == 0.0  # born just now
