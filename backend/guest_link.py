@@ -78,8 +78,9 @@ class GuestLink:
             self.up = False
             delay = 0.5
 
-    async def _keep_master(self, port: int, every: float = 2.0) -> None:
-        """Keep an OpenSSH master up while the link lives; a master that died is restarted."""
+    async def _keep_master(self, port: int, retry: float = 2.0) -> None:
+        """Keep an OpenSSH master up while the link lives: restart it when it exits (it exits
+        when the guest connection drops; it cannot connect until the guest is back)."""
         try:
             path = control_path_for(self.inst.root)
         except MuxError as exc:
@@ -90,19 +91,20 @@ class GuestLink:
         last_error = None
         try:
             while not self.closing:
-                if self.master is None or not self.master.alive:
-                    if self.master is not None:
-                        await self.master.close()
-                    master = OpenSSHMaster(options, "root@127.0.0.1", path, self.inst.root / "ssh-master.pid")
-                    try:
-                        await master.start()
-                        self.master, last_error = master, None
-                    except MuxError as exc:
-                        self.master = None
-                        if str(exc) != last_error:
-                            self._say("warning", f"forwards run over asyncssh (slower): {exc}")
-                        last_error = str(exc)
-                await asyncio.sleep(every)
+                master = OpenSSHMaster(options, "root@127.0.0.1", path, self.inst.root / "ssh-master.pid")
+                try:
+                    await master.start()
+                except MuxError as exc:
+                    if str(exc) != last_error:
+                        self._say("warning", f"forwards run over asyncssh (slower): {exc}")
+                    last_error = str(exc)
+                    await asyncio.sleep(retry)
+                    continue
+                self.master, last_error = master, None
+                await master.wait()
+                await master.close()
+                self.master = None
+                await asyncio.sleep(retry)  # never a tight loop of masters that die at once
         finally:
             if self.master is not None:
                 await self.master.close()

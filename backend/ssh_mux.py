@@ -263,6 +263,11 @@ class OpenSSHMaster:
         await self.close()
         raise MuxError(f"the OpenSSH master did not come up: {detail or 'timed out'}")
 
+    async def wait(self) -> None:
+        """Until the master exits."""
+        if self.proc is not None:
+            await self.proc.wait()
+
     @property
     def _marker(self) -> str:
         return f"-S {self.control_path} "
