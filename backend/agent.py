@@ -179,23 +179,20 @@ class Agent:
     # --- QEMU -------------------------------------------------------------------------------
 
     def _machine(self, accel: str, ssh_port: int) -> MachineSpec:
-        if self.cfg.images:
+        if self.cfg.images:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
             code, _ = cloud_images.ovmf()
-            return MachineSpec(
-                name=self.inst.name, arch=self.cfg.arch, accel=accel, cpus=self.cfg.cpus,
-                memory_bytes=self.cfg.memory_bytes, kernel=None, initrd=None, cmdline="",
-                serial_socket=self.inst.root / "serial.sock", qmp_socket=self.inst.qmp_sock,
-                ssh_port=ssh_port, disk=self.inst.disk, firmware=(code, self.inst.efi_vars),
-                seed=self.inst.seed,
-            )
-        kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
-        if accel == "tcg":
-            cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
+            boot: dict[str, Any] = dict(kernel=None, initrd=None, cmdline="", disk=self.inst.disk,
+                                        firmware=(code, self.inst.efi_vars), seed=self.inst.seed)
+        else:
+            kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
+            if accel == "tcg":
+                cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
+            boot = dict(kernel=kernel, initrd=initrd, cmdline=cmdline,
+                        disk=self.inst.disk if self.inst.disk.exists() else None)
         return MachineSpec(
             name=self.inst.name, arch=self.cfg.arch, accel=accel, cpus=self.cfg.cpus,
-            memory_bytes=self.cfg.memory_bytes, kernel=kernel, initrd=initrd, cmdline=cmdline,
-            serial_socket=self.inst.root / "serial.sock", qmp_socket=self.inst.qmp_sock,
-            ssh_port=ssh_port, disk=self.inst.disk if self.inst.disk.exists() else None,
+            memory_bytes=self.cfg.memory_bytes, serial_socket=self.inst.root / "serial.sock",
+            qmp_socket=self.inst.qmp_sock, ssh_port=ssh_port, **boot,
         )
 
     async def _spawn(self, accel: str, ssh_port: int) -> None:
