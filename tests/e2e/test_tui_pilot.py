@@ -495,4 +495,3 @@ def test_every_key_in_the_help_is_exercised_here():
     ids = set(all_ids(app.help_groups()))
     missing = ids - COVERED
     assert not missing, f"help keys without a pilot test: {sorted(missing)}"
-
