@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserInputError
+from envdeck.backend.errors import UserInputError
 
 ARCHES = ("x86_64", "aarch64")
 ACCELS = ("auto", "kvm", "tcg", "hvf")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from .errors import MissingTool
+from envdeck.backend.errors import MissingTool
 
 #: program -> Debian package that ships it
 DEBIAN_PACKAGES: dict[str, str] = {

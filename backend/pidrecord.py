@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from .store import write_atomic
+from envdeck.backend.store import write_atomic
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import UserInputError
-from .events import Event, UnknownEvent, from_dict
-from .sources import Emit, Hub, Source
+from envdeck.backend.errors import UserInputError
+from envdeck.backend.events import Event, UnknownEvent, from_dict
+from envdeck.backend.sources import Emit, Hub, Source
 
 
 def read_recording(path: Path) -> Iterator[tuple[float, Event]]:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from .events import Event
+from envdeck.backend.events import Event
 
 Emit = Callable[[Event], None]
 

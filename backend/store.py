@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 import platformdirs
 
-from .errors import NotFound, UserInputError
+from envdeck.backend.errors import NotFound, UserInputError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 NAME_HINT = "use 1-63 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"

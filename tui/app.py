@@ -375,7 +375,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
                     poke()
 
 def _pane_of(module: str) -> str:
-    return {"envdeck.backend.instances_source": "instances", "envdeck.backend.containers": "containers"}.get(module, "processes")
+    return {"envdeck.backend.instances.source": "instances", "envdeck.backend.containers.source": "containers"}.get(module, "processes")
 
 
 def run_dashboard(theme: str | None = None, readonly: bool = False, sources: list | None = None) -> int:

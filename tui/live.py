@@ -13,9 +13,9 @@ from envdeck.backend.sources import Source
 
 # (module, class, keyword arguments, what the user misses without it)
 LIVE_SOURCES: list[tuple[str, str, dict[str, Any], str]] = [
-    ("envdeck.backend.instances_source", "InstancesSource", {}, "instances and serial logs"),
-    ("envdeck.backend.containers", "ContainersSource", {}, "containers"),
-    ("envdeck.backend.processes", "ProcessSource", {"interval": 1.0}, "the process tree"),
+    ("envdeck.backend.instances.source", "InstancesSource", {}, "instances and serial logs"),
+    ("envdeck.backend.containers.source", "ContainersSource", {}, "containers"),
+    ("envdeck.backend.processes.host", "ProcessSource", {"interval": 1.0}, "the process tree"),
 ]
 
 

@@ -6,9 +6,9 @@ import argparse
 
 from rich.table import Table
 
-from .. import binfmt
-from .output import console, print_json
-from .ps import guest_exec
+from envdeck.backend.cli.output import console, print_json
+from envdeck.backend.cli.ps import guest_exec
+from envdeck.backend.processes import binfmt
 
 
 def register(sub: argparse._SubParsersAction) -> None:

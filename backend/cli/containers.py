@@ -10,12 +10,12 @@ import time
 
 from rich.table import Table
 
-from .. import containers
-from ..containers_rows import info_json
-from ..docker_endpoints import discover, resolve
-from ..errors import EnvdeckError, UserInputError
-from ..events import ContainerInfo
-from .output import console, err_console, human_bytes, print_json
+from envdeck.backend.cli.output import console, err_console, human_bytes, print_json
+from envdeck.backend.containers import source as containers
+from envdeck.backend.containers.endpoints import discover, resolve
+from envdeck.backend.containers.rows import info_json
+from envdeck.backend.errors import EnvdeckError, UserInputError
+from envdeck.backend.events import ContainerInfo
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "restarting": "yellow",
                "created": "dim", "exited": "dim", "dead": "red"}

@@ -7,8 +7,8 @@ import asyncio
 
 from rich.table import Table
 
-from .. import instances
-from .output import console, human_bytes, print_json
+from envdeck.backend.cli.output import console, human_bytes, print_json
+from envdeck.backend.instances import api as instances
 
 STATE_STYLE = {"active": "green", "conflict": "yellow", "failed": "red"}
 

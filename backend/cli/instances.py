@@ -11,12 +11,13 @@ from typing import Any
 
 from rich.table import Table
 
-from .. import instances, serial
-from ..config import ACCELS, ARCHES, TEMPLATES, parse_size
-from ..errors import UserInputError
-from ..events import AgentMessage, BootStage, Event, InstanceStatus, SerialOutput
-from ..store import InstanceDir, list_instances
-from .output import console, err_console, human_bytes, human_duration, print_json
+from envdeck.backend.cli.output import console, err_console, human_bytes, human_duration, print_json
+from envdeck.backend.config import ACCELS, ARCHES, TEMPLATES, parse_size
+from envdeck.backend.errors import UserInputError
+from envdeck.backend.events import AgentMessage, BootStage, Event, InstanceStatus, SerialOutput
+from envdeck.backend.instances import api as instances
+from envdeck.backend.store import InstanceDir, list_instances
+from envdeck.backend.vm import serial
 
 STATE_STYLE = {
     "ready": "green", "booting": "yellow", "starting": "yellow", "stopping": "yellow",
@@ -251,7 +252,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 async def _follow(inst: InstanceDir) -> int:
     """Print the log up to the agent's current offset, then the agent's live stream."""
-    from ..agent_protocol import AgentClient
+    from envdeck.backend.agent.protocol import AgentClient
 
     client = await AgentClient.connect(inst.agent_sock, timeout=5)
     try:
@@ -292,7 +293,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 async def _exec(name: str, command: list[str]) -> int:
     import shlex
 
-    from .. import ssh
+    from envdeck.backend.ssh import client as ssh
 
     inst = InstanceDir.existing(name)
     info = await instances.status(name)
@@ -321,6 +322,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         return code
     if args.no_dashboard:
         return cmd_logs(argparse.Namespace(name=args.name, follow=True))
-    from .main import open_dashboard
+    from envdeck.backend.cli.main import open_dashboard
 
     return open_dashboard(argparse.Namespace(theme=None, readonly=False))

@@ -11,8 +11,8 @@ import importlib
 import pkgutil
 import sys
 
-from ..errors import EnvdeckError
-from . import output
+from envdeck.backend.cli import output
+from envdeck.backend.errors import EnvdeckError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import EnvdeckError
-from ..units import human_bytes, human_duration
+from envdeck.backend.errors import EnvdeckError
+from envdeck.backend.units import human_bytes, human_duration
 
 __all__ = ["console", "err_console", "error", "human_bytes", "human_duration", "print_json"]
 

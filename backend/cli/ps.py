@@ -12,16 +12,16 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import EnvdeckError, NotFound, UserInputError
-from ..processes import read_start_time, send_signal, snapshot, tree_order
-from ..processes_guest import (
+from envdeck.backend.cli.output import console, human_bytes, human_duration, print_json
+from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
+from envdeck.backend.processes.guest import (
     GUEST_WALK_SCRIPT,
     check_signal_result,
     guest_signal_script,
     parse_guest_walk,
 )
-from ..processes_view import SORT_KEYS, RowFilter, select
-from .output import console, human_bytes, human_duration, print_json
+from envdeck.backend.processes.host import read_start_time, send_signal, snapshot, tree_order
+from envdeck.backend.processes.view import SORT_KEYS, RowFilter, select
 
 SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "INT": signal.SIGINT, "HUP": signal.SIGHUP}
 
@@ -56,8 +56,8 @@ def _filter(args: argparse.Namespace) -> RowFilter:
 def guest_exec(instance: str, script: str) -> str:
     """Run ``script`` in a running instance over its pinned-key SSH; stdout (undecodable bytes
     replaced). SSH failures become one EnvdeckError saying the guest is unavailable."""
-    from .. import ssh
-    from ..store import InstanceDir
+    from envdeck.backend.ssh import client as ssh
+    from envdeck.backend.store import InstanceDir
 
     inst = InstanceDir.existing(instance)
     port = inst.read_state().get("ssh_port")

@@ -7,8 +7,8 @@ import asyncio
 import importlib
 from pathlib import Path
 
-from ..errors import EnvdeckError, UserInputError
-from . import output
+from envdeck.backend.cli import output
+from envdeck.backend.errors import EnvdeckError, UserInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Record the live sources for ``--seconds``."""
-    from ..recording import record
+    from envdeck.backend.recording import record
 
     if args.seconds <= 0:
         raise UserInputError("--seconds must be positive")
@@ -51,7 +51,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Open the dashboard driven by a recording."""
-    from ..recording import ReplaySource
+    from envdeck.backend.recording import ReplaySource
 
     source = ReplaySource(args.file, speed=args.speed)
     try:

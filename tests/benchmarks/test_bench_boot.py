@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend import instances
+from envdeck.backend.instances import api as instances
 from tests.conftest import require_tool
 from tests.integration.instance_helpers import envdeck, kill_everything, list_json
 

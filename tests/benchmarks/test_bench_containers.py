@@ -25,8 +25,8 @@ import docker
 import psutil
 import pytest
 
-from envdeck.backend.containers import ContainersSource
-from envdeck.backend.docker_endpoints import host_endpoint
+from envdeck.backend.containers.endpoints import host_endpoint
+from envdeck.backend.containers.source import ContainersSource
 from envdeck.backend.events import ContainerInfo
 from envdeck.backend.sources import Hub
 from tests.integration.docker_images import AMD64, docker_client_or_skip

@@ -18,8 +18,8 @@ import time
 import asyncssh
 import pytest
 
-from envdeck.backend.forwards import ForwardManager
-from envdeck.backend.ssh_mux import OpenSSHMaster
+from envdeck.backend.forwards.manager import ForwardManager
+from envdeck.backend.ssh.mux import OpenSSHMaster
 from tests.local_sshd import CIPHER, LocalSshd, free_port, wait_port
 
 pytestmark = pytest.mark.benchmark

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from envdeck.backend.processes import CLK_TCK, HostScanner, diff
+from envdeck.backend.processes.host import CLK_TCK, HostScanner, diff
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.benchmark
@@ -28,7 +28,7 @@ PS = ["ps", "-e", "-o", "pid,ppid,user,pcpu,rss,args", "--forest"]
 
 SCANNER_LOOP = """
 import sys, time
-from envdeck.backend.processes import HostScanner, diff
+from envdeck.backend.processes.host import HostScanner, diff
 scanner = HostScanner()
 prev = None
 print("ready", flush=True)

@@ -36,7 +36,7 @@ def _proc(pid, ppid, cmd, *, user="root", cpu=0.0, rss=4 << 20, container=None, 
 def process_rows(extra: int = 0) -> list[dict]:
     """A small host tree: init, sshd, dockerd + containerd-shims, QEMU, emulated busybox."""
     def arm(program: str, argv: list[str], interpreter: str = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P") -> dict:
-        # the shape of envdeck.backend.emulation's description
+        # the shape of envdeck.backend.processes.emulation's description
         return {"arch": "aarch64", "interpreter": interpreter, "program": program, "argv": argv,
                 "command": " ".join(argv), "preserve_argv0": True, "arch_source": "elf"}
 

@@ -30,7 +30,7 @@ async def wait_for(predicate, pilot, timeout: float = 15.0) -> None:
 
 
 async def test_live_process_tree_filter_sort_and_signal():
-    from envdeck.backend.processes import ProcessSource
+    from envdeck.backend.processes.host import ProcessSource
 
     child = subprocess.Popen(["sleep", "300"])
     try:

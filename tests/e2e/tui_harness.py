@@ -22,7 +22,7 @@ class FakeBackend:
 
     def __call__(self, name: str, attr: str) -> Callable:
         def sync(*args, **kwargs):
-            self.calls.append((f"{name}.{attr}", *args, *sorted(kwargs.items())))
+            self.calls.append((f"{name.split('.')[0]}.{attr}", *args, *sorted(kwargs.items())))
             if attr == "logs":
                 return iter([f"log line {n}" for n in range(30)])
             if attr in ("shell_argv", "qemu_argv"):

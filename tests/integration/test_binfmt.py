@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend import binfmt
 from envdeck.backend.errors import EnvdeckError, NotFound
+from envdeck.backend.processes import binfmt
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration

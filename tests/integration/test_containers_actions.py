@@ -18,7 +18,7 @@ import uuid
 import docker
 import pytest
 
-from envdeck.backend import containers
+from envdeck.backend.containers import source as containers
 from envdeck.backend.errors import EnvdeckError, NotFound
 from tests.conftest import require
 from tests.integration.docker_images import AMD64, ARM64, docker_client_or_skip, ensure_binfmt

@@ -19,8 +19,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from envdeck.backend.containers import ContainersSource
-from envdeck.backend.docker_endpoints import Endpoint, host_endpoint
+from envdeck.backend.containers.endpoints import Endpoint, host_endpoint
+from envdeck.backend.containers.source import ContainersSource
 from envdeck.backend.events import ContainerInfo, ContainerRemoved, EndpointStatus, Event
 from tests.integration.docker_images import AMD64, docker_client_or_skip, ensure_amd64
 

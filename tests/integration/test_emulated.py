@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend import binfmt
-from envdeck.backend.processes import HostScanner, snapshot
+from envdeck.backend.processes import binfmt
+from envdeck.backend.processes.host import HostScanner, snapshot
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend import instances
 from envdeck.backend.events import BootStage, InstanceStatus, SerialOutput
-from envdeck.backend.instances_source import InstancesSource
+from envdeck.backend.instances import api as instances
+from envdeck.backend.instances.source import InstancesSource
 from envdeck.backend.sources import Hub
 from tests.conftest import require_tool
 from tests.integration.instance_helpers import envdeck, kill_everything

@@ -17,13 +17,13 @@ import pytest
 
 from envdeck.backend.errors import NotFound
 from envdeck.backend.events import ProcessDiff
-from envdeck.backend.processes import HostScanner, ProcessSource, send_signal, snapshot
-from envdeck.backend.processes_guest import (
+from envdeck.backend.processes.guest import (
     GUEST_WALK_SCRIPT,
     GuestProcessSource,
     guest_send_signal,
     parse_guest_walk,
 )
+from envdeck.backend.processes.host import HostScanner, ProcessSource, send_signal, snapshot
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.integration
@@ -274,7 +274,7 @@ def test_scan_as_an_unprivileged_user():
 
 def test_portable_psutil_fallback_agrees_with_the_proc_scanner(spawn):
     """The fallback used where /proc is missing (macOS): same rows, same tree."""
-    from envdeck.backend.processes import _psutil_snapshot
+    from envdeck.backend.processes.host import _psutil_snapshot
 
     victim = spawn(["sleep", "35"])
     wait_for(lambda: snapshot().procs.get(victim.pid))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend import ssh
 from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
-from envdeck.backend.processes_guest import GuestProcessSource
+from envdeck.backend.processes.guest import GuestProcessSource
+from envdeck.backend.ssh import client as ssh
 from envdeck.backend.store import InstanceDir
 from tests.conftest import require_tool
 from tests.integration.instance_helpers import envdeck, kill_everything

@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from envdeck.backend.forwards import Forward, ForwardManager
-from envdeck.backend.ssh_mux import (
+from envdeck.backend.forwards.manager import Forward, ForwardManager
+from envdeck.backend.ssh.mux import (
     MAX_CONTROL_PATH,
     MuxError,
     MuxRefused,

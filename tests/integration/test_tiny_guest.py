@@ -16,9 +16,9 @@ import asyncssh
 import pytest
 from qemu.qmp import QMPClient
 
-from envdeck.backend.accel import tcg_kernel_args
-from envdeck.backend.cpio import read_newc
-from envdeck.backend.images import TINY_CMDLINE, instance_initrd, tiny_image
+from envdeck.backend.images.cpio import read_newc
+from envdeck.backend.images.initramfs import TINY_CMDLINE, instance_initrd, tiny_image
+from envdeck.backend.vm.accel import tcg_kernel_args
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from envdeck.backend import binfmt
 from envdeck.backend.errors import EnvdeckError, UserInputError
+from envdeck.backend.processes import binfmt
 
 DEBIAN_AARCH64 = """enabled
 interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P

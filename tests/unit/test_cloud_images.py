@@ -9,10 +9,11 @@ import asyncssh
 import pytest
 import yaml
 
-from envdeck.backend import cloud_images, cloud_seed
 from envdeck.backend.config import ConfigError, ImageSpec, parse_config
 from envdeck.backend.errors import EnvdeckError
-from envdeck.backend.qemu import MachineSpec, build_argv
+from envdeck.backend.images import cloud as cloud_images
+from envdeck.backend.images import seed as cloud_seed
+from envdeck.backend.vm.argv import MachineSpec, build_argv
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend import docker_endpoints as de
+from envdeck.backend.containers import endpoints as de
 from envdeck.backend.errors import UserInputError
 
 

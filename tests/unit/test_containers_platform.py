@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envdeck.backend.containers_platform import (
+from envdeck.backend.containers.platform import (
     PlatformCache,
     format_platform,
     is_emulated,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envdeck.backend.containers_rows import (
+from envdeck.backend.containers.rows import (
     REFRESH_ACTIONS,
     container_name,
     event_action,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envdeck.backend.containers_actions import summarize_stats
+from envdeck.backend.containers.actions import summarize_stats
 
 
 def _sample(total: int, system: int) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envdeck.backend.cpio import HEADER_LEN, MAGIC, TRAILER, NewcWriter, read_newc
+from envdeck.backend.images.cpio import HEADER_LEN, MAGIC, TRAILER, NewcWriter, read_newc
 from tests.conftest import require_tool
 
 

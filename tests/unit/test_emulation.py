@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from envdeck.backend.emulation import (
+from envdeck.backend.processes.emulation import (
     detect,
     elf_arch,
     interpreter_arch,

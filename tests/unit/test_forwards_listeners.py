@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from envdeck.backend.events import ForwardStatus
-from envdeck.backend.forwards import ForwardManager
+from envdeck.backend.forwards.manager import ForwardManager
 
 
 def free_port() -> int:

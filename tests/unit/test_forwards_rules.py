@@ -6,8 +6,8 @@ import pytest
 
 from envdeck.backend.config import parse_config
 from envdeck.backend.errors import UserInputError
-from envdeck.backend.forwards import auto_target, parse_spec, static_rules
-from envdeck.backend.guest_listeners import Listener, parse_listeners
+from envdeck.backend.forwards.listeners import Listener, parse_listeners
+from envdeck.backend.forwards.manager import auto_target, parse_spec, static_rules
 
 # Recorded from the tiny guest: sshd on 0.0.0.0:22, httpd on :::8081, a client connection,
 # and a listener bound to 127.0.0.1:5432.

@@ -18,25 +18,25 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from envdeck.backend import images_tiny
-from envdeck.backend.cpio import NewcWriter, read_newc
 from envdeck.backend.errors import UserInputError
-from envdeck.backend.images import (
-    GUEST_HOST_KEY,
-    TinyImage,
-    dropbear_ed25519_key,
-    instance_initrd,
-)
-from envdeck.backend.images_deb import Deb
-from envdeck.backend.images_elf import (
+from envdeck.backend.images import tiny as images_tiny
+from envdeck.backend.images.cpio import NewcWriter, read_newc
+from envdeck.backend.images.debs import Deb
+from envdeck.backend.images.elf import (
     NotElf,
     has_pvh_entry,
     interpreter,
     needed_libraries,
     vmlinux_from_bzimage,
 )
-from envdeck.backend.images_rootfs import GUEST_FILES, guest_files, module_closure_of
-from envdeck.backend.images_tiny import compute_digest
+from envdeck.backend.images.initramfs import (
+    GUEST_HOST_KEY,
+    TinyImage,
+    dropbear_ed25519_key,
+    instance_initrd,
+)
+from envdeck.backend.images.rootfs import GUEST_FILES, guest_files, module_closure_of
+from envdeck.backend.images.tiny import compute_digest
 from tests.conftest import require_tool
 
 
@@ -209,8 +209,8 @@ def test_incomplete_cache_entries_are_not_loaded(tmp_path, monkeypatch):
 
 
 def test_cmdline_has_the_serial_console_and_tcg_gets_the_host_tsc_rate():
-    from envdeck.backend.accel import host_tsc_khz, tcg_kernel_args
-    from envdeck.backend.images import TINY_CMDLINE
+    from envdeck.backend.images.initramfs import TINY_CMDLINE
+    from envdeck.backend.vm.accel import host_tsc_khz, tcg_kernel_args
 
     words = TINY_CMDLINE.split()
     assert "console=ttyS0" in words and "loglevel=0" in words

@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envdeck.backend.processes import HostScanner, diff, tree_order, tree_walk
-from envdeck.backend.processes_containers import ContainerNames
+from envdeck.backend.processes.cgroups import ContainerNames
+from envdeck.backend.processes.host import HostScanner, diff, tree_order, tree_walk
 
 FIXTURES = Path(__file__).parent / "fixtures" / "proc"
 CID = "4f7c1e0a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd"
@@ -221,7 +221,7 @@ def test_comm_with_parens_and_spaces_is_parsed(tmp_path):
 
 
 def test_cpu_percent_interval_lifetime_and_edges():
-    from envdeck.backend.processes_model import cpu_percent
+    from envdeck.backend.processes.model import cpu_percent
 
     # seen before: 50 ticks in 1 s at 100 Hz -> 50 %
     assert cpu_percent(150, 10, 100, prev_ticks=100, dt=1.0, uptime=20.0) == 50.0

@@ -10,8 +10,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
-from envdeck.backend.processes_containers import container_id_from_cgroup, shim_container_id
-from envdeck.backend.processes_guest import (
+from envdeck.backend.processes.cgroups import container_id_from_cgroup, shim_container_id
+from envdeck.backend.processes.guest import (
     GuestProcessSource,
     GuestWalkError,
     parse_guest_walk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from envdeck.backend.processes_statfds import StatReader
+from envdeck.backend.processes.statfds import StatReader
 
 
 def test_kept_descriptor_follows_the_task_not_the_number():

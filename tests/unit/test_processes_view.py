@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envdeck.backend.processes_view import RowFilter, select
+from envdeck.backend.processes.view import RowFilter, select
 
 
 def row(pid, ppid, depth, name, **kw):

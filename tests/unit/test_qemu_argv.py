@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envdeck.backend import accel
-from envdeck.backend.qemu import MachineSpec, build_argv, render_argv
+from envdeck.backend.vm import accel
+from envdeck.backend.vm.argv import MachineSpec, build_argv, render_argv
 
 
 def spec(**over) -> MachineSpec:

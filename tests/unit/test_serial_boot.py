@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from envdeck.backend.boot import STAGES, BootTracker, diagnose
 from envdeck.backend.pidrecord import PidRecord, live_record
-from envdeck.backend.serial import LineSplitter, RotatingLog, Tail, clean_line, log_files
+from envdeck.backend.vm.boot import STAGES, BootTracker, diagnose
+from envdeck.backend.vm.serial import LineSplitter, RotatingLog, Tail, clean_line, log_files
 
 
 def test_clean_line_strips_ansi_cr_and_controls():

@@ -1,0 +1,1 @@
+"""Docker: endpoints, the live container feed from events, actions, logs, stats, platforms."""

@@ -1,0 +1,423 @@
+"""Port forwards of one instance, owned by its agent: rules, manual adds, auto-detected listeners.
+
+Each forward is a host listener (127.0.0.1 unless the user wrote another address) whose
+connections are carried to the guest, counting connections and bytes. A TCP connection goes
+through the agent's OpenSSH master when one is up (a stdio forward, bytes moved with splice(2):
+see ``ssh_mux``), otherwise over the asyncssh connection (a direct-tcpip channel); a unix-socket
+forward runs socat in the guest over asyncssh. Listeners stay up across SSH reconnects: a
+connection made while SSH is down is closed at once and counted as refused.
+
+``bytes_out`` counts host -> guest, ``bytes_in`` guest -> host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shlex
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envdeck.backend.config import PortForwardRule
+from envdeck.backend.errors import UserInputError
+from envdeck.backend.events import Event, ForwardRemoved, ForwardStatus
+from envdeck.backend.forwards.listeners import Listener
+from envdeck.backend.ssh import mux as ssh_mux
+from envdeck.backend.ssh import splice as splice_relay
+
+SSH_GUEST_PORT = 22
+CHUNK = 256 << 10
+RETRY_S = 5.0  # a conflicting or failed listener is retried this often
+
+ConnGetter = Callable[[], Any]
+MuxGetter = Callable[[], str | None]  # the OpenSSH master's control socket, if one is up
+
+
+@dataclass
+class Forward:
+    """One forward and its live counters."""
+
+    guest_port: int
+    host_ip: str
+    host_port: int
+    source: str  # rule|auto|manual
+    state: str = "pending"
+    reason: str | None = None
+    connections: int = 0
+    refused: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    last_try: float = 0.0
+    guest_socket: str | None = None  # a unix socket forward: guest path -> host path
+    host_socket: Path | None = None
+    server: HostListener | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return self.guest_socket or str(self.guest_port)
+
+    @property
+    def host(self) -> str:
+        if self.host_socket is not None:
+            return str(self.host_socket)
+        return f"[{self.host_ip}]:{self.host_port}" if ":" in self.host_ip else f"{self.host_ip}:{self.host_port}"
+
+    def event(self, instance: str) -> ForwardStatus:
+        return ForwardStatus(instance=instance, guest=self.key, host=self.host, source=self.source,
+                             state=self.state, reason=self.reason, connections=self.connections,
+                             bytes_in=self.bytes_in, bytes_out=self.bytes_out)
+
+
+class HostListener:
+    """A listening socket and the task that accepts on it; ``handle(conn)`` runs per connection."""
+
+    def __init__(self, sock: socket.socket, handle: Callable[[socket.socket], Any]) -> None:
+        self.sock = sock
+        self._handle = handle
+        self._task = asyncio.create_task(self._accept())
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError:  # EMFILE and friends: back off instead of spinning
+                await asyncio.sleep(0.1)
+                continue
+            self._handle(conn)
+
+    def close(self) -> None:
+        self._task.cancel()
+        self.sock.close()
+
+
+def bind_tcp(host_ip: str, port: int) -> socket.socket:
+    """A listening TCP socket on host_ip:port (OSError if taken)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host_ip, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_unix(path: Path) -> socket.socket:
+    """A listening unix socket only its owner can use (a stale one from a dead agent is replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_socket():
+            path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    return sock
+
+
+def auto_target(port: int, rules: tuple[PortForwardRule, ...]) -> tuple[str, int] | None:
+    """Where a guest listener on ``port`` goes: (host ip, host port), or None if not forwarded.
+
+    The first rule whose guest range holds the port decides (Lima's order); ``ignore`` drops it.
+    With no matching rule, the port goes to the same port on 127.0.0.1. The guest's sshd is
+    already reachable through QEMU and is never auto-forwarded.
+    """
+    if port == SSH_GUEST_PORT:
+        return None
+    for rule in rules:
+        if rule.guest_port_range is None:
+            continue
+        low, high = rule.guest_port_range
+        if low <= port <= high:
+            if rule.ignore:
+                return None
+            host_low = (rule.host_port_range or rule.guest_port_range)[0]
+            return rule.host_ip, host_low + (port - low)
+    return "127.0.0.1", port
+
+
+def static_rules(rules: tuple[PortForwardRule, ...]) -> list[tuple[int, str, int]]:
+    """Single-port rules are always-on forwards: (guest port, host ip, host port)."""
+    found = []
+    for rule in rules:
+        if rule.ignore or rule.guest_port_range is None or rule.guest_socket:
+            continue
+        low, high = rule.guest_port_range
+        if low == high:
+            host = (rule.host_port_range or rule.guest_port_range)[0]
+            found.append((low, rule.host_ip, host))
+    return found
+
+
+def socket_rules(rules: tuple[PortForwardRule, ...], base: Path) -> list[tuple[str, Path]]:
+    """guestSocket rules: (guest path, host path); a relative host path is under ``base``."""
+    found = []
+    for rule in rules:
+        if rule.ignore or not rule.guest_socket or not rule.host_socket:
+            continue
+        host = Path(rule.host_socket).expanduser()
+        found.append((rule.guest_socket, host if host.is_absolute() else base / host))
+    return found
+
+
+def parse_spec(spec: str) -> tuple[int, str, int]:
+    """'8080' or '80:8080' or '80:0.0.0.0:8080' -> (guest port, host ip, host port)."""
+    parts = spec.split(":")
+    try:
+        if len(parts) == 1:
+            return int(parts[0]), "127.0.0.1", int(parts[0])
+        if len(parts) == 2:
+            return int(parts[0]), "127.0.0.1", int(parts[1])
+        if len(parts) == 3:
+            return int(parts[0]), parts[1], int(parts[2])
+    except ValueError:
+        pass
+    raise UserInputError(f"forward {spec!r} is not GUEST[:HOST]",
+                         hint="e.g. 8080, 80:8080, or 80:0.0.0.0:8080 to listen beyond loopback")
+
+
+class ForwardManager:
+    """All forwards of one instance."""
+
+    def __init__(self, instance: str, rules: tuple[PortForwardRule, ...], emit: Callable[[Event], None],
+                 conn: ConnGetter, base_dir: Path | None = None, mux: MuxGetter | None = None) -> None:
+        self.instance = instance
+        self.base_dir = base_dir or Path.cwd()
+        self.rules = rules
+        self._emit = emit
+        self._conn = conn
+        self._mux = mux or (lambda: None)
+        self.forwards: dict[str, Forward] = {}
+        self._dirty: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._carriers: set[asyncio.Task[Any]] = set()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, manual: list[dict[str, Any]]) -> None:
+        """Open the always-on forwards: single-port rules, then the user's runtime adds."""
+        self._flusher = asyncio.create_task(self._flush_counters())
+        for guest, host_ip, host_port in static_rules(self.rules):
+            await self._open(Forward(guest, host_ip, host_port, "rule"))
+        for guest_path, host_path in socket_rules(self.rules, self.base_dir):
+            await self._open(Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path))
+        for item in manual:
+            guest, host_ip, host_port = parse_spec(item["spec"])
+            await self._open(Forward(guest, host_ip, host_port, "manual"))
+
+    async def close(self) -> None:
+        """Close every listener and end the connections they carry."""
+        if self._flusher:
+            self._flusher.cancel()
+        for fwd in self.forwards.values():
+            if fwd.server:
+                fwd.server.close()
+            if fwd.host_socket is not None:
+                with contextlib.suppress(OSError):
+                    fwd.host_socket.unlink()
+        for task in self._carriers:
+            task.cancel()
+        if self._carriers:
+            await asyncio.wait(self._carriers, timeout=5)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every forward as the ``forwards --json`` object."""
+        return [self._json(f) for f in self.forwards.values()]
+
+    def events(self) -> list[ForwardStatus]:
+        """Current status events (for a new subscriber's backlog)."""
+        return [f.event(self.instance) for f in self.forwards.values()]
+
+    @staticmethod
+    def _json(fwd: Forward) -> dict[str, Any]:
+        return {"guest": fwd.key, "host": fwd.host, "source": fwd.source, "state": fwd.state,
+                "reason": fwd.reason, "connections": fwd.connections, "bytes_in": fwd.bytes_in,
+                "bytes_out": fwd.bytes_out}
+
+    # --- changes ------------------------------------------------------------------------------
+
+    async def sync_auto(self, listeners: set[Listener]) -> None:
+        """Forward new guest listeners, drop auto forwards whose listener went away."""
+        wanted: dict[str, tuple[int, str, int]] = {}
+        for listener in listeners:
+            target = auto_target(listener.port, self.rules)
+            if target:
+                wanted[str(listener.port)] = (listener.port, *target)
+        for key, (guest, host_ip, host_port) in wanted.items():
+            if key not in self.forwards:
+                await self._open(Forward(guest, host_ip, host_port, "auto"))
+        for key, fwd in list(self.forwards.items()):
+            if fwd.source == "auto" and key not in wanted:
+                self._drop(key)
+            elif fwd.state in ("conflict", "failed") and time.monotonic() - fwd.last_try > RETRY_S:
+                await self._open(fwd)  # the host port may be free again
+
+    async def add(self, spec: str) -> dict[str, Any]:
+        """A runtime forward (kept across restarts by the caller)."""
+        guest, host_ip, host_port = parse_spec(spec)
+        existing = self.forwards.get(str(guest))
+        if existing and existing.source != "auto":
+            raise UserInputError(f"guest port {guest} is already forwarded to {existing.host}",
+                                 hint=f"remove it first: envdeck forward {self.instance} remove {guest}")
+        if existing:
+            self._drop(existing.key)
+        fwd = Forward(guest, host_ip, host_port, "manual")
+        await self._open(fwd)
+        return self._json(fwd)
+
+    def remove(self, guest: str) -> None:
+        """Remove a forward by guest port."""
+        if guest not in self.forwards:
+            raise UserInputError(f"no forward for guest port {guest}",
+                                 hint=f"see 'envdeck forwards {self.instance}'")
+        self._drop(guest)
+
+    def _drop(self, key: str) -> None:
+        fwd = self.forwards.pop(key)
+        if fwd.server:
+            fwd.server.close()
+        self._emit(ForwardRemoved(instance=self.instance, guest=key))
+
+    # --- listeners ----------------------------------------------------------------------------
+
+    async def _open(self, fwd: Forward) -> None:
+        self.forwards[fwd.key] = fwd
+        fwd.last_try = time.monotonic()
+        previous = (fwd.state, fwd.reason)
+        try:
+            if fwd.host_socket is not None:
+                sock = bind_unix(fwd.host_socket)
+            else:
+                sock = bind_tcp(fwd.host_ip, fwd.host_port)
+            fwd.server = HostListener(sock, lambda conn, f=fwd: self._spawn_carrier(f, conn))
+            fwd.state, fwd.reason = "active", None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fwd.state = "conflict"
+                fwd.reason = f"{fwd.host} is already in use on the host"
+            else:
+                fwd.state = "failed"
+                fwd.reason = f"cannot listen on {fwd.host}: {exc.strerror or exc}"
+        if (fwd.state, fwd.reason) != previous:
+            self._emit(fwd.event(self.instance))
+
+    def _spawn_carrier(self, fwd: Forward, conn: socket.socket) -> None:
+        task = asyncio.create_task(self._serve(fwd, conn))
+        self._carriers.add(task)
+        task.add_done_callback(self._carriers.discard)
+
+    async def _serve(self, fwd: Forward, conn: socket.socket) -> None:
+        """Carry one accepted connection: through the OpenSSH master if it is up, else asyncssh."""
+        try:
+            control = self._mux() if fwd.guest_socket is None else None
+            if control is not None:
+                try:
+                    session = await ssh_mux.open_stdio_forward(control, "127.0.0.1", fwd.guest_port)
+                except ssh_mux.MuxRefused:
+                    fwd.refused += 1
+                    conn.close()
+                    return
+                except ssh_mux.MuxError:
+                    pass  # the master went away: asyncssh carries this one
+                else:
+                    await self._splice(fwd, conn, session)
+                    return
+            reader, writer = await asyncio.open_connection(sock=conn, limit=CHUNK)
+        except BaseException:
+            conn.close()
+            raise
+        await self._carry(fwd, reader, writer)
+
+    async def _splice(self, fwd: Forward, conn: socket.socket, session: ssh_mux.StdioForward) -> None:
+        fwd.connections += 1
+        self._dirty.add(fwd.key)
+
+        def sent(n: int) -> None:
+            fwd.bytes_out += n
+            self._dirty.add(fwd.key)
+
+        def received(n: int) -> None:
+            fwd.bytes_in += n
+            self._dirty.add(fwd.key)
+
+        try:
+            await splice_relay.relay(conn, session.to_guest, session.from_guest, session.end_to_guest,
+                                     sent, received)
+        finally:
+            session.close()
+
+    async def _guest_end(self, conn: Any, fwd: Forward) -> tuple[Any, Any]:
+        """(reader, writer) to the guest side: a direct-tcpip channel, or socat for a socket
+        (dropbear has no streamlocal channels)."""
+        if fwd.guest_socket is None:
+            return await conn.open_connection("127.0.0.1", fwd.guest_port, encoding=None)
+        process = await conn.create_process(
+            f"exec socat STDIO UNIX-CONNECT:{shlex.quote(fwd.guest_socket)}", encoding=None)
+        return process.stdout, process.stdin
+
+    async def _carry(self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = self._conn()
+        try:
+            if conn is None:
+                raise OSError("SSH to the guest is down")
+            guest_reader, guest_writer = await self._guest_end(conn, fwd)
+        except Exception:  # noqa: BLE001 - nothing listens in the guest, or SSH is down
+            fwd.refused += 1
+            writer.close()
+            return
+        fwd.connections += 1
+        self._dirty.add(fwd.key)
+
+        async def pump(src: Any, dst: Any, outbound: bool) -> None:
+            try:
+                while data := await src.read(CHUNK):
+                    dst.write(data)
+                    if outbound:
+                        fwd.bytes_out += len(data)
+                    else:
+                        fwd.bytes_in += len(data)
+                    self._dirty.add(fwd.key)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    if dst.can_write_eof():
+                        dst.write_eof()
+                    else:
+                        dst.close()
+
+        try:
+            await asyncio.gather(pump(reader, guest_writer, True), pump(guest_reader, writer, False))
+        finally:
+            writer.close()
+            guest_writer.close()
+
+    async def _flush_counters(self) -> None:
+        """Publish changed counters at most once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            dirty, self._dirty = self._dirty, set()
+            for key in dirty:
+                if key in self.forwards:
+                    self._emit(self.forwards[key].event(self.instance))

@@ -1,0 +1,72 @@
+"""The cloud-init NoCloud seed of a cloud-image instance: an ISO 9660 volume labelled ``cidata``.
+
+It carries ``meta-data`` (instance id, hostname) and ``user-data`` (#cloud-config): our client
+key for root, and the guest's SSH host key, so the host key pinned on the host is the one the
+guest presents from its first boot (cloud-init writes it before sshd starts; no key is generated
+in the guest). Built with pycdlib: no genisoimage/xorriso needed.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import asyncssh
+import pycdlib
+import yaml
+
+from envdeck.backend.store import atomic_output
+
+#: ISO 9660 level-1 names are 8.3 upper case; Rock Ridge and Joliet carry the real names.
+_ISO_NAMES = {"meta-data": "/METADATA.;1", "user-data": "/USERDATA.;1"}
+
+
+def user_data(hostname: str, authorized_key: str, host_private_key: bytes) -> str:
+    """#cloud-config that lets our client key in as root and installs our host key only."""
+    key = asyncssh.import_private_key(host_private_key)
+    doc = {
+        "hostname": hostname,
+        "disable_root": False,  # no ssh_pwauth: setting it makes cloud-init restart sshd late
+        "ssh_authorized_keys": [authorized_key.strip()],
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+        "ssh_keys": {
+            "ed25519_private": host_private_key.decode(),
+            "ed25519_public": key.export_public_key("openssh").decode().strip(),
+        },
+    }
+    return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
+
+
+def meta_data(instance_id: str, hostname: str) -> str:
+    """NoCloud meta-data: a new ``instance_id`` makes cloud-init run its first-boot modules again."""
+    return f"instance-id: {instance_id}\nlocal-hostname: {hostname}\n"
+
+
+def write_seed(path: Path, files: dict[str, str]) -> None:
+    """Write the ``cidata`` ISO with ``files`` (meta-data, user-data) to ``path`` atomically (0600)."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, joliet=3, rock_ridge="1.09", vol_ident="cidata")
+    try:
+        for name, text in files.items():
+            data = text.encode()
+            iso.add_fp(io.BytesIO(data), len(data), _ISO_NAMES[name], rr_name=name, joliet_path=f"/{name}")
+        with atomic_output(path) as out:
+            iso.write_fp(out)
+    finally:
+        iso.close()
+
+
+def read_seed(path: Path) -> dict[str, str]:
+    """The files of a seed ISO by their Rock Ridge names (to check what a guest will see)."""
+    iso = pycdlib.PyCdlib()
+    iso.open(str(path))
+    try:
+        found = {}
+        for name in _ISO_NAMES:
+            out = io.BytesIO()
+            iso.get_file_from_iso_fp(out, rr_path=f"/{name}")
+            found[name] = out.getvalue().decode()
+        return found
+    finally:
+        iso.close()

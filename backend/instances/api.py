@@ -1,0 +1,367 @@
+"""The instances API: create, start, stop, restart, delete, status — for the CLI and the TUI.
+
+Running instances are owned by their agent (``agent.py``); this module spawns agents, talks to
+them over ``agent.sock``, and reads the on-disk truth when no agent runs (detecting stale pids,
+orphaned QEMUs and crashes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from envdeck.backend.agent.protocol import AgentClient, AgentUnavailable
+from envdeck.backend.config import (
+    ConfigError,
+    InstanceConfig,
+    load_config,
+    parse_config,
+    render_config,
+)
+from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
+from envdeck.backend.events import Event, InstanceStatus
+from envdeck.backend.instances import files as instance_files
+from envdeck.backend.pidrecord import PidRecord, live_record
+from envdeck.backend.store import (
+    InstanceDir,
+    ensure_private_dir,
+    home,
+    list_instances,
+    write_atomic,
+)
+
+RUNNING_STATES = ("starting", "booting", "ready", "degraded", "paused", "stopping")
+
+Progress = Callable[[str, float | None], None]
+
+
+# --- create / delete -----------------------------------------------------------------------
+
+
+def create(
+    name: str,
+    *,
+    template: str = "tiny",
+    cpus: int | None = None,
+    memory_bytes: int | None = None,
+    disk_bytes: int | None = None,
+    arch: str | None = None,
+    accel: str | None = None,
+    file: Path | None = None,
+    progress: Progress | None = None,
+) -> InstanceDir:
+    """Write the instance dir (config, keys, image, disk) atomically: all of it or nothing."""
+    final = InstanceDir.of(name)
+    if final.config.exists():
+        raise UserInputError(f"instance {name!r} already exists",
+                             hint=f"use another name, or 'envdeck delete {name}' first")
+    if file is not None:
+        cfg = load_config(file)  # validates before anything is written
+        text = file.read_text(encoding="utf-8")
+        source_dir: str | None = str(file.resolve().parent)
+    else:
+        defaults = InstanceConfig()
+        text = render_config(
+            template=template, arch=arch or defaults.arch, cpus=cpus or defaults.cpus,
+            memory_bytes=memory_bytes or defaults.memory_bytes,
+            disk_bytes=disk_bytes or defaults.disk_bytes, accel=accel or defaults.accel,
+        )
+        cfg = parse_config(text, "<command line>")
+        source_dir = None
+    instances_root = ensure_private_dir(home() / "instances")
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=instances_root))
+    try:
+        inst = InstanceDir(name, staging)
+        inst.create()
+        write_atomic(inst.config, text)
+        if source_dir:
+            inst.update_state(source_dir=source_dir)
+        instance_files.prepare(inst, cfg, progress)
+        try:
+            os.rename(staging, final.root)
+        except OSError as exc:
+            raise UserInputError(f"instance {name!r} already exists ({exc.strerror})") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+async def delete(name: str, force: bool = False) -> str:
+    """Remove an instance; a running one only with ``force`` (it is stopped first)."""
+    inst = InstanceDir.existing(name)
+    info = await status(name)
+    if info["state"] in RUNNING_STATES:
+        if not force:
+            raise UserInputError(f"instance {name!r} is {info['state']}",
+                                 hint=f"stop it first ('envdeck stop {name}') or use --force")
+        await stop(name, timeout=5)
+    if agent_running(inst) or live_record(inst.qemu_pid):
+        raise EnvdeckError(f"instance {name!r} is still running after stop", hint="try again")
+    shutil.rmtree(inst.root)
+    return f"deleted {name}"
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def agent_running(inst: InstanceDir) -> bool:
+    """Whether this instance's agent process is alive (pid, start time and command checked)."""
+    return live_record(inst.agent_pid) is not None
+
+
+def _config_or_none(inst: InstanceDir) -> InstanceConfig | None:
+    try:
+        return instance_files.load(inst)
+    except ConfigError:
+        return None
+
+
+def offline_status(inst: InstanceDir) -> InstanceStatus:
+    """The truth from disk when no agent answers: stopped, crashed, or an orphaned QEMU."""
+    cfg = _config_or_none(inst) or InstanceConfig()
+    state = inst.read_state()
+    common = dict(instance=inst.name, arch=cfg.arch, cpus=cfg.cpus, memory_bytes=cfg.memory_bytes,
+                  disk_bytes=cfg.disk_bytes, accel=state.get("accel"))
+    qemu = live_record(inst.qemu_pid)
+    if qemu is not None:
+        return InstanceStatus(
+            **common, state="degraded", pid=qemu.pid, ssh_port=state.get("ssh_port"),
+            started_at=qemu.start_time,
+            reason=f"its agent is not running (QEMU pid {qemu.pid} still runs): "
+                   f"'envdeck start {inst.name}' re-attaches, 'envdeck stop {inst.name}' stops it",
+        )
+    recorded = state.get("state", "stopped")
+    if recorded in RUNNING_STATES:
+        last = f" (last known state: {recorded})"
+        return InstanceStatus(**common, state="crashed",
+                              reason="its agent and QEMU are gone without a clean stop" + last)
+    return InstanceStatus(**common, state=recorded, reason=state.get("reason"))
+
+
+async def status(name: str, timeout: float = 2.0) -> dict[str, Any]:
+    """One instance's status as the ``list --json`` object."""
+    inst = InstanceDir.existing(name)
+    info: InstanceStatus | None = None
+    if agent_running(inst):
+        with contextlib.suppress(AgentUnavailable, TimeoutError, EnvdeckError):
+            client = await AgentClient.connect(inst.agent_sock, timeout=timeout)
+            try:
+                data = await client.request("status", reply_timeout=timeout)
+                info = InstanceStatus(**{k: v for k, v in data.items() if k != "kind"})
+            finally:
+                await client.close()
+    if info is None:
+        info = offline_status(inst)
+    return status_json(info)
+
+
+def status_json(info: InstanceStatus) -> dict[str, Any]:
+    """The stable JSON shape of ``envdeck list --json``."""
+    running = info.state in RUNNING_STATES and info.started_at
+    return {
+        "name": info.instance,
+        "state": info.state,
+        "arch": info.arch,
+        "accel": info.accel,
+        "cpus": info.cpus,
+        "memory_bytes": info.memory_bytes,
+        "disk_bytes": info.disk_bytes,
+        "ssh_port": info.ssh_port if info.state in RUNNING_STATES else None,
+        "uptime_s": round(time.time() - info.started_at, 1) if running else None,
+        "reason": info.reason if info.state in ("crashed", "degraded") else None,
+        "pid": info.pid if info.state in RUNNING_STATES else None,
+    }
+
+
+async def list_status() -> list[dict[str, Any]]:
+    """Status of every instance (agents queried in parallel)."""
+    return list(await asyncio.gather(*(status(name) for name in list_instances())))
+
+
+# --- start / stop ---------------------------------------------------------------------------
+
+
+def spawn_agent(inst: InstanceDir) -> subprocess.Popen[bytes]:
+    """Start the instance's agent detached from this process (it outlives the CLI and TUI)."""
+    log_file = open(inst.agent_log, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "envdeck.backend.agent", inst.name],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env=os.environ.copy(),
+        )
+    finally:
+        log_file.close()
+
+
+async def _connect_agent(inst: InstanceDir, proc: subprocess.Popen[bytes] | None, timeout: float) -> AgentClient:
+    """Connect to the agent; if the agent we spawned dies first, say why."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await AgentClient.connect(inst.agent_sock, timeout=0)
+        except AgentUnavailable:
+            if proc is not None and proc.poll() is not None and not agent_running(inst):
+                reason = inst.read_state().get("reason") or _tail(inst.agent_log)
+                raise EnvdeckError(f"the agent of {inst.name!r} exited: {reason}",
+                                   hint=f"see {inst.agent_log}") from None
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def start(
+    name: str, *, wait: bool = True, on_event: Callable[[Event], None] | None = None,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """Start (or re-attach to) an instance; with ``wait``, follow its boot until ready."""
+    inst = InstanceDir.existing(name)
+    instance_files.load(inst)  # bad YAML fails here, with its position, before anything runs
+    proc = None if agent_running(inst) else spawn_agent(inst)
+    client = await _connect_agent(inst, proc, timeout=30)
+    try:
+        if not wait:
+            data = await client.request("status")
+            return status_json(InstanceStatus(**{k: v for k, v in data.items() if k != "kind"}))
+        await client.request("subscribe", backlog=0)
+        final: InstanceStatus | None = None
+        async with asyncio.timeout(timeout):
+            async for event in client.events():
+                if on_event:
+                    on_event(event)
+                if isinstance(event, InstanceStatus) and event.state in ("ready", "degraded", "crashed", "stopped"):
+                    final = event
+                    break
+        if final is None:
+            return await status(name)
+        result = status_json(final)
+        if final.state in ("crashed", "stopped"):
+            raise EnvdeckError(f"instance {name!r} {final.state}: {final.reason or 'no reason given'}",
+                               hint=f"see 'envdeck logs {name}' and {inst.root / 'qemu.log'}")
+        return result
+    finally:
+        await client.close()
+
+
+async def stop(name: str, timeout: float = 20.0) -> dict[str, str]:
+    """Stop gracefully (ACPI powerdown), then QMP quit, then kill; say which it took."""
+    inst = InstanceDir.existing(name)
+    proc = None
+    if not agent_running(inst):
+        if live_record(inst.qemu_pid) is None:
+            return {"how": "already", "text": f"{name} is not running"}
+        proc = spawn_agent(inst)  # adopts the orphaned QEMU, then stops it
+    client = await _connect_agent(inst, proc, timeout=30)
+    try:
+        return await client.request("stop", reply_timeout=timeout + 30, timeout=timeout)
+    finally:
+        await client.close()
+        await _wait_agent_gone(inst, 10)
+
+
+async def _wait_agent_gone(inst: InstanceDir, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while agent_running(inst) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def restart(name: str, on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
+    """Stop (if running) and start again."""
+    await stop(name)
+    return await start(name, on_event=on_event)
+
+
+# --- commands for the shell key and the `x` view --------------------------------------------
+
+
+def _require_running(name: str) -> tuple[InstanceDir, int]:
+    inst = InstanceDir.existing(name)
+    port = inst.read_state().get("ssh_port")
+    if not (agent_running(inst) or live_record(inst.qemu_pid)) or not port:
+        raise UserInputError(f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'")
+    return inst, int(port)
+
+
+def shell_argv(name: str, command: list[str] | None = None) -> list[str]:
+    """The OpenSSH command for an interactive shell in the guest (host key pinned)."""
+    from envdeck.backend.ssh.client import openssh_argv
+
+    inst, port = _require_running(name)
+    return openssh_argv(inst, port, command)
+
+
+def qemu_argv(name: str) -> list[str]:
+    """The literal QEMU argv of the instance (last launch)."""
+    inst = InstanceDir.existing(name)
+    argv = inst.read_state().get("qemu_argv")
+    if not argv:
+        raise NotFound(f"instance {name!r} has not been started yet", hint=f"'envdeck start {name}'")
+    return list(argv)
+
+
+def _tail(path: Path, n: int = 3) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-n:])
+
+
+__all__ = [
+    "PidRecord", "agent_running", "create", "delete", "list_status", "offline_status",
+    "qemu_argv", "restart", "shell_argv", "start", "status", "stop",
+]
+
+
+# --- forwards (held by the agent) -------------------------------------------------------------
+
+
+async def agent_request(name: str, cmd: str, **args: Any) -> Any:
+    """Send one command to a running instance's agent."""
+    inst = InstanceDir.existing(name)
+    if not agent_running(inst):
+        raise UserInputError(f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'")
+    client = await AgentClient.connect(inst.agent_sock, timeout=5)
+    try:
+        return await client.request(cmd, **args)
+    finally:
+        await client.close()
+
+
+async def pause(name: str) -> dict[str, str]:
+    """Freeze a running instance's guest (QMP stop); ``resume`` lets it run again."""
+    return await agent_request(name, "pause")  # type: ignore[no-any-return]
+
+
+async def resume(name: str) -> dict[str, str]:
+    """Let a paused instance run again."""
+    return await agent_request(name, "resume")  # type: ignore[no-any-return]
+
+
+async def forwards(name: str) -> list[dict[str, Any]]:
+    """The instance's forwards (``envdeck forwards --json``)."""
+    return list(await agent_request(name, "forwards"))
+
+
+async def forward_add(name: str, spec: str) -> dict[str, Any]:
+    """Add a forward at runtime ('8080', '80:8080', '80:0.0.0.0:8080'); kept across restarts."""
+    from envdeck.backend.forwards.manager import parse_spec
+
+    parse_spec(spec)  # bad input fails here with exit 2, before the agent is asked
+    return dict(await agent_request(name, "forward_add", spec=spec))
+
+
+async def forward_remove(name: str, guest: str) -> None:
+    """Remove a forward by its guest port."""
+    await agent_request(name, "forward_remove", guest=guest)

@@ -1,0 +1,117 @@
+"""SSH to an instance's guest with asyncssh: explicit keys, the guest host key pinned.
+
+Never "accept any key": a guest presenting another key fails with HostKeyChanged.
+The user's ssh config and agent are kept out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import asyncssh
+
+from envdeck.backend.errors import EnvdeckError
+from envdeck.backend.ssh.keys import host_alias
+from envdeck.backend.store import InstanceDir
+
+# AES-GCM is the fastest cipher on hosts with AES-NI (the link is loopback to the guest).
+FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+
+
+def keepalive_interval() -> float:
+    """Seconds between SSH keepalives; three missed ones end the connection (then it reconnects).
+
+    ENVDECK_SSH_KEEPALIVE overrides the default of 15 (tests use a short one)."""
+    try:
+        return max(1.0, float(os.environ.get("ENVDECK_SSH_KEEPALIVE", "15")))
+    except ValueError:
+        return 15.0
+
+
+class HostKeyChanged(EnvdeckError):
+    """The guest presented a host key other than the pinned one."""
+
+
+async def connect(inst: InstanceDir, port: int, *, timeout: float = 10.0) -> asyncssh.SSHClientConnection:
+    """Open an authenticated, host-key-pinned SSH connection to the guest on 127.0.0.1:port."""
+    try:
+        return await asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username="root",
+            client_keys=[str(inst.client_key)],
+            known_hosts=str(inst.known_hosts),
+            host_key_alias=host_alias(inst.name),
+            agent_path=None,
+            config=None,
+            connect_timeout=timeout,
+            keepalive_interval=keepalive_interval(),
+            encryption_algs=list(FAST_CIPHERS),
+        )
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise HostKeyChanged(
+            f"the guest of {inst.name!r} presented a host key that is not the pinned one ({exc})",
+            hint=f"if you rebuilt the guest on purpose, recreate the instance; pinned keys: {inst.known_hosts}",
+        ) from exc
+
+
+async def banner(port: int, timeout: float = 2.0) -> str | None:
+    """Read the SSH identification line from 127.0.0.1:port, or None if none arrives."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    except (TimeoutError, OSError):
+        return None
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        return line.decode(errors="replace").strip() if line.startswith(b"SSH-") else None
+    except (TimeoutError, OSError):
+        return None
+    finally:
+        writer.close()
+
+
+async def first_banner(port: int, every: float = 0.25, timeout: float = 2.0, in_flight: int = 4) -> str:
+    """Wait until 127.0.0.1:port answers with an SSH banner; return it.
+
+    Probes are staggered (a new one every ``every`` seconds, at most ``in_flight`` at once, each
+    allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest
+    listens can hang until its SYN is retried, so one slow probe must not delay the next.
+    """
+    pending: set[asyncio.Task[str | None]] = set()
+    try:
+        while True:
+            if len(pending) < in_flight:
+                pending.add(asyncio.create_task(banner(port, timeout)))
+            done, pending = await asyncio.wait(pending, timeout=every, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.result():
+                    return str(task.result())
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+def openssh_options(inst: InstanceDir, port: int) -> list[str]:
+    """OpenSSH client options for the guest: host key pinned, our key only, no user config."""
+    return [
+        "-i", str(inst.client_key),
+        "-p", str(port),
+        "-o", "IdentitiesOnly=yes",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={inst.known_hosts}",
+        "-o", f"HostKeyAlias={host_alias(inst.name)}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR",
+        "-F", "/dev/null",
+    ]
+
+
+def openssh_argv(inst: InstanceDir, port: int, command: list[str] | None = None, tty: bool = True) -> list[str]:
+    """The OpenSSH client command for an interactive shell (host key pinned, our key only)."""
+    argv = ["ssh", *openssh_options(inst, port)]
+    argv += ["-t"] if tty else ["-T"]
+    argv.append("root@127.0.0.1")
+    if command:
+        argv += ["--", *command]
+    return argv

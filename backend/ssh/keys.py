@@ -1,0 +1,34 @@
+"""Per-instance SSH keys: a client key pair and the guest's host key, pinned on the host."""
+
+from __future__ import annotations
+
+import asyncssh
+
+from envdeck.backend.store import InstanceDir, write_atomic
+
+
+def host_alias(name: str) -> str:
+    """The name the guest's host key is pinned under (ports change; the alias does not)."""
+    return f"envdeck-{name}"
+
+
+def create_keys(inst: InstanceDir) -> None:
+    """Generate the client key and guest host key (0600) and the pinned known_hosts line."""
+    inst.create()
+    client = asyncssh.generate_private_key("ssh-ed25519", comment=f"envdeck@{inst.name}")
+    host = asyncssh.generate_private_key("ssh-ed25519", comment=f"host@{inst.name}")
+    write_atomic(inst.client_key, client.export_private_key("openssh"))
+    write_atomic(inst.client_key.with_suffix(".pub"), client.export_public_key("openssh"), 0o644)
+    write_atomic(inst.host_key, host.export_private_key("openssh"))
+    pinned = host.export_public_key("openssh").decode().strip()
+    write_atomic(inst.known_hosts, f"{host_alias(inst.name)} {pinned}\n")
+
+
+def authorized_keys(inst: InstanceDir) -> str:
+    """The client public key line to put in the guest's authorized_keys."""
+    return inst.client_key.with_suffix(".pub").read_text()
+
+
+def host_private_key(inst: InstanceDir) -> bytes:
+    """The guest host key (OpenSSH private key format) that goes into the guest."""
+    return inst.host_key.read_bytes()

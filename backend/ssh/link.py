@@ -1,0 +1,128 @@
+"""The agent's SSH link to its guest: asyncssh for commands, an OpenSSH master for forward data.
+
+After the first successful connection the link watches it: when it drops, ``on_lost`` is called
+and it reconnects with backoff (``on_back`` when it is up again). Meanwhile it keeps an OpenSSH
+ControlMaster running (restarted if it dies) for the forwards' fast path (see ``ssh_mux``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from envdeck.backend.ssh import client as ssh
+from envdeck.backend.ssh.mux import MuxError, OpenSSHMaster, control_path_for
+from envdeck.backend.store import InstanceDir
+
+log = logging.getLogger("envdeck.agent")
+
+
+class GuestLink:
+    """SSH to one guest on 127.0.0.1:``port``, held for the agent's lifetime."""
+
+    def __init__(self, inst: InstanceDir, say: Callable[[str, str], None],
+                 on_lost: Callable[[], None], on_back: Callable[[], None]) -> None:
+        self.inst = inst
+        self.conn: Any = None  # the asyncssh connection (possibly closed; see ``up``)
+        self.up = False
+        self.master: OpenSSHMaster | None = None
+        self.closing = False
+        self._say = say
+        self._on_lost = on_lost
+        self._on_back = on_back
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def try_connect(self, port: int) -> bool:
+        """One attempt to connect and run ``true``; on success the link starts watching itself.
+
+        Raises ``ssh.HostKeyChanged`` when the guest presents another host key.
+        """
+        try:
+            conn = await ssh.connect(self.inst, port, timeout=5)
+            result = await conn.run("true", check=False)
+        except ssh.HostKeyChanged:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the caller retries until its deadline
+            log.info("ssh not ready yet: %s", exc)
+            return False
+        if result.exit_status != 0:
+            conn.close()
+            return False
+        self.conn, self.up = conn, True
+        self._tasks.append(asyncio.create_task(self._watch(conn, port)))
+        self._tasks.append(asyncio.create_task(self._keep_master(port)))
+        return True
+
+    def master_path(self) -> str | None:
+        """The OpenSSH master's control socket while it runs, else None (forwards use asyncssh)."""
+        return str(self.master.control_path) if self.master and self.master.alive else None
+
+    async def _watch(self, conn: Any, port: int) -> None:
+        await conn.wait_closed()
+        self.up = False
+        delay = 0.5
+        while not self.closing:
+            self._on_lost()
+            try:
+                new = await ssh.connect(self.inst, port, timeout=5)
+            except Exception:  # noqa: BLE001 - down until the guest answers again
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            self.conn, self.up = new, True
+            if not self.closing:
+                self._on_back()
+            await new.wait_closed()
+            self.up = False
+            delay = 0.5
+
+    async def _keep_master(self, port: int, retry: float = 2.0) -> None:
+        """Keep an OpenSSH master up while the link lives: restart it when it exits (it exits
+        when the guest connection drops; it cannot connect until the guest is back)."""
+        try:
+            path = control_path_for(self.inst.root)
+        except MuxError as exc:
+            self._say("warning", f"forwards run over asyncssh (slower): {exc}")
+            return
+        options = [*ssh.openssh_options(self.inst, port), "-c", ",".join(ssh.FAST_CIPHERS),
+                   "-o", f"ServerAliveInterval={int(ssh.keepalive_interval())}"]
+        last_error = None
+        try:
+            while not self.closing:
+                master = OpenSSHMaster(options, "root@127.0.0.1", path, self.inst.root / "ssh-master.pid")
+                try:
+                    await master.start()
+                except MuxError as exc:
+                    if str(exc) != last_error:
+                        self._say("warning", f"forwards run over asyncssh (slower): {exc}")
+                    last_error = str(exc)
+                    await asyncio.sleep(retry)
+                    continue
+                self.master, last_error = master, None
+                await master.wait()
+                await master.close()
+                self.master = None
+                await asyncio.sleep(retry)  # never a tight loop of masters that die at once
+        finally:
+            if self.master is not None:
+                await self.master.close()
+                self.master = None
+
+    def hang_up(self) -> None:
+        """Stop reconnecting and close the asyncssh connection (the agent is stopping)."""
+        self.closing = True
+        if self.conn is not None:
+            self.conn.close()
+
+    async def close(self) -> None:
+        """Hang up, stop the watchers, and stop the OpenSSH master."""
+        self.hang_up()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        if self.master is not None:
+            await self.master.close()
+            self.master = None

@@ -1,0 +1,1 @@
+"""QEMU itself: argv, accelerator choice, QMP, the serial console, boot stages, provisioning."""
