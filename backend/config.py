@@ -138,10 +138,14 @@ class _Doc:
         result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail(key_node, f"{what}: keys must be plain names", "use a plain word as key")
+                raise self.fail(
+                    key_node, f"{what}: keys must be plain names", "use a plain word as key"
+                )
             key = key_node.value
             if key in result:
-                raise self.fail(key_node, f"duplicate key {key!r} in {what}", "keep only one of them")
+                raise self.fail(
+                    key_node, f"duplicate key {key!r} in {what}", "keep only one of them"
+                )
             if key not in allowed:
                 raise self.fail(
                     key_node,
@@ -153,7 +157,9 @@ class _Doc:
 
     def scalar(self, node: yaml.Node, what: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, f"{what} must be a single value", "write a plain value, not a list or mapping")
+            raise self.fail(
+                node, f"{what} must be a single value", "write a plain value, not a list or mapping"
+            )
         try:
             return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -168,7 +174,9 @@ class _Doc:
     def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
         value = self.scalar(node, what)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(node, f"{what} is {value!r}", f"use a whole number from {low} to {high}")
+            raise self.fail(
+                node, f"{what} is {value!r}", f"use a whole number from {low} to {high}"
+            )
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
@@ -194,7 +202,9 @@ class _Doc:
 
     def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
         if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"{what} must be a list", "write each entry on a line starting with '- '")
+            raise self.fail(
+                node, f"{what} must be a list", "write each entry on a line starting with '- '"
+            )
         return list(node.value)
 
 
@@ -236,13 +246,26 @@ def _port_range(doc: _Doc, node: yaml.Node, what: str) -> tuple[int, int]:
     low = doc.integer(items[0], what, 1, 65535)
     high = doc.integer(items[1], what, 1, 65535)
     if low > high:
-        raise doc.fail(node, f"{what} is [{low}, {high}]", "the first port must not exceed the last")
+        raise doc.fail(
+            node, f"{what} is [{low}, {high}]", "the first port must not exceed the last"
+        )
     return (low, high)
 
 
 _FORWARD_KEYS = dict.fromkeys(
-    ("guestPort", "guestPortRange", "hostPort", "hostPortRange", "hostIP", "proto", "ignore",
-     "guestSocket", "hostSocket", "guestIP"), "",
+    (
+        "guestPort",
+        "guestPortRange",
+        "hostPort",
+        "hostPortRange",
+        "hostIP",
+        "proto",
+        "ignore",
+        "guestSocket",
+        "hostSocket",
+        "guestIP",
+    ),
+    "",
 )
 
 
@@ -263,13 +286,23 @@ def _forward(doc: _Doc, node: yaml.Node) -> PortForwardRule:
     guest_socket = doc.string(get["guestSocket"], "guestSocket") if "guestSocket" in get else None
     host_socket = doc.string(get["hostSocket"], "hostSocket") if "hostSocket" in get else None
     if guest_socket is None and guest_range is None:
-        raise doc.fail(node, "a port forward needs guestPort, guestPortRange or guestSocket",
-                       "add e.g. 'guestPort: 80'")
+        raise doc.fail(
+            node,
+            "a port forward needs guestPort, guestPortRange or guestSocket",
+            "add e.g. 'guestPort: 80'",
+        )
     if (guest_socket is None) != (host_socket is None):
         raise doc.fail(node, "guestSocket and hostSocket go together", "set both, or neither")
-    if guest_range and host_range and (guest_range[1] - guest_range[0]) != (host_range[1] - host_range[0]):
-        raise doc.fail(node, "hostPortRange and guestPortRange differ in length",
-                       "make both ranges cover the same number of ports")
+    if (
+        guest_range
+        and host_range
+        and (guest_range[1] - guest_range[0]) != (host_range[1] - host_range[0])
+    ):
+        raise doc.fail(
+            node,
+            "hostPortRange and guestPortRange differ in length",
+            "make both ranges cover the same number of ports",
+        )
     host_ip = "127.0.0.1"
     if "hostIP" in get:
         import ipaddress
@@ -278,12 +311,16 @@ def _forward(doc: _Doc, node: yaml.Node) -> PortForwardRule:
         try:
             ipaddress.ip_address(host_ip)
         except ValueError:
-            raise doc.fail(get["hostIP"], f"hostIP {host_ip!r} is not an IP address",
-                           "use 127.0.0.1 (default) or an address of this host") from None
+            raise doc.fail(
+                get["hostIP"],
+                f"hostIP {host_ip!r} is not an IP address",
+                "use 127.0.0.1 (default) or an address of this host",
+            ) from None
     proto = doc.choice(get["proto"], "proto", ("tcp",)) if "proto" in get else "tcp"
     ignore = doc.boolean(get["ignore"], "ignore") if "ignore" in get else False
-    return PortForwardRule(guest_range, host_range or guest_range, host_ip, proto, ignore,
-                           guest_socket, host_socket)
+    return PortForwardRule(
+        guest_range, host_range or guest_range, host_ip, proto, ignore, guest_socket, host_socket
+    )
 
 
 def _provision(doc: _Doc, node: yaml.Node) -> ProvisionStep:
@@ -301,34 +338,50 @@ _LOCATION_SCHEMES = ("http://", "https://", "file://", "/", "~")
 def _image(doc: _Doc, node: yaml.Node) -> ImageSpec:
     keys = doc.mapping(node, "an images entry", {"location": "", "arch": "", "digest": ""})
     if "location" not in keys:
-        raise doc.fail(node, "an image needs a location",
-                       "add 'location: https://.../image.qcow2' (or a local path)")
+        raise doc.fail(
+            node,
+            "an image needs a location",
+            "add 'location: https://.../image.qcow2' (or a local path)",
+        )
     location = doc.string(keys["location"][1], "location")
     if not location.startswith(_LOCATION_SCHEMES):
-        raise doc.fail(keys["location"][1], f"location {location!r} is not a URL or an absolute path",
-                       "use http://, https://, file:// or an absolute path")
+        raise doc.fail(
+            keys["location"][1],
+            f"location {location!r} is not a URL or an absolute path",
+            "use http://, https://, file:// or an absolute path",
+        )
     arch = doc.choice(keys["arch"][1], "arch", ARCHES) if "arch" in keys else "x86_64"
     digest = None
     if "digest" in keys:
         digest = doc.string(keys["digest"][1], "digest").strip().lower()
         if not _DIGEST_RE.match(digest):
-            raise doc.fail(keys["digest"][1], "digest is not 'sha256:' and 64 hex digits",
-                           "copy it from the image's SHA256SUMS, e.g. sha256:3b0c...")
+            raise doc.fail(
+                keys["digest"][1],
+                "digest is not 'sha256:' and 64 hex digits",
+                "copy it from the image's SHA256SUMS, e.g. sha256:3b0c...",
+            )
     return ImageSpec(location, arch, digest)
 
 
 def _kernel(doc: _Doc, node: yaml.Node, base: Path) -> KernelSpec:
     keys = doc.mapping(node, "kernel", {"path": "", "initrd": "", "cmdline": ""})
     if "path" not in keys:
-        raise doc.fail(node, "kernel needs a path", "add 'path: /path/to/vmlinuz', or remove kernel: to use the tiny image")
+        raise doc.fail(
+            node,
+            "kernel needs a path",
+            "add 'path: /path/to/vmlinuz', or remove kernel: to use the tiny image",
+        )
 
     def existing(key: str) -> Path:
         value_node = keys[key][1]
         path = Path(doc.string(value_node, f"kernel.{key}")).expanduser()
         path = path if path.is_absolute() else base / path
         if not path.is_file():
-            raise doc.fail(value_node, f"kernel.{key}: {path} does not exist",
-                           "give the path of an existing file (relative paths are from the YAML's folder)")
+            raise doc.fail(
+                value_node,
+                f"kernel.{key}: {path} does not exist",
+                "give the path of an existing file (relative paths are from the YAML's folder)",
+            )
         return path
 
     return KernelSpec(
@@ -348,7 +401,9 @@ _FIELD_PARSERS: dict[str, Callable[[_Doc, yaml.Node], tuple[str, Any]]] = {
 }
 
 
-def parse_config(text: str, source: str = "<string>", base_dir: Path | None = None) -> InstanceConfig:
+def parse_config(
+    text: str, source: str = "<string>", base_dir: Path | None = None
+) -> InstanceConfig:
     """Validate instance YAML ``text``; raise ConfigError with ``source:line:col`` on any problem."""
     doc = _Doc(source)
     try:
@@ -356,13 +411,19 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", where=where,
-                          hint="check indentation and quoting near that position") from None
+        raise ConfigError(
+            f"not valid YAML: {exc.problem or exc.context}",
+            where=where,
+            hint="check indentation and quoting near that position",
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", where=source, hint="check the file's syntax") from None
+        raise ConfigError(
+            f"not valid YAML: {exc}", where=source, hint="check the file's syntax"
+        ) from None
     except (ValueError, UnicodeError) as exc:
-        raise ConfigError(f"not readable as YAML text: {exc}", where=source,
-                          hint="save the file as UTF-8 text") from None
+        raise ConfigError(
+            f"not readable as YAML text: {exc}", where=source, hint="save the file as UTF-8 text"
+        ) from None
     if root is None:
         return InstanceConfig()
     keys = doc.mapping(root, "the instance file", TOP_KEYS)
@@ -372,33 +433,57 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
             name, value = _FIELD_PARSERS[key](doc, node)
             values[name] = value
     if (memory := values.get("memory_bytes")) and memory < (64 << 20):
-        raise doc.fail(keys["memory"][1], f"memory {format_size(memory)} is too small",
-                       "give the guest at least 64MiB")
-    if "images" not in keys and values.get("template", "tiny") == "tiny" and values.get("arch", "x86_64") != "x86_64":
-        raise doc.fail(keys["arch"][1], f"the tiny template is built for x86_64, not {values['arch']}",
-                       "remove arch: (or set arch: x86_64)")
+        raise doc.fail(
+            keys["memory"][1],
+            f"memory {format_size(memory)} is too small",
+            "give the guest at least 64MiB",
+        )
+    if (
+        "images" not in keys
+        and values.get("template", "tiny") == "tiny"
+        and values.get("arch", "x86_64") != "x86_64"
+    ):
+        raise doc.fail(
+            keys["arch"][1],
+            f"the tiny template is built for x86_64, not {values['arch']}",
+            "remove arch: (or set arch: x86_64)",
+        )
     if "images" in keys:
         images = tuple(_image(doc, n) for n in doc.sequence(keys["images"][1], "images"))
         if not images:
-            raise doc.fail(keys["images"][1], "images: is empty", "list at least one image, or remove images:")
+            raise doc.fail(
+                keys["images"][1], "images: is empty", "list at least one image, or remove images:"
+            )
         if "template" in keys or "kernel" in keys:
-            raise doc.fail(keys["images"][0], "images: excludes template: and kernel:",
-                           "keep one: images for a cloud image, template for the built-in guest")
+            raise doc.fail(
+                keys["images"][0],
+                "images: excludes template: and kernel:",
+                "keep one: images for a cloud image, template for the built-in guest",
+            )
         arch = values.get("arch", "x86_64")
         if arch != "x86_64":
-            raise doc.fail(keys["arch"][1], f"cloud images run x86_64 guests for now, not {arch}",
-                           "remove arch: (or set arch: x86_64) and list an x86_64 image")
+            raise doc.fail(
+                keys["arch"][1],
+                f"cloud images run x86_64 guests for now, not {arch}",
+                "remove arch: (or set arch: x86_64) and list an x86_64 image",
+            )
         if not any(image.arch == arch for image in images):
-            raise doc.fail(keys["images"][1], f"no image for arch {arch}",
-                           f"add an image with 'arch: {arch}', or set arch: to one the images have")
+            raise doc.fail(
+                keys["images"][1],
+                f"no image for arch {arch}",
+                f"add an image with 'arch: {arch}', or set arch: to one the images have",
+            )
         values["images"] = images
         values["template"] = None
     if "kernel" in keys:
         values["kernel"] = _kernel(doc, keys["kernel"][1], base_dir or Path.cwd())
         values.setdefault("template", None)
         if values["template"] is not None:
-            raise doc.fail(keys["kernel"][0], "kernel: and template: exclude each other",
-                           "keep one: template for the built-in guest, kernel for your own")
+            raise doc.fail(
+                keys["kernel"][0],
+                "kernel: and template: exclude each other",
+                "keep one: template for the built-in guest, kernel for your own",
+            )
     if "ssh" in keys:
         ssh = doc.mapping(keys["ssh"][1], "ssh", {"localPort": ""})
         if "localPort" in ssh:
@@ -419,17 +504,28 @@ def load_config(path: Path) -> InstanceConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path} does not exist", hint="give the path of an instance YAML file") from None
+        raise ConfigError(
+            f"{path} does not exist", hint="give the path of an instance YAML file"
+        ) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not UTF-8 text", where=str(path), hint="save it as UTF-8") from None
+        raise ConfigError(
+            f"{path} is not UTF-8 text", where=str(path), hint="save it as UTF-8"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the path and its permissions") from None
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}", hint="check the path and its permissions"
+        ) from None
     return parse_config(text, str(path), path.parent)
 
 
 def render_config(
-    *, template: str = "tiny", arch: str = "x86_64", cpus: int = 1,
-    memory_bytes: int = 512 << 20, disk_bytes: int = 1 << 30, accel: str = "auto",
+    *,
+    template: str = "tiny",
+    arch: str = "x86_64",
+    cpus: int = 1,
+    memory_bytes: int = 512 << 20,
+    disk_bytes: int = 1 << 30,
+    accel: str = "auto",
 ) -> str:
     """The instance.yaml that ``envdeck create`` writes for command-line options."""
     return (

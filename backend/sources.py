@@ -77,4 +77,3 @@ class Hub:
                 yield await queue.get()
         finally:
             self._queues.remove(queue)
-

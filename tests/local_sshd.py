@@ -37,9 +37,22 @@ class LocalSshd:
 
     def openssh_options(self) -> list[str]:
         """OpenSSH client options: our key, the server's key pinned, no user config."""
-        return ["-F", "/dev/null", "-i", str(self.client_key), "-p", str(self.port),
-                "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-                "-o", f"UserKnownHostsFile={self.known_hosts}", "-c", CIPHER]
+        return [
+            "-F",
+            "/dev/null",
+            "-i",
+            str(self.client_key),
+            "-p",
+            str(self.port),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-c",
+            CIPHER,
+        ]
 
 
 def free_port() -> int:
@@ -65,7 +78,9 @@ def start_local_sshd(tmp_path: Path) -> Iterator[LocalSshd]:
     sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
     require(os.geteuid() == 0, "root (sshd needs it to log a user in)")
     for name in ("host", "client"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True
+        )
     (tmp_path / "authorized_keys").write_text((tmp_path / "client.pub").read_text())
     port = free_port()
     config = tmp_path / "sshd_config"

@@ -52,7 +52,15 @@ from .screens import PromptScreen, TextScreen
 from .settings import UISettings, load_settings
 
 REFRESH_HZ = 15
-MUTATING = {"instance", "container", "shell", "create_tiny", "signal", "new_forward", "remove_forward"}
+MUTATING = {
+    "instance",
+    "container",
+    "shell",
+    "create_tiny",
+    "signal",
+    "new_forward",
+    "remove_forward",
+}
 PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 
@@ -70,10 +78,23 @@ class EnvdeckApp(CommandsMixin, App[int]):
         Binding("4", "focus_pane(4)", "Processes", show=False, id="app.pane4"),
         Binding("5", "focus_pane(5)", "Serial", show=False, id="app.pane5"),
         Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True, id="app.next_pane"),
-        Binding("shift+tab", "cycle_pane(-1)", "Previous pane", show=False, priority=True, id="app.prev_pane"),
+        Binding(
+            "shift+tab",
+            "cycle_pane(-1)",
+            "Previous pane",
+            show=False,
+            priority=True,
+            id="app.prev_pane",
+        ),
         Binding("colon", "command_mode", "Command", show=False, id="app.command"),
         Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),
-        Binding("ctrl+p", "command_palette", "Palette: every action, themes", show=False, id="app.palette"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette: every action, themes",
+            show=False,
+            id="app.palette",
+        ),
     ]
 
     def __init__(
@@ -102,7 +123,9 @@ class EnvdeckApp(CommandsMixin, App[int]):
         self.clock: Callable[[], float] = clock or (replay.now if replay else time.time)  # type: ignore[union-attr]
         self.host_info = host_info or host_summary
         self.host_line = ""
-        self.mode_tags = [t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_]
+        self.mode_tags = [
+            t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_
+        ]
         self.selected_instance: str | None = None
         self.colours: dict[str, str] = {}
         self._requested_theme = theme
@@ -133,7 +156,9 @@ class EnvdeckApp(CommandsMixin, App[int]):
         if self.settings.keymap:
             unknown = sorted(set(self.settings.keymap) - set(all_ids(self.help_groups())))
             if unknown:
-                self.notices.append(f"keymap: unknown binding ids {', '.join(unknown)} (see ? for the ids)")
+                self.notices.append(
+                    f"keymap: unknown binding ids {', '.join(unknown)} (see ? for the ids)"
+                )
             self.set_keymap(self.settings.keymap)
         self.host_line = self.host_info()
         self.set_interval(1 / REFRESH_HZ, self.flush)
@@ -177,13 +202,18 @@ class EnvdeckApp(CommandsMixin, App[int]):
             self.theme = name
             return
         if name:
-            self.notices.append(f"unknown theme {name!r}; themes: {', '.join(sorted(self.available_themes))}")
+            self.notices.append(
+                f"unknown theme {name!r}; themes: {', '.join(sorted(self.available_themes))}"
+            )
         self.theme = DEFAULT_THEME
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """Our custom variables for themes that do not define them (Textual's built-ins)."""
         theme = self.get_theme(self.theme) if self.theme else None
-        return {**super().get_theme_variable_defaults(), **variable_defaults(theme.dark if theme else True)}
+        return {
+            **super().get_theme_variable_defaults(),
+            **variable_defaults(theme.dark if theme else True),
+        }
 
     def _theme_changed(self) -> None:
         colours = {}
@@ -283,7 +313,11 @@ class EnvdeckApp(CommandsMixin, App[int]):
         groups = self.help_groups()
         if pane is not None:
             groups.sort(key=lambda g: g[0] != pane.help_group)
-        title = "Keys" + (f" — {pane.title} first" if pane else "") + " · remap by id: config.yaml keymap"
+        title = (
+            "Keys"
+            + (f" — {pane.title} first" if pane else "")
+            + " · remap by id: config.yaml keymap"
+        )
         self.push_screen(TextScreen(title, help_text(groups, self.settings.keymap), id="help"))
 
     def help_groups(self) -> list[tuple[str, list[Binding]]]:
@@ -301,7 +335,9 @@ class EnvdeckApp(CommandsMixin, App[int]):
 
     def action_command_mode(self) -> None:
         """``:vm`` ``:ct`` ``:pf`` ``:ps`` ``:log`` ``:theme NAME`` ``:q``."""
-        self.push_screen(PromptScreen(":", "vm | ct | pf | ps | log | theme NAME | q"), self._run_command)
+        self.push_screen(
+            PromptScreen(":", "vm | ct | pf | ps | log | theme NAME | q"), self._run_command
+        )
 
     def _run_command(self, text: str | None) -> None:
         if not text:
@@ -318,7 +354,9 @@ class EnvdeckApp(CommandsMixin, App[int]):
 
     def action_refresh_now(self) -> None:
         """Re-render everything now."""
-        self.model.dirty.update(("instances", "containers", "forwards", "processes", "serial", "header"))
+        self.model.dirty.update(
+            ("instances", "containers", "forwards", "processes", "serial", "header")
+        )
         self.host_line = self.host_info()
         self.flush()
 
@@ -329,15 +367,25 @@ class EnvdeckApp(CommandsMixin, App[int]):
             for binding in bindings:
                 if binding.id == "app.help" or (binding.id or "").startswith(("logs.", "detail.")):
                     continue  # (the log view's own keys only make sense inside it)
-                yield SystemCommand(f"{group}: {binding.description}", f"key {binding.key} · {binding.id}", self._palette_action(binding))
+                yield SystemCommand(
+                    f"{group}: {binding.description}",
+                    f"key {binding.key} · {binding.id}",
+                    self._palette_action(binding),
+                )
         for name in sorted(self.available_themes):
-            yield SystemCommand(f"Theme: {name}", "switch the dashboard theme", lambda n=name: setattr(self, "theme", n))
+            yield SystemCommand(
+                f"Theme: {name}",
+                "switch the dashboard theme",
+                lambda n=name: setattr(self, "theme", n),
+            )
         yield SystemCommand("Help: keys", "every key, grouped by pane", self.action_help)
 
     def _palette_action(self, binding: Binding) -> Callable[[], None]:
         """Focus the binding's pane, then run its action there (as the key would)."""
         prefix = (binding.id or "").split(".")[0]
-        number = {"instance": 1, "container": 2, "forward": 3, "process": 4, "serial": 5}.get(prefix)
+        number = {"instance": 1, "container": 2, "forward": 3, "process": 4, "serial": 5}.get(
+            prefix
+        )
 
         def run() -> None:
             target: object = self
@@ -364,8 +412,12 @@ class EnvdeckApp(CommandsMixin, App[int]):
         worker = event.worker
         if event.state == WorkerState.ERROR:
             error = worker.error
-            title = "unavailable" if isinstance(error, actions.ActionUnavailable) else "action failed"
-            self.notify(str(error) or error.__class__.__name__, title=title, severity="error", timeout=8)
+            title = (
+                "unavailable" if isinstance(error, actions.ActionUnavailable) else "action failed"
+            )
+            self.notify(
+                str(error) or error.__class__.__name__, title=title, severity="error", timeout=8
+            )
         elif event.state == WorkerState.SUCCESS and worker.group == "actions":
             if worker.result:
                 self.notify(str(worker.result), timeout=4)
@@ -374,11 +426,17 @@ class EnvdeckApp(CommandsMixin, App[int]):
                 if callable(poke):
                     poke()
 
+
 def _pane_of(module: str) -> str:
-    return {"envdeck.backend.instances.source": "instances", "envdeck.backend.containers.source": "containers"}.get(module, "processes")
+    return {
+        "envdeck.backend.instances.source": "instances",
+        "envdeck.backend.containers.source": "containers",
+    }.get(module, "processes")
 
 
-def run_dashboard(theme: str | None = None, readonly: bool = False, sources: list | None = None) -> int:
+def run_dashboard(
+    theme: str | None = None, readonly: bool = False, sources: list | None = None
+) -> int:
     """Open the dashboard; returns the exit code."""
     app = EnvdeckApp(sources, theme=theme, readonly=readonly)
     return int(app.run() or 0)

@@ -60,7 +60,11 @@ class CommandsMixin:
             verb = "resume"
         if verb == "delete":
             self.push_screen(
-                ConfirmScreen(f"Delete instance {name}?", "Its disk and state are removed; this cannot be undone.", "Delete"),
+                ConfirmScreen(
+                    f"Delete instance {name}?",
+                    "Its disk and state are removed; this cannot be undone.",
+                    "Delete",
+                ),
                 lambda yes: yes and self.run_action_worker(actions.instance_action(name, "delete")),
             )
             return
@@ -75,10 +79,17 @@ class CommandsMixin:
         if verb == "pause" and c.state == "paused":
             verb = "unpause"
         if verb == "remove":
-            command = shlex.join(actions.container_command(self._docker_host(c.endpoint), c.id[:12], "remove"))
+            command = shlex.join(
+                actions.container_command(self._docker_host(c.endpoint), c.id[:12], "remove")
+            )
             self.push_screen(
                 ConfirmScreen(f"Remove container {c.name}?", command, "Remove"),
-                lambda yes: yes and self.run_action_worker(actions.container_action(c.endpoint, c.id, "remove", force=True)),
+                lambda yes: (
+                    yes
+                    and self.run_action_worker(
+                        actions.container_action(c.endpoint, c.id, "remove", force=True)
+                    )
+                ),
             )
             return
         self.run_action_worker(actions.container_action(c.endpoint, c.id, verb))
@@ -89,7 +100,12 @@ class CommandsMixin:
         if c is None:
             self.notify("No container selected.", severity="warning")
             return
-        self.push_screen(LogScreen(f"logs of {c.name} on {c.endpoint}", partial(actions.container_logs, c.endpoint, c.id)))
+        self.push_screen(
+            LogScreen(
+                f"logs of {c.name} on {c.endpoint}",
+                partial(actions.container_logs, c.endpoint, c.id),
+            )
+        )
 
     def _docker_host(self, endpoint: str) -> str | None:
         status = self.model.endpoints.get(endpoint)
@@ -120,10 +136,15 @@ class CommandsMixin:
             label = dict(signal_options())[number]
             self.push_screen(
                 ConfirmScreen(f"Send {label} to {pid}?", what, "Send"),
-                lambda yes: yes and self.run_action_worker(actions.send_signal(pid, start, int(number))),
+                lambda yes: (
+                    yes and self.run_action_worker(actions.send_signal(pid, start, int(number)))
+                ),
             )
 
-        self.push_screen(PickScreen(f"Signal for {pid} {what}", signal_options(), "Enter picks · Esc cancels"), picked)
+        self.push_screen(
+            PickScreen(f"Signal for {pid} {what}", signal_options(), "Enter picks · Esc cancels"),
+            picked,
+        )
 
     def action_shell(self) -> None:
         """Suspend the dashboard, run the guest SSH / container exec shell, come back."""
@@ -154,7 +175,11 @@ class CommandsMixin:
             with self.suspend():
                 completed = subprocess.run(argv, check=False)
         except Exception as exc:  # noqa: BLE001 - SuspendNotSupported, missing program
-            self.notify(f"{exc.__class__.__name__}: {exc}\n{shlex.join(argv)}", title="shell", severity="error")
+            self.notify(
+                f"{exc.__class__.__name__}: {exc}\n{shlex.join(argv)}",
+                title="shell",
+                severity="error",
+            )
             return
         finally:
             self._suspended = False
@@ -170,7 +195,9 @@ class CommandsMixin:
         elif isinstance(pane, ProcessesPane):
             row = pane.main.selected
             if row is not None:
-                self.push_screen(TextScreen(f"Process {row['pid']}", _process_text(row), id="command"))
+                self.push_screen(
+                    TextScreen(f"Process {row['pid']}", _process_text(row), id="command")
+                )
         else:
             name = self.query_one(InstancesPane).selected
             if name is None:
@@ -181,7 +208,9 @@ class CommandsMixin:
     @work(thread=True, group="lookups", exit_on_error=False)
     def _instance_commands(self, name: str) -> None:
         body = Text(_instance_commands_text(name))
-        self.call_from_thread(self.push_screen, TextScreen(f"Commands of {name}", body, id="command"))
+        self.call_from_thread(
+            self.push_screen, TextScreen(f"Commands of {name}", body, id="command")
+        )
 
     def _container_menu(self) -> None:
         c = self._selected_container()
@@ -191,7 +220,13 @@ class CommandsMixin:
         host = self._docker_host(c.endpoint)
         options = [
             (verb, f"{verb:<8} {shlex.join(actions.container_command(host, c.id[:12], verb))}")
-            for verb in ("start", "stop", "restart", "pause" if c.state != "paused" else "unpause", "remove")
+            for verb in (
+                "start",
+                "stop",
+                "restart",
+                "pause" if c.state != "paused" else "unpause",
+                "remove",
+            )
         ]
         options.append(("shell", f"{'shell':<8} docker exec -it {c.id[:12]} sh  (same as E)"))
 
@@ -201,7 +236,9 @@ class CommandsMixin:
             elif verb is not None:
                 self.action_container("remove" if verb == "remove" else verb)
 
-        self.push_screen(PickScreen(f"{c.name} on {c.endpoint}", options, "Enter runs · Esc closes"), picked)
+        self.push_screen(
+            PickScreen(f"{c.name} on {c.endpoint}", options, "Enter runs · Esc closes"), picked
+        )
 
     def action_details(self) -> None:
         """Enter: everything known about the selection, in tabs ([ and ] switch)."""
@@ -221,14 +258,24 @@ class CommandsMixin:
         elif isinstance(pane, ContainersPane) and pane.selected is not None:
             c = pane.selected
             title = f"container {c.name} on {c.endpoint}"
-            top = [r for r in self.model.processes.get("host", {}).values() if r.get("container") == c.name]
+            top = [
+                r
+                for r in self.model.processes.get("host", {}).values()
+                if r.get("container") == c.name
+            ]
             tabs = [
                 ("Details", partial(_json, c)),
-                ("Stats", partial(lambda e, i: _json(actions.container_stats(e, i)), c.endpoint, c.id)),
+                (
+                    "Stats",
+                    partial(lambda e, i: _json(actions.container_stats(e, i)), c.endpoint, c.id),
+                ),
                 ("Top", partial(_top_text, top)),
             ]
         elif isinstance(pane, ForwardsPane) and pane.selected is not None:
-            title, tabs = f"forward {pane.selected.guest}", [("Details", partial(_json, pane.selected))]
+            title, tabs = (
+                f"forward {pane.selected.guest}",
+                [("Details", partial(_json, pane.selected))],
+            )
         elif isinstance(pane, ProcessesPane) and pane.main.selected is not None:
             row = pane.main.selected
             title = f"process {row['pid']}"
@@ -247,7 +294,12 @@ class CommandsMixin:
             if spec:
                 self.run_action_worker(actions.forward_add(name, spec))
 
-        self.push_screen(PromptScreen(f"New forward for {name}", "GUEST[:HOST] or GUEST:HOSTIP:HOST, e.g. 8080 or 80:8080"), add)
+        self.push_screen(
+            PromptScreen(
+                f"New forward for {name}", "GUEST[:HOST] or GUEST:HOSTIP:HOST, e.g. 8080 or 80:8080"
+            ),
+            add,
+        )
 
     def action_remove_forward(self) -> None:
         """Remove the selected forward (asks first)."""
@@ -256,8 +308,15 @@ class CommandsMixin:
             self.notify("No forward selected.", severity="warning")
             return
         self.push_screen(
-            ConfirmScreen(f"Remove the forward of guest {forward.guest}?", f"{forward.guest} → {forward.host} on {forward.instance}", "Remove"),
-            lambda yes: yes and self.run_action_worker(actions.forward_remove(forward.instance, forward.guest)),
+            ConfirmScreen(
+                f"Remove the forward of guest {forward.guest}?",
+                f"{forward.guest} → {forward.host} on {forward.instance}",
+                "Remove",
+            ),
+            lambda yes: (
+                yes
+                and self.run_action_worker(actions.forward_remove(forward.instance, forward.guest))
+            ),
         )
 
     def action_open_forward(self) -> None:
@@ -291,8 +350,12 @@ class CommandsMixin:
     def search_serial(self, name: str, pattern: str) -> None:
         """Search the instance's whole serial log on disk (not only the window)."""
         hits, total = search_log(store.InstanceDir.of(name).serial_log, pattern)
-        body = Text("\n".join(hits) if hits else "no matches (the log on disk is empty or has none)")
-        title = f"/{pattern} in {name}'s serial log: {total} lines" + (f" (first {len(hits)})" if total > len(hits) else "")
+        body = Text(
+            "\n".join(hits) if hits else "no matches (the log on disk is empty or has none)"
+        )
+        title = f"/{pattern} in {name}'s serial log: {total} lines" + (
+            f" (first {len(hits)})" if total > len(hits) else ""
+        )
         self.call_from_thread(self.push_screen, TextScreen(title, body, id="search"))
 
 
@@ -321,7 +384,10 @@ def _json(item: object) -> Text:
 def _instance_commands_text(name: str) -> str:
     """The instance's literal QEMU and shell command lines (each may be unavailable)."""
     parts = []
-    for title, func in (("QEMU", actions.instance_qemu_argv), ("Shell", actions.instance_shell_argv)):
+    for title, func in (
+        ("QEMU", actions.instance_qemu_argv),
+        ("Shell", actions.instance_shell_argv),
+    ):
         try:
             parts.append(f"{title}:\n  {shlex.join(func(name))}")
         except Exception as exc:  # noqa: BLE001 - shown to the user
@@ -333,7 +399,9 @@ def _top_text(rows: list[dict]) -> Text:
     """The container's processes from the host snapshot."""
     if not rows:
         return Text("no processes of this container in the host's process table", style="italic")
-    lines = [f"{r['pid']:>7} {(r.get('cpu_percent') or 0.0):5.1f}%  {command_text(r)}" for r in rows]
+    lines = [
+        f"{r['pid']:>7} {(r.get('cpu_percent') or 0.0):5.1f}%  {command_text(r)}" for r in rows
+    ]
     return Text("\n".join(lines))
 
 
@@ -341,7 +409,10 @@ def _stages_text(stages: list) -> Text:
     """One boot stage per line: mark, name, seconds since start, detail."""
     if not stages:
         return Text("no boot stages seen since the dashboard started", style="italic")
-    return Text("\n".join(
-        f"{STAGE_MARK.get(s.status, '?')} {s.stage:<22} {s.elapsed_s:6.1f}s  {s.status}" + (f"  {s.detail}" if s.detail else "")
-        for s in stages
-    ))
+    return Text(
+        "\n".join(
+            f"{STAGE_MARK.get(s.status, '?')} {s.stage:<22} {s.elapsed_s:6.1f}s  {s.status}"
+            + (f"  {s.detail}" if s.detail else "")
+            for s in stages
+        )
+    )

@@ -26,7 +26,11 @@ class Line(Widget):
     def set(self, text: str | Text) -> None:
         """Show ``text`` (no-op when unchanged)."""
         value = Text(text) if isinstance(text, str) else text
-        if value.plain == self._text.plain and value.spans == self._text.spans and value.style == self._text.style:
+        if (
+            value.plain == self._text.plain
+            and value.spans == self._text.spans
+            and value.style == self._text.style
+        ):
             return
         self._text = value
         self.refresh()

@@ -77,9 +77,18 @@ class DashboardModel:
 
     def forget_instance(self, name: str) -> None:
         """Drop everything known about an instance."""
-        for table in (self.instances, self.stages, self.messages, self.forwards, self.serial, self.serial_times,
-                      self.serial_pending, self.processes, self.process_summary,
-                      self.processes_unavailable):
+        for table in (
+            self.instances,
+            self.stages,
+            self.messages,
+            self.forwards,
+            self.serial,
+            self.serial_times,
+            self.serial_pending,
+            self.processes,
+            self.process_summary,
+            self.processes_unavailable,
+        ):
             table.pop(name, None)
         self.dirty.update(PANES)
 

@@ -75,12 +75,20 @@ class ContainersPane(Pane):
         rows = []
         count = 0
         for endpoint, containers in model.container_groups():
-            rows.append((ENDPOINT_PREFIX + endpoint, endpoint_cells(model.endpoints.get(endpoint), endpoint, colours)))
+            rows.append(
+                (
+                    ENDPOINT_PREFIX + endpoint,
+                    endpoint_cells(model.endpoints.get(endpoint), endpoint, colours),
+                )
+            )
             for c in containers:
                 count += 1
                 platform = Text(c.platform or "-")
                 if c.emulated:
-                    platform = Text(f"{c.platform or '?'} emulated", style=colours.get("emulated", "magenta") + " bold")
+                    platform = Text(
+                        f"{c.platform or '?'} emulated",
+                        style=colours.get("emulated", "magenta") + " bold",
+                    )
                 rows.append(
                     (
                         f"{endpoint}|{c.id}",
@@ -98,9 +106,18 @@ class ContainersPane(Pane):
         self.set_title(f"({count}{f', {emulated} emulated' if emulated else ''})" if count else "")
         if not rows:
             if "containers" in self.dash.missing_sources:
-                self.show("#containers-empty", Text("Containers source not available in this build.", style="italic"))
+                self.show(
+                    "#containers-empty",
+                    Text("Containers source not available in this build.", style="italic"),
+                )
             else:
-                self.show("#containers-empty", Text("No Docker endpoints seen yet (waiting for the containers source).", style="italic"))
+                self.show(
+                    "#containers-empty",
+                    Text(
+                        "No Docker endpoints seen yet (waiting for the containers source).",
+                        style="italic",
+                    ),
+                )
         else:
             self.show("#containers-empty", endpoint_problems(model.endpoints, colours))
 

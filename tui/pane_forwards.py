@@ -83,8 +83,16 @@ class ForwardsPane(Pane):
         sync_rows(self.main, rows, self._cache)
         self.set_title(f"{name}" if name else "")
         if name is None:
-            self.show("#forwards-empty", Text("Select an instance to see its forwards.", style="italic"))
+            self.show(
+                "#forwards-empty", Text("Select an instance to see its forwards.", style="italic")
+            )
         elif not rows:
-            self.show("#forwards-empty", Text(f"{name} has no forwards (its guest listens on no TCP port yet).", style="italic"))
+            self.show(
+                "#forwards-empty",
+                Text(
+                    f"{name} has no forwards (its guest listens on no TCP port yet).",
+                    style="italic",
+                ),
+            )
         else:
             self.show("#forwards-empty", "")

@@ -34,11 +34,29 @@ class ProcessesPane(Pane):
         Binding("t", "tree", "Tree on/off", id="process.tree"),
         Binding("plus", "expand", "Expand", show=False, id="process.expand"),
         Binding("minus", "collapse", "Collapse", show=False, id="process.collapse"),
-        Binding("asterisk", "expand_all", "Expand/collapse all below", show=False, id="process.expand_all"),
+        Binding(
+            "asterisk",
+            "expand_all",
+            "Expand/collapse all below",
+            show=False,
+            id="process.expand_all",
+        ),
         Binding("P", "sort('cpu')", "Sort CPU", id="process.sort_cpu"),
         Binding("M", "sort('mem')", "Sort memory", id="process.sort_mem"),
-        Binding("less_than_sign", "sort_step(-1)", "Sort: previous column", show=False, id="process.sort_prev"),
-        Binding("greater_than_sign", "sort_step(1)", "Sort: next column", show=False, id="process.sort_next"),
+        Binding(
+            "less_than_sign",
+            "sort_step(-1)",
+            "Sort: previous column",
+            show=False,
+            id="process.sort_prev",
+        ),
+        Binding(
+            "greater_than_sign",
+            "sort_step(1)",
+            "Sort: next column",
+            show=False,
+            id="process.sort_next",
+        ),
         Binding("I", "invert", "Invert sort", show=False, id="process.sort_invert"),
         Binding("k", "app.signal", "Signal", id="process.signal"),
         Binding("F", "follow", "Follow", show=False, id="process.follow"),
@@ -59,7 +77,9 @@ class ProcessesPane(Pane):
         yield Line(id="process-summary")
         yield Line(HEADER, id="process-header")
         yield ProcessView(id="process-view")
-        yield Input(placeholder="filter (regex; ! inverts) — Enter keeps, Esc clears", id="process-filter")
+        yield Input(
+            placeholder="filter (regex; ! inverts) — Enter keeps, Esc clears", id="process-filter"
+        )
 
     def on_mount(self) -> None:
         """Filter input starts hidden; highlight rules come from the config."""
@@ -98,7 +118,10 @@ class ProcessesPane(Pane):
         count, emulated_cpu, total_cpu = summarize(snapshot)
         out = Text()
         noun = "process" if count == 1 else "processes"
-        out.append(f"{count} emulated {noun} · {emulated_cpu:.0f} % CPU", style=self.dash.colours.get("emulated", "") + " bold" if count else "")
+        out.append(
+            f"{count} emulated {noun} · {emulated_cpu:.0f} % CPU",
+            style=self.dash.colours.get("emulated", "") + " bold" if count else "",
+        )
         out.append(f"   ({len(snapshot)} processes · {total_cpu:.0f} % CPU total)", style="dim")
         return out
 
@@ -226,5 +249,7 @@ class ProcessesPane(Pane):
         if len(hosts) < 2:
             self.dash.notify("Only the host's processes are available.", timeout=3)
             return
-        self.host = hosts[(hosts.index(self.host) + 1) % len(hosts)] if self.host in hosts else hosts[0]
+        self.host = (
+            hosts[(hosts.index(self.host) + 1) % len(hosts)] if self.host in hosts else hosts[0]
+        )
         self._changed()

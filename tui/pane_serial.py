@@ -52,7 +52,10 @@ class SerialPane(Pane):
     def compose(self) -> ComposeResult:
         """The log and a search input."""
         yield SerialLog(id="serial-log", max_lines=self.dash.model.serial_window, auto_scroll=True)
-        yield Input(placeholder="search the whole serial log (regex) — Enter searches, Esc closes", id="serial-search")
+        yield Input(
+            placeholder="search the whole serial log (regex) — Enter searches, Esc closes",
+            id="serial-search",
+        )
 
     def on_mount(self) -> None:
         """The search input starts hidden."""
@@ -101,8 +104,12 @@ class SerialPane(Pane):
     def _format(self, name: str, lines: list[str]) -> list[str]:
         if self.timestamps:
             pairs = self.dash.model.serial_with_times(name, len(lines))
-            if len(pairs) == len(lines):  # else a flood outran the window: no times for the overflow
-                lines = [time.strftime("%H:%M:%S ", time.localtime(ts)) + line for ts, line in pairs]
+            if len(pairs) == len(
+                lines
+            ):  # else a flood outran the window: no times for the overflow
+                lines = [
+                    time.strftime("%H:%M:%S ", time.localtime(ts)) + line for ts, line in pairs
+                ]
         return self._wrap(lines) if self.wrap else lines
 
     def _wrap(self, lines: list[str]) -> list[str]:

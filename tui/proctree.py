@@ -79,7 +79,8 @@ def compile_filter(text: str) -> Callable[[dict], bool] | None:
 
     def predicate(row: dict) -> bool:
         hay = " ".join(
-            str(x) for x in (row.get("pid"), row.get("user"), row.get("container"), command_text(row))
+            str(x)
+            for x in (row.get("pid"), row.get("user"), row.get("container"), command_text(row))
         )
         return bool(pattern.search(hay)) != invert
 

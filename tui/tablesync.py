@@ -51,7 +51,9 @@ def _fit_columns(table: DataTable, cache: dict[str, tuple]) -> None:
     depend on which intermediate states happened to be drawn)."""
     changed = False
     for index, column in enumerate(table.columns.values()):
-        widest = max([cell_len(column.label.plain)] + [cell_len(row[index][0]) for row in cache.values()])
+        widest = max(
+            [cell_len(column.label.plain)] + [cell_len(row[index][0]) for row in cache.values()]
+        )
         if column.auto_width and column.content_width != widest:
             column.content_width = widest
             changed = True

@@ -52,8 +52,13 @@ log = logging.getLogger("envdeck.agent")
 # A working KVM guest reaches /init in about a second; a hung one may still print the boot
 # stub's "Probing EDD" first, so the watchdog waits for the kernel-booted marker, not any output.
 KVM_WATCHDOG_S = 10.0
-STALL_AFTER_S = {"first serial output": 20.0, "kernel booted": 90.0, "ssh port open": 60.0,
-                 "ssh authenticated": 30.0, "provisioning done": 600.0}
+STALL_AFTER_S = {
+    "first serial output": 20.0,
+    "kernel booted": 90.0,
+    "ssh port open": 60.0,
+    "ssh authenticated": 30.0,
+    "provisioning done": 600.0,
+}
 BOOT_DEADLINE_S = 300.0
 # Tests (and impatient users) can scale the stall timers: ENVDECK_STALL_SCALE=0.2
 _SCALE = float(os.environ.get("ENVDECK_STALL_SCALE", "1") or 1)
@@ -90,8 +95,12 @@ class Agent:
         self.clients: set[Client] = set()
         self.tail = Tail()
         self.status = InstanceStatus(
-            instance=inst.name, state="starting", arch=self.cfg.arch, cpus=self.cfg.cpus,
-            memory_bytes=self.cfg.memory_bytes, disk_bytes=self.cfg.disk_bytes,
+            instance=inst.name,
+            state="starting",
+            arch=self.cfg.arch,
+            cpus=self.cfg.cpus,
+            memory_bytes=self.cfg.memory_bytes,
+            disk_bytes=self.cfg.disk_bytes,
         )
         self.tracker = BootTracker(inst.name, self.emit)
         self.serial_log = RotatingLog(inst.serial_log)
@@ -111,8 +120,14 @@ class Agent:
         self.argv: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.messages: deque[AgentMessage] = deque(maxlen=50)
-        self.forwards = ForwardManager(inst.name, self.cfg.port_forwards, self.emit, lambda: self.link.conn,
-                                       base_dir=inst.root, mux=self.link.master_path)
+        self.forwards = ForwardManager(
+            inst.name,
+            self.cfg.port_forwards,
+            self.emit,
+            lambda: self.link.conn,
+            base_dir=inst.root,
+            mux=self.link.master_path,
+        )
         self._serial_writer: asyncio.StreamWriter | None = None
 
     # --- events ---------------------------------------------------------------------------
@@ -146,7 +161,9 @@ class Agent:
         while data := await reader.read(65536):
             self._pending_serial += self.splitter.feed(data)
             if self._pending_serial and self._flush_handle is None:
-                self._flush_handle = asyncio.get_running_loop().call_later(SERIAL_FLUSH_S, self._flush_serial)
+                self._flush_handle = asyncio.get_running_loop().call_later(
+                    SERIAL_FLUSH_S, self._flush_serial
+                )
         self._pending_serial += self.splitter.flush()
         self._flush_serial()
 
@@ -168,7 +185,9 @@ class Agent:
         deadline = time.monotonic() + 10
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(str(self.inst.root / "serial.sock"))
+                reader, writer = await asyncio.open_unix_connection(
+                    str(self.inst.root / "serial.sock")
+                )
                 break
             except OSError:
                 if time.monotonic() > deadline or self.exited.is_set():
@@ -183,18 +202,34 @@ class Agent:
     def _machine(self, accel: str, ssh_port: int) -> MachineSpec:
         if self.cfg.images:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
             code, _ = cloud_images.ovmf()
-            boot: dict[str, Any] = dict(kernel=None, initrd=None, cmdline="", disk=self.inst.disk,
-                                        firmware=(code, self.inst.efi_vars), seed=self.inst.seed)
+            boot: dict[str, Any] = dict(
+                kernel=None,
+                initrd=None,
+                cmdline="",
+                disk=self.inst.disk,
+                firmware=(code, self.inst.efi_vars),
+                seed=self.inst.seed,
+            )
         else:
             kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
             if accel == "tcg":
                 cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
-            boot = dict(kernel=kernel, initrd=initrd, cmdline=cmdline,
-                        disk=self.inst.disk if self.inst.disk.exists() else None)
+            boot = dict(
+                kernel=kernel,
+                initrd=initrd,
+                cmdline=cmdline,
+                disk=self.inst.disk if self.inst.disk.exists() else None,
+            )
         return MachineSpec(
-            name=self.inst.name, arch=self.cfg.arch, accel=accel, cpus=self.cfg.cpus,
-            memory_bytes=self.cfg.memory_bytes, serial_socket=self.inst.root / "serial.sock",
-            qmp_socket=self.inst.qmp_sock, ssh_port=ssh_port, **boot,
+            name=self.inst.name,
+            arch=self.cfg.arch,
+            accel=accel,
+            cpus=self.cfg.cpus,
+            memory_bytes=self.cfg.memory_bytes,
+            serial_socket=self.inst.root / "serial.sock",
+            qmp_socket=self.inst.qmp_sock,
+            ssh_port=ssh_port,
+            **boot,
         )
 
     async def _spawn(self, accel: str, ssh_port: int) -> None:
@@ -205,7 +240,10 @@ class Agent:
         qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU; one launch
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=qemu_log,
+                stderr=qemu_log,
                 start_new_session=True,  # QEMU outlives a killed agent; a new agent adopts it
             )
         finally:
@@ -253,8 +291,13 @@ class Agent:
             state, reason = "stopped", None
         elif how == "exited with status 0" and panic:
             state, reason = "crashed", f"the guest kernel panicked: {panic}"
-        elif how == "exited with status 0" and any("Restarting system" in x for x in self.tail.last(5)):
-            state, reason = "stopped", "the guest rebooted itself (QEMU runs with -no-reboot): start it again"
+        elif how == "exited with status 0" and any(
+            "Restarting system" in x for x in self.tail.last(5)
+        ):
+            state, reason = (
+                "stopped",
+                "the guest rebooted itself (QEMU runs with -no-reboot): start it again",
+            )
         elif how == "exited with status 0":
             state, reason = "stopped", "the guest powered itself off"
         else:
@@ -291,7 +334,9 @@ class Agent:
             except TimeoutError:
                 reason = f"the guest kernel did not reach /init within {KVM_WATCHDOG_S:.0f}s under {choice.accel}"
                 accel_mod.record_verdict(choice.accel, reason)
-                self.say("warning", f"{reason}: falling back to TCG (remembered until the host reboots)")
+                self.say(
+                    "warning", f"{reason}: falling back to TCG (remembered until the host reboots)"
+                )
                 await self._kill_for_restart()
                 self.tracker = BootTracker(self.inst.name, self.emit)
                 await self._spawn("tcg", ssh_port)
@@ -300,8 +345,13 @@ class Agent:
     def _started(self, accel: str, ssh_port: int) -> None:
         assert self.qemu is not None
         self.tracker.reached("qemu started", f"pid {self.qemu.pid}, accel {accel}")
-        self.set_status(state="booting", accel=accel, ssh_port=ssh_port, pid=self.qemu.pid,
-                        started_at=time.time())
+        self.set_status(
+            state="booting",
+            accel=accel,
+            ssh_port=ssh_port,
+            pid=self.qemu.pid,
+            started_at=time.time(),
+        )
 
     async def _kill_for_restart(self) -> None:
         proc, self.proc = self.proc, None  # the watcher ignores this exit
@@ -326,8 +376,13 @@ class Agent:
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
         await self.monitor.connect(self.inst.qmp_sock, timeout=5)
         self.tracker.reached("first serial output", "adopted")
-        self.set_status(state="booting", accel=state.get("accel"), ssh_port=state.get("ssh_port"),
-                        pid=record.pid, started_at=record.start_time)
+        self.set_status(
+            state="booting",
+            accel=state.get("accel"),
+            ssh_port=state.get("ssh_port"),
+            pid=record.pid,
+            started_at=record.start_time,
+        )
 
     async def wait_ready(self) -> None:
         """Walk the remaining boot stages; report stalls with a diagnosis; end ready or degraded."""
@@ -388,7 +443,9 @@ class Agent:
 
     def _ssh_lost(self) -> None:
         if self.status.state == "ready":
-            self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
+            self.set_status(
+                state="degraded", reason="SSH connection to the guest lost; reconnecting"
+            )
 
     def _ssh_back(self) -> None:
         if not self.stopping and self.status.state not in ("paused", "stopping"):
@@ -396,6 +453,7 @@ class Agent:
 
     async def _provision(self) -> bool:
         """Run the provision scripts (output into the boot log); False if one failed."""
+
         def line(text: str) -> None:
             self._pending_serial.append(text)
             self._flush_serial()
@@ -404,20 +462,27 @@ class Agent:
             await self._wait_for_cloud_init(line)
         result = await run_provisioning(self.link.conn, self.cfg.provision, line)
         if result.failed_step is not None:
-            reason = (f"provision script {result.failed_step} failed with exit status "
-                      f"{result.exit_status}: {result.output_tail.splitlines()[-1] if result.output_tail else ''}")
+            reason = (
+                f"provision script {result.failed_step} failed with exit status "
+                f"{result.exit_status}: {result.output_tail.splitlines()[-1] if result.output_tail else ''}"
+            )
             self.tracker.failed(reason + ("\n" + result.output_tail if result.output_tail else ""))
             self.set_status(state="degraded", reason=reason)
             return False
-        self.tracker.reached("provisioning done", "ran the scripts" if result.ran else "nothing to run")
+        self.tracker.reached(
+            "provisioning done", "ran the scripts" if result.ran else "nothing to run"
+        )
         return True
 
-    async def _wait_for_cloud_init(self, line: Callable[[str], None], timeout: float = 600.0) -> None:
+    async def _wait_for_cloud_init(
+        self, line: Callable[[str], None], timeout: float = 600.0
+    ) -> None:
         """Cloud images: let cloud-init finish first (it may still restart services such as sshd);
         its verdict goes into the boot log, a failure becomes a warning (our keys are in by now)."""
         try:
-            result = await asyncio.wait_for(self.link.conn.run("cloud-init status --wait --long", check=False),
-                                            timeout)
+            result = await asyncio.wait_for(
+                self.link.conn.run("cloud-init status --wait --long", check=False), timeout
+            )
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             self.say("warning", f"could not wait for cloud-init: {exc}")
             return
@@ -425,8 +490,11 @@ class Agent:
             if text.strip() and not text.startswith("."):
                 line(f"[cloud-init] {text.strip()}")
         if result.exit_status != 0:
-            self.say("warning", f"cloud-init reported a problem (exit status {result.exit_status}); "
-                                "see 'envdeck logs' and /var/log/cloud-init.log in the guest")
+            self.say(
+                "warning",
+                f"cloud-init reported a problem (exit status {result.exit_status}); "
+                "see 'envdeck logs' and /var/log/cloud-init.log in the guest",
+            )
 
     async def _poll_listeners(self, interval: float = 1.0) -> None:
         """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""
@@ -441,8 +509,11 @@ class Agent:
             await asyncio.sleep(interval)
 
     def _save_manual_forwards(self) -> None:
-        manual = [{"spec": f"{f.guest_port}:{f.host_ip}:{f.host_port}"}
-                  for f in self.forwards.forwards.values() if f.source == "manual"]
+        manual = [
+            {"spec": f"{f.guest_port}:{f.host_ip}:{f.host_port}"}
+            for f in self.forwards.forwards.values()
+            if f.source == "manual"
+        ]
         self.inst.update_state(forwards=manual)
 
     # --- pause / stop ---------------------------------------------------------------------
@@ -450,7 +521,9 @@ class Agent:
     async def pause(self) -> dict[str, str]:
         """Freeze the guest (QMP stop). SSH may time out meanwhile; resume brings it back."""
         if self.status.state not in ("ready", "degraded") or self.monitor is None:
-            raise EnvdeckError(f"{self.inst.name} is {self.status.state}; only a running instance can be paused")
+            raise EnvdeckError(
+                f"{self.inst.name} is {self.status.state}; only a running instance can be paused"
+            )
         await self.monitor.pause()
         self.set_status(state="paused", reason=None)
         return {"text": "paused: its vCPUs are stopped, its memory is kept"}
@@ -458,13 +531,17 @@ class Agent:
     async def resume(self) -> dict[str, str]:
         """Let a paused guest run again; ready once SSH answers (reconnecting if it dropped)."""
         if self.status.state != "paused" or self.monitor is None:
-            raise EnvdeckError(f"{self.inst.name} is {self.status.state}, not paused",
-                               hint=f"pause it first: envdeck pause {self.inst.name}")
+            raise EnvdeckError(
+                f"{self.inst.name} is {self.status.state}, not paused",
+                hint=f"pause it first: envdeck pause {self.inst.name}",
+            )
         await self.monitor.resume()
         if self.link.up:
             self.set_status(state="ready", reason=None)
         else:
-            self.set_status(state="degraded", reason="SSH connection to the guest lost; reconnecting")
+            self.set_status(
+                state="degraded", reason="SSH connection to the guest lost; reconnecting"
+            )
         return {"text": "resumed"}
 
     # --- stop -----------------------------------------------------------------------------
@@ -485,10 +562,16 @@ class Agent:
             with contextlib.suppress(Exception):
                 await self.monitor.powerdown()
             if await self._wait_exit(timeout):
-                return {"how": "powerdown", "text": f"the guest powered off in {time.monotonic() - t0:.1f}s"}
+                return {
+                    "how": "powerdown",
+                    "text": f"the guest powered off in {time.monotonic() - t0:.1f}s",
+                }
             await self.monitor.quit()
             if await self._wait_exit(5):
-                return {"how": "quit", "text": f"the guest did not power off within {timeout:.0f}s; QEMU quit over QMP"}
+                return {
+                    "how": "quit",
+                    "text": f"the guest did not power off within {timeout:.0f}s; QEMU quit over QMP",
+                }
         if self.qemu:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.qemu.pid, signal.SIGKILL)
@@ -539,11 +622,17 @@ class Agent:
                 result = self.status.to_dict()
                 client.send({"id": ident, "ok": True, "result": result})
                 client.send({"event": self.status.to_dict()})
-                for past in [*list(self.messages)[-20:], *self.tracker.history, *self.forwards.events()]:
+                for past in [
+                    *list(self.messages)[-20:],
+                    *self.tracker.history,
+                    *self.forwards.events(),
+                ]:
                     client.send({"event": past.to_dict()})
                 backlog = self.tail.last(int(request.get("backlog", 200)))
                 if backlog:
-                    client.send({"event": SerialOutput(instance=self.inst.name, lines=backlog).to_dict()})
+                    client.send(
+                        {"event": SerialOutput(instance=self.inst.name, lines=backlog).to_dict()}
+                    )
                 client.subscribed = True
                 return
             elif cmd == "follow_serial":
@@ -585,7 +674,9 @@ class Agent:
             self.inst.agent_sock.unlink()
         old_umask = os.umask(0o177)
         try:
-            server = await asyncio.start_unix_server(self.handle, str(self.inst.agent_sock), limit=1 << 20)
+            server = await asyncio.start_unix_server(
+                self.handle, str(self.inst.agent_sock), limit=1 << 20
+            )
         finally:
             os.umask(old_umask)
         os.chmod(self.inst.agent_sock, 0o600)
@@ -656,8 +747,11 @@ def _describe_exit(code: int) -> str:
 
 def _last_lines(path: Path, n: int) -> str:
     try:
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
-                 if line.strip() and "waiting for connection" not in line]
+        lines = [
+            line.strip()
+            for line in path.read_text(errors="replace").splitlines()
+            if line.strip() and "waiting for connection" not in line
+        ]
     except OSError:
         return ""
     return " | ".join(lines[-n:])

@@ -52,7 +52,9 @@ class AgentClient:
         deadline = loop.time() + timeout
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(str(socket_path), limit=MAX_LINE)
+                reader, writer = await asyncio.open_unix_connection(
+                    str(socket_path), limit=MAX_LINE
+                )
                 return cls(reader, writer)
             except (FileNotFoundError, ConnectionRefusedError, OSError) as exc:
                 if loop.time() >= deadline:
@@ -72,8 +74,11 @@ class AgentClient:
                     if message.get("ok"):
                         future.set_result(message.get("result"))
                     else:
-                        future.set_exception(AgentError(message.get("error", "agent error"),
-                                                        hint=message.get("hint")))
+                        future.set_exception(
+                            AgentError(
+                                message.get("error", "agent error"), hint=message.get("hint")
+                            )
+                        )
         except (ConnectionError, json.JSONDecodeError, asyncio.IncompleteReadError):
             pass
         finally:

@@ -17,15 +17,24 @@ from envdeck.backend.containers.rows import info_json
 from envdeck.backend.errors import EnvdeckError, UserInputError
 from envdeck.backend.events import ContainerInfo
 
-STATE_STYLE = {"running": "green", "paused": "yellow", "restarting": "yellow",
-               "created": "dim", "exited": "dim", "dead": "red"}
+STATE_STYLE = {
+    "running": "green",
+    "paused": "yellow",
+    "restarting": "yellow",
+    "created": "dim",
+    "exited": "dim",
+    "dead": "red",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``containers`` (list) and ``container`` (one container's actions)."""
     p = sub.add_parser("containers", help="list Docker containers of the host and instances")
-    p.add_argument("--endpoint", "-e", help="host, instance:NAME, context:NAME or a URL "
-                   "(default: every endpoint found)")
+    p.add_argument(
+        "--endpoint",
+        "-e",
+        help="host, instance:NAME, context:NAME or a URL (default: every endpoint found)",
+    )
     p.add_argument("--all", "-a", action="store_true", help="include stopped containers")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
@@ -38,8 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         a = actions.add_parser(action, parents=[common], help=f"{action} a container")
         a.add_argument("name")
         if action in ("stop", "restart"):
-            a.add_argument("--time", "-t", type=int, default=10,
-                           help="seconds to wait before killing (default 10)")
+            a.add_argument(
+                "--time",
+                "-t",
+                type=int,
+                default=10,
+                help="seconds to wait before killing (default 10)",
+            )
         a.set_defaults(func=cmd_action)
     a = actions.add_parser("remove", aliases=["rm"], parents=[common], help="remove a container")
     a.add_argument("name")
@@ -52,8 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--tail", "-n", default="200", help="lines from the end (default 200, or all)")
     a.add_argument("--timestamps", "-t", action="store_true")
     a.set_defaults(func=cmd_logs)
-    a = actions.add_parser("shell", parents=[common],
-                           help="interactive shell in a container (docker exec -it)")
+    a = actions.add_parser(
+        "shell", parents=[common], help="interactive shell in a container (docker exec -it)"
+    )
     a.add_argument("name")
     a.add_argument("command", nargs=argparse.REMAINDER, help="command instead of sh")
     a.set_defaults(func=cmd_shell)
@@ -81,8 +96,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.endpoint:
                 raise
             failures += 1
-            err_console.print(f"[yellow]{endpoint.name}:[/] unreachable: {exc.message}",
-                              markup=True, soft_wrap=True)
+            err_console.print(
+                f"[yellow]{endpoint.name}:[/] unreachable: {exc.message}",
+                markup=True,
+                soft_wrap=True,
+            )
     if failures == len(endpoints):
         raise EnvdeckError("no docker endpoint answered", hint="is dockerd running?")
     if args.json:
@@ -91,12 +109,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     table = Table(box=None, pad_edge=False, header_style="bold")
     show_endpoint = len(endpoints) > 1
     for column in (["ENDPOINT"] if show_endpoint else []) + [
-            "NAME", "ID", "IMAGE", "STATE", "STATUS", "PORTS", "PLATFORM"]:
+        "NAME",
+        "ID",
+        "IMAGE",
+        "STATE",
+        "STATUS",
+        "PORTS",
+        "PLATFORM",
+    ]:
         table.add_column(column, no_wrap=column in ("NAME", "ID", "STATE"))
     for row in rows:
         style = STATE_STYLE.get(row.state, "")
-        cells = [row.name, row.id[:12], row.image, f"[{style}]{row.state}[/]" if style else row.state,
-                 row.status, ", ".join(row.ports) or "-", _platform_text(row)]
+        cells = [
+            row.name,
+            row.id[:12],
+            row.image,
+            f"[{style}]{row.state}[/]" if style else row.state,
+            row.status,
+            ", ".join(row.ports) or "-",
+            _platform_text(row),
+        ]
         table.add_row(*([row.endpoint] if show_endpoint else []), *cells)
     if rows:
         console.print(table)
@@ -107,8 +139,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_action(args: argparse.Namespace) -> int:
     """start / stop / restart / pause / unpause."""
-    text = asyncio.run(containers.container_action(
-        args.endpoint, args.name, args.action, stop_timeout=getattr(args, "time", 10)))
+    text = asyncio.run(
+        containers.container_action(
+            args.endpoint, args.name, args.action, stop_timeout=getattr(args, "time", 10)
+        )
+    )
     console.print(text)
     return 0
 
@@ -117,14 +152,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
     """remove: a running container only with --force, after a confirmation (or --yes)."""
     if args.force and not args.yes:
         if not sys.stdin.isatty():
-            raise UserInputError(f"refusing to force-remove {args.name!r} without confirmation",
-                                 hint="add --yes")
+            raise UserInputError(
+                f"refusing to force-remove {args.name!r} without confirmation", hint="add --yes"
+            )
         answer = console.input(f"remove {args.name} even if it is running? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             console.print("not removed")
             return 1
-    text = asyncio.run(containers.container_action(args.endpoint, args.name, "remove",
-                                                   force=args.force))
+    text = asyncio.run(
+        containers.container_action(args.endpoint, args.name, "remove", force=args.force)
+    )
     console.print(text)
     return 0
 
@@ -135,7 +172,9 @@ def _tail(text: str) -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise UserInputError(f"--tail {text!r}: not a number", hint="e.g. --tail 50, or all") from None
+        raise UserInputError(
+            f"--tail {text!r}: not a number", hint="e.g. --tail 50, or all"
+        ) from None
     if value < 0:
         raise UserInputError("--tail must be 0 or more")
     return value
@@ -143,8 +182,13 @@ def _tail(text: str) -> int | None:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     """logs: print the tail, then follow with -f until Ctrl-C."""
-    stream = containers.logs(args.endpoint, args.name, tail=_tail(args.tail),
-                             follow=args.follow, timestamps=args.timestamps)
+    stream = containers.logs(
+        args.endpoint,
+        args.name,
+        tail=_tail(args.tail),
+        follow=args.follow,
+        timestamps=args.timestamps,
+    )
     try:
         for line in stream:
             sys.stdout.write(line + "\n")
@@ -179,13 +223,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for key, value in [
         ("container", f"{data['name']} ({data['id'][:12]}) on {data['endpoint']}"),
         ("state", data["state"]),
-        ("cpu", f"{data['cpu_percent']}% (100% = one cpu; {data['online_cpus']} online), "
-                f"{data['cpu_seconds']:.2f}s cpu time"),
+        (
+            "cpu",
+            f"{data['cpu_percent']}% (100% = one cpu; {data['online_cpus']} online), "
+            f"{data['cpu_seconds']:.2f}s cpu time",
+        ),
         ("memory", mem),
         ("pids", str(data["pids"])),
         ("net rx/tx", f"{human_bytes(data['net_rx_bytes'])} / {human_bytes(data['net_tx_bytes'])}"),
-        ("block r/w", f"{human_bytes(data['block_read_bytes'])} / "
-                      f"{human_bytes(data['block_write_bytes'])}"),
+        (
+            "block r/w",
+            f"{human_bytes(data['block_read_bytes'])} / {human_bytes(data['block_write_bytes'])}",
+        ),
         ("sampled", f"{time.monotonic() - started:.1f}s"),
     ]:
         table.add_row(f"[bold]{key}[/]", value)

@@ -33,15 +33,24 @@ def cmd_forwards(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     if not rows:
-        console.print(f"{args.name} has no forwards (guest services that listen are forwarded automatically)")
+        console.print(
+            f"{args.name} has no forwards (guest services that listen are forwarded automatically)"
+        )
         return 0
     table = Table(box=None, header_style="bold")
     for column in ("GUEST", "HOST", "SOURCE", "STATE", "CONNS", "IN", "OUT"):
         table.add_column(column)
     for row in rows:
         style = STATE_STYLE.get(row["state"], "")
-        table.add_row(row["guest"], row["host"], row["source"], f"[{style}]{row['state']}[/]",
-                      str(row["connections"]), human_bytes(row["bytes_in"]), human_bytes(row["bytes_out"]))
+        table.add_row(
+            row["guest"],
+            row["host"],
+            row["source"],
+            f"[{style}]{row['state']}[/]",
+            str(row["connections"]),
+            human_bytes(row["bytes_in"]),
+            human_bytes(row["bytes_out"]),
+        )
     console.print(table)
     for row in rows:
         if row["reason"]:
@@ -52,8 +61,10 @@ def cmd_forwards(args: argparse.Namespace) -> int:
 def cmd_forward(args: argparse.Namespace) -> int:
     if args.action == "add":
         row = asyncio.run(instances.forward_add(args.name, args.spec))
-        console.print(f"guest {row['guest']} -> {row['host']}: {row['state']}"
-                      + (f" ({row['reason']})" if row["reason"] else ""))
+        console.print(
+            f"guest {row['guest']} -> {row['host']}: {row['state']}"
+            + (f" ({row['reason']})" if row["reason"] else "")
+        )
         return 0 if row["state"] == "active" else 1
     asyncio.run(instances.forward_remove(args.name, args.spec))
     console.print(f"removed the forward of guest port {args.spec}")

@@ -20,8 +20,14 @@ from envdeck.backend.store import InstanceDir, list_instances
 from envdeck.backend.vm import serial
 
 STATE_STYLE = {
-    "ready": "green", "booting": "yellow", "starting": "yellow", "stopping": "yellow",
-    "stopped": "dim", "crashed": "bold red", "degraded": "red", "paused": "cyan",
+    "ready": "green",
+    "booting": "yellow",
+    "starting": "yellow",
+    "stopping": "yellow",
+    "stopped": "dim",
+    "crashed": "bold red",
+    "degraded": "red",
+    "paused": "cyan",
 }
 
 
@@ -91,7 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_exec)
 
-    p = sub.add_parser("up", help="create (if needed) and start the tiny instance, then open the dashboard")
+    p = sub.add_parser(
+        "up", help="create (if needed) and start the tiny instance, then open the dashboard"
+    )
     p.add_argument("name", nargs="?", default="default")
     p.add_argument("--no-dashboard", action="store_true", help="follow the serial log instead")
     p.set_defaults(func=cmd_up)
@@ -113,15 +121,25 @@ def _progress_printer() -> Any:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    if args.file and any(v is not None for v in (args.cpus, args.memory, args.disk, args.arch, args.accel)):
-        raise UserInputError("-f FILE and --cpus/--memory/--disk/--arch/--accel exclude each other",
-                             hint="put the values in the file")
+    if args.file and any(
+        v is not None for v in (args.cpus, args.memory, args.disk, args.arch, args.accel)
+    ):
+        raise UserInputError(
+            "-f FILE and --cpus/--memory/--disk/--arch/--accel exclude each other",
+            hint="put the values in the file",
+        )
     if args.cpus is not None and not 1 <= args.cpus <= 64:
         raise UserInputError(f"--cpus {args.cpus} is out of range", hint="use 1 to 64")
     err_console.print(f"creating [bold]{args.name}[/]")
     inst = instances.create(
-        args.name, template=args.template, cpus=args.cpus, memory_bytes=args.memory,
-        disk_bytes=args.disk, arch=args.arch, accel=args.accel, file=args.file,
+        args.name,
+        template=args.template,
+        cpus=args.cpus,
+        memory_bytes=args.memory,
+        disk_bytes=args.disk,
+        arch=args.arch,
+        accel=args.accel,
+        file=args.file,
         progress=_progress_printer(),
     )
     console.print(f"[green]created[/] {args.name} in {inst.root}")
@@ -143,11 +161,15 @@ class StagePrinter:
         if isinstance(event, BootStage):
             if event.status == "done":
                 detail = f"  [dim]{event.detail}[/]" if event.detail else ""
-                err_console.print(f"  [green]✓[/] {event.stage:<22} {event.elapsed_s:6.2f}s{detail}")
+                err_console.print(
+                    f"  [green]✓[/] {event.stage:<22} {event.elapsed_s:6.2f}s{detail}"
+                )
             elif event.status == "running":
                 err_console.print(f"  [dim]… {event.stage}[/]")
             else:
-                err_console.print(f"  [red]![/] {event.stage} {event.status} after {event.elapsed_s:.0f}s: {event.detail}")
+                err_console.print(
+                    f"  [red]![/] {event.stage} {event.status} after {event.elapsed_s:.0f}s: {event.detail}"
+                )
         elif isinstance(event, AgentMessage):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
             err_console.print(f"  [{style}]{event.level}:[/] {event.text}")
@@ -160,14 +182,21 @@ class StagePrinter:
 
 def cmd_start(args: argparse.Namespace) -> int:
     err_console.print(f"starting [bold]{args.name}[/]")
-    result = asyncio.run(instances.start(args.name, wait=not args.no_wait,
-                                         on_event=StagePrinter(args.name), timeout=args.timeout))
+    result = asyncio.run(
+        instances.start(
+            args.name, wait=not args.no_wait, on_event=StagePrinter(args.name), timeout=args.timeout
+        )
+    )
     state = result["state"]
     if state == "ready":
-        console.print(f"[green]{args.name} is ready[/] (ssh port {result['ssh_port']}, accel {result['accel']})")
+        console.print(
+            f"[green]{args.name} is ready[/] (ssh port {result['ssh_port']}, accel {result['accel']})"
+        )
         return 0
     if args.no_wait:
-        console.print(f"{args.name}: {state} (the agent keeps booting it; 'envdeck logs -f {args.name}')")
+        console.print(
+            f"{args.name}: {state} (the agent keeps booting it; 'envdeck logs -f {args.name}')"
+        )
         return 0
     console.print(f"[red]{args.name} is {state}[/]: {result['reason']}")
     return 1
@@ -209,8 +238,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     if not rows:
-        console.print("no instances yet — create the tiny one: [bold]envdeck up[/] "
-                      "(or envdeck create NAME && envdeck start NAME)")
+        console.print(
+            "no instances yet — create the tiny one: [bold]envdeck up[/] "
+            "(or envdeck create NAME && envdeck start NAME)"
+        )
         return 0
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "STATE", "ARCH", "ACCEL", "CPUS", "MEMORY", "DISK", "SSH", "UPTIME"):
@@ -218,9 +249,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         style = STATE_STYLE.get(row["state"], "")
         table.add_row(
-            row["name"], f"[{style}]{row['state']}[/]", row["arch"], row["accel"] or "-",
-            str(row["cpus"]), human_bytes(row["memory_bytes"]), human_bytes(row["disk_bytes"]),
-            str(row["ssh_port"] or "-"), human_duration(row["uptime_s"]),
+            row["name"],
+            f"[{style}]{row['state']}[/]",
+            row["arch"],
+            row["accel"] or "-",
+            str(row["cpus"]),
+            human_bytes(row["memory_bytes"]),
+            human_bytes(row["disk_bytes"]),
+            str(row["ssh_port"] or "-"),
+            human_duration(row["uptime_s"]),
         )
     console.print(table)
     for row in rows:
@@ -298,7 +335,9 @@ async def _exec(name: str, command: list[str]) -> int:
     inst = InstanceDir.existing(name)
     info = await instances.status(name)
     if info["state"] not in ("ready", "degraded") or not info["ssh_port"]:
-        raise UserInputError(f"instance {name!r} is {info['state']}", hint=f"start it: 'envdeck start {name}'")
+        raise UserInputError(
+            f"instance {name!r} is {info['state']}", hint=f"start it: 'envdeck start {name}'"
+        )
     conn = await ssh.connect(inst, info["ssh_port"])
     try:
         result = await conn.run(shlex.join(command), check=False, encoding=None)
@@ -315,8 +354,18 @@ async def _exec(name: str, command: list[str]) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.name not in list_instances():
-        cmd_create(argparse.Namespace(name=args.name, template="tiny", file=None, cpus=None,
-                                      memory=None, disk=None, arch=None, accel=None))
+        cmd_create(
+            argparse.Namespace(
+                name=args.name,
+                template="tiny",
+                file=None,
+                cpus=None,
+                memory=None,
+                disk=None,
+                arch=None,
+                accel=None,
+            )
+        )
     code = cmd_start(argparse.Namespace(name=args.name, no_wait=False, timeout=600))
     if code != 0:
         return code

@@ -23,7 +23,12 @@ from envdeck.backend.processes.guest import (
 from envdeck.backend.processes.host import read_start_time, send_signal, snapshot, tree_order
 from envdeck.backend.processes.view import SORT_KEYS, RowFilter, select
 
-SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "INT": signal.SIGINT, "HUP": signal.SIGHUP}
+SIGNALS = {
+    "TERM": signal.SIGTERM,
+    "KILL": signal.SIGKILL,
+    "INT": signal.SIGINT,
+    "HUP": signal.SIGHUP,
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tree", action="store_true", help="tree order with indentation")
     p.add_argument("--emulated", action="store_true", help="only processes under QEMU emulation")
     p.add_argument("--json", action="store_true", help="machine-readable list of rows")
-    p.add_argument("--sort", choices=sorted(SORT_KEYS), default=None, help="flat order (default pid)")
+    p.add_argument(
+        "--sort", choices=sorted(SORT_KEYS), default=None, help="flat order (default pid)"
+    )
     p.add_argument("--filter", metavar="TEXT", help="substring of the command line or name")
     p.add_argument("--user", metavar="USER", help="only this user's processes")
     p.add_argument("--container", metavar="NAME", help="only processes of this container")
@@ -185,7 +192,9 @@ def _kill_in_guest(args: argparse.Namespace) -> int:
     row = next((r for r in _guest_rows(args.instance) if r["pid"] == args.pid), None)
     if row is None:
         raise NotFound(f"no process {args.pid} in {args.instance!r}")
-    if not _confirm(args, f"{args.pid} ({' '.join(row['cmdline']) or row['name']}) in {args.instance}"):
+    if not _confirm(
+        args, f"{args.pid} ({' '.join(row['cmdline']) or row['name']}) in {args.instance}"
+    ):
         console.print("not sent")
         return 1
     script = guest_signal_script(args.pid, row["start_ticks"], args.signal)

@@ -58,6 +58,4 @@ def cmd_replay(args: argparse.Namespace) -> int:
         tui = importlib.import_module("envdeck.tui.app")  # lazily: backend never imports Textual
     except ModuleNotFoundError as exc:
         raise EnvdeckError("the dashboard is not available in this build") from exc
-    return int(
-tui.run_dashboard(theme=args.theme, readonly=args.readonly, sources=[source]) or 0
-    )
+    return int(tui.run_dashboard(theme=args.theme, readonly=args.readonly, sources=[source]) or 0)

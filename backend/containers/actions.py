@@ -65,14 +65,18 @@ def native_arch(client: Any) -> str | None:
     return normalize_arch(client.info().get("Architecture"))
 
 
-def list_containers(endpoint: str | Endpoint | None = None, all: bool = True) -> list[ContainerInfo]:
+def list_containers(
+    endpoint: str | Endpoint | None = None, all: bool = True
+) -> list[ContainerInfo]:
     """Containers of one endpoint (default: the host daemon), newest first; one list request."""
     ep = _endpoint(endpoint)
     with _client(ep) as client:
         native = native_arch(client)
         platforms = PlatformCache(client.api.inspect_image)
-        return [to_info(ep.name, attrs, platforms.get(attrs.get("ImageID")), native)
-                for attrs in client.api.containers(all=all)]
+        return [
+            to_info(ep.name, attrs, platforms.get(attrs.get("ImageID")), native)
+            for attrs in client.api.containers(all=all)
+        ]
 
 
 def _inspect(client: Any, ep: Endpoint, ref: str) -> dict[str, Any]:
@@ -94,8 +98,9 @@ def _label(attrs: dict[str, Any]) -> str:
 
 def _do_action(ep: Endpoint, ref: str, action: str, force: bool, stop_timeout: int) -> str:
     if action not in ACTIONS:
-        raise UserInputError(f"unknown container action {action!r}",
-                             hint=f"one of: {', '.join(ACTIONS)}")
+        raise UserInputError(
+            f"unknown container action {action!r}", hint=f"one of: {', '.join(ACTIONS)}"
+        )
     with _client(ep, timeout=stop_timeout + 30) as client:
         attrs = _inspect(client, ep, ref)
         cid, name, state = attrs["Id"], _label(attrs), attrs["State"]
@@ -118,8 +123,10 @@ def _do_action(ep: Endpoint, ref: str, action: str, force: bool, stop_timeout: i
             if paused:
                 return f"{name} is already paused"
             if not running:
-                raise EnvdeckError(f"cannot pause {name}: it is not running",
-                                   hint=f"start it first: envdeck container start {name}")
+                raise EnvdeckError(
+                    f"cannot pause {name}: it is not running",
+                    hint=f"start it first: envdeck container start {name}",
+                )
             api.pause(cid)
             return f"paused {name}"
         if action == "unpause":
@@ -128,14 +135,21 @@ def _do_action(ep: Endpoint, ref: str, action: str, force: bool, stop_timeout: i
             api.unpause(cid)
             return f"unpaused {name}"
         if running and not force:
-            raise EnvdeckError(f"{name} is running",
-                               hint="stop it first, or remove it with --force")
+            raise EnvdeckError(
+                f"{name} is running", hint="stop it first, or remove it with --force"
+            )
         api.remove_container(cid, force=force)
         return f"removed {name}" + (" (was running)" if running else "")
 
 
-async def container_action(endpoint: str | Endpoint | None, ref: str, action: str, *,
-                           force: bool = False, stop_timeout: int = 10) -> str:
+async def container_action(
+    endpoint: str | Endpoint | None,
+    ref: str,
+    action: str,
+    *,
+    force: bool = False,
+    stop_timeout: int = 10,
+) -> str:
     """Run ``action`` (start|stop|restart|pause|unpause|remove) on a container; a result text.
 
     ``remove`` of a running container needs ``force=True`` (the caller confirms first).
@@ -145,8 +159,9 @@ async def container_action(endpoint: str | Endpoint | None, ref: str, action: st
     return await asyncio.to_thread(_do_action, ep, ref, action, force, stop_timeout)
 
 
-def shell_argv(endpoint: str | Endpoint | None, ref: str,
-               command: list[str] | None = None) -> list[str]:
+def shell_argv(
+    endpoint: str | Endpoint | None, ref: str, command: list[str] | None = None
+) -> list[str]:
     """The ``docker exec -it`` command line for an interactive shell (for ``App.suspend()``).
 
     Checks that the container exists and is running, and that the docker CLI is installed.
@@ -160,8 +175,10 @@ def shell_argv(endpoint: str | Endpoint | None, ref: str,
     state = attrs["State"]
     if not state.get("Running") or state.get("Paused"):
         status = "paused" if state.get("Paused") else state.get("Status", "not running")
-        raise EnvdeckError(f"cannot open a shell in {_label(attrs)}: it is {status}",
-                           hint=f"envdeck container start {_label(attrs)}")
+        raise EnvdeckError(
+            f"cannot open a shell in {_label(attrs)}: it is {status}",
+            hint=f"envdeck container start {_label(attrs)}",
+        )
     target = ["--context", ep.context] if ep.context else ["-H", ep.url]
     return ["docker", *target, "exec", "-it", attrs["Id"], *(command or ["sh"])]
 
@@ -205,8 +222,14 @@ class LogStream:
             self._client.close()
 
 
-def logs(endpoint: str | Endpoint | None, ref: str, *, tail: int | None = 200,
-         follow: bool = False, timestamps: bool = False) -> LogStream:
+def logs(
+    endpoint: str | Endpoint | None,
+    ref: str,
+    *,
+    tail: int | None = 200,
+    follow: bool = False,
+    timestamps: bool = False,
+) -> LogStream:
     """A container's log lines (stdout and stderr): the last ``tail`` (None = all), then live
     ones when ``follow``. Raises :class:`NotFound` at once for an unknown container."""
     ep = _endpoint(endpoint)
@@ -214,8 +237,13 @@ def logs(endpoint: str | Endpoint | None, ref: str, *, tail: int | None = 200,
     try:
         with _client_errors(ep):
             cid = _inspect(client, ep, ref)["Id"]
-            raw = client.api.logs(cid, stream=True, follow=follow, timestamps=timestamps,
-                                  tail="all" if tail is None else tail)
+            raw = client.api.logs(
+                cid,
+                stream=True,
+                follow=follow,
+                timestamps=timestamps,
+                tail="all" if tail is None else tail,
+            )
     except BaseException:
         client.close()
         raise
@@ -225,8 +253,9 @@ def logs(endpoint: str | Endpoint | None, ref: str, *, tail: int | None = 200,
 def summarize_stats(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """CPU % from two one-shot samples, memory as ``docker stats`` counts it, I/O totals."""
     cpu1, cpu2 = first.get("cpu_stats") or {}, second.get("cpu_stats") or {}
-    used = (cpu2.get("cpu_usage", {}).get("total_usage", 0)
-            - cpu1.get("cpu_usage", {}).get("total_usage", 0))
+    used = cpu2.get("cpu_usage", {}).get("total_usage", 0) - cpu1.get("cpu_usage", {}).get(
+        "total_usage", 0
+    )
     system = cpu2.get("system_cpu_usage", 0) - cpu1.get("system_cpu_usage", 0)
     cpus = cpu2.get("online_cpus") or len(cpu2.get("cpu_usage", {}).get("percpu_usage") or []) or 1
     mem = second.get("memory_stats") or {}
@@ -246,8 +275,12 @@ def summarize_stats(first: dict[str, Any], second: dict[str, Any]) -> dict[str, 
         "pids": (second.get("pids_stats") or {}).get("current"),
         "net_rx_bytes": sum(n.get("rx_bytes", 0) for n in nets),
         "net_tx_bytes": sum(n.get("tx_bytes", 0) for n in nets),
-        "block_read_bytes": sum(b.get("value", 0) for b in blkio if b.get("op", "").lower() == "read"),
-        "block_write_bytes": sum(b.get("value", 0) for b in blkio if b.get("op", "").lower() == "write"),
+        "block_read_bytes": sum(
+            b.get("value", 0) for b in blkio if b.get("op", "").lower() == "read"
+        ),
+        "block_write_bytes": sum(
+            b.get("value", 0) for b in blkio if b.get("op", "").lower() == "write"
+        ),
     }
 
 
@@ -267,4 +300,3 @@ def stats(endpoint: str | Endpoint | None, ref: str, *, interval: float = 0.5) -
         "state": attrs["State"].get("Status"),
         **summarize_stats(first, second),
     }
-

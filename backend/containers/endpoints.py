@@ -38,7 +38,7 @@ class Endpoint:
     @property
     def socket_path(self) -> Path | None:
         """The socket file of a ``unix://`` endpoint, else None."""
-        return Path(self.url[len("unix://"):]) if self.url.startswith("unix://") else None
+        return Path(self.url[len("unix://") :]) if self.url.startswith("unix://") else None
 
 
 def host_endpoint() -> Endpoint:
@@ -46,8 +46,9 @@ def host_endpoint() -> Endpoint:
     url = os.environ.get("DOCKER_HOST") or DEFAULT_URL
     verify = os.environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
     cert = os.environ.get("DOCKER_CERT_PATH") or (str(docker_config_dir()) if verify else None)
-    return Endpoint("host", url, tls_dir=cert if url.startswith("tcp://") else None,
-                    tls_verify=verify)
+    return Endpoint(
+        "host", url, tls_dir=cert if url.startswith("tcp://") else None, tls_verify=verify
+    )
 
 
 def docker_config_dir() -> Path:
@@ -73,8 +74,13 @@ def parse_context_meta(meta: dict, config_dir: Path) -> Endpoint | None:
         return None
     context_id = hashlib.sha256(name.encode()).hexdigest()
     tls = config_dir / "contexts" / "tls" / context_id / "docker"
-    return Endpoint(f"context:{name}", url, tls_dir=str(tls) if tls.is_dir() else None,
-                    tls_verify=not docker_ep.get("SkipTLSVerify", False), context=name)
+    return Endpoint(
+        f"context:{name}",
+        url,
+        tls_dir=str(tls) if tls.is_dir() else None,
+        tls_verify=not docker_ep.get("SkipTLSVerify", False),
+        context=name,
+    )
 
 
 def context_endpoints(config_dir: Path | None = None) -> list[Endpoint]:
@@ -166,8 +172,7 @@ def connect(endpoint: Endpoint, *, timeout: float | None = 10):
     import docker
 
     try:
-        client = make_client(endpoint, timeout=timeout,
-                             version=_VERSIONS.get(endpoint.url, "auto"))
+        client = make_client(endpoint, timeout=timeout, version=_VERSIONS.get(endpoint.url, "auto"))
         if endpoint.url not in _VERSIONS:
             _VERSIONS[endpoint.url] = client.api.api_version
         return client

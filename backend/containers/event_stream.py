@@ -28,8 +28,14 @@ Item = tuple[str, Any]
 class EventStream:
     """Follow the ``type=container`` events of one endpoint in a background thread."""
 
-    def __init__(self, endpoint: Endpoint, loop: asyncio.AbstractEventLoop,
-                 deliver: Callable[[Item], None], *, version: str = "auto") -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[Item], None],
+        *,
+        version: str = "auto",
+    ) -> None:
         self.endpoint = endpoint
         self._loop = loop
         self._deliver = deliver
@@ -37,8 +43,9 @@ class EventStream:
         self._lock = threading.Lock()
         self._stream: Any = None
         self._closed = False
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"docker-events:{endpoint.name}")
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"docker-events:{endpoint.name}"
+        )
 
     def start(self) -> EventStream:
         """Start the thread; returns self."""

@@ -40,7 +40,9 @@ def normalize_arch(arch: str | None) -> str | None:
     return _ARCH_ALIASES.get(arch.lower(), arch.lower())
 
 
-def format_platform(os_name: str | None, arch: str | None, variant: str | None = None) -> str | None:
+def format_platform(
+    os_name: str | None, arch: str | None, variant: str | None = None
+) -> str | None:
     """``linux/arm64``, ``linux/arm/v7``; None when the architecture is unknown."""
     norm = normalize_arch(arch)
     if not norm:

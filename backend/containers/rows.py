@@ -12,10 +12,22 @@ from envdeck.backend.events import ContainerInfo
 
 # Event actions after which a container's row must be re-read; "destroy" removes it. Others
 # (exec_*, attach, resize, top, copy, ...) do not change what the list shows.
-REFRESH_ACTIONS = frozenset({
-    "create", "start", "restart", "stop", "die", "kill", "pause", "unpause", "rename",
-    "update", "oom", "health_status",
-})
+REFRESH_ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "stop",
+        "die",
+        "kill",
+        "pause",
+        "unpause",
+        "rename",
+        "update",
+        "oom",
+        "health_status",
+    }
+)
 REMOVE_ACTION = "destroy"
 
 
@@ -70,8 +82,11 @@ def format_port(port: dict[str, Any]) -> str:
 def format_ports(ports: list[dict[str, Any]] | None) -> list[str]:
     """Every port, in docker's order, each once (IPv6 twins of a 0.0.0.0 binding dropped)."""
     result: list[str] = []
-    wildcard = {(p.get("PublicPort"), p.get("PrivatePort"), p.get("Type"))
-                for p in ports or [] if p.get("IP") == "0.0.0.0"}
+    wildcard = {
+        (p.get("PublicPort"), p.get("PrivatePort"), p.get("Type"))
+        for p in ports or []
+        if p.get("IP") == "0.0.0.0"
+    }
     for port in ports or []:
         key = (port.get("PublicPort"), port.get("PrivatePort"), port.get("Type"))
         if port.get("IP") == "::" and key in wildcard:
@@ -82,8 +97,9 @@ def format_ports(ports: list[dict[str, Any]] | None) -> list[str]:
     return result
 
 
-def to_info(endpoint: str, attrs: dict[str, Any], platform: str | None,
-            native_arch: str | None) -> ContainerInfo:
+def to_info(
+    endpoint: str, attrs: dict[str, Any], platform: str | None, native_arch: str | None
+) -> ContainerInfo:
     """The event row for one list entry."""
     return ContainerInfo(
         endpoint=endpoint,

@@ -64,8 +64,15 @@ __all__ = [
 class EndpointWatcher:
     """Keeps one endpoint's containers live; runs until cancelled."""
 
-    def __init__(self, endpoint: Endpoint, emit: Emit, *, retry_max: float = 2.0,
-                 refresh_interval: float = 60.0, subscribe_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        emit: Emit,
+        *,
+        retry_max: float = 2.0,
+        refresh_interval: float = 60.0,
+        subscribe_timeout: float = 5.0,
+    ) -> None:
         self.endpoint = endpoint
         self._emit = emit
         self._retry_max = retry_max
@@ -103,10 +110,15 @@ class EndpointWatcher:
         if self._status == (reachable, reason):
             return
         self._status = (reachable, reason)
-        self._emit(EndpointStatus(
-            endpoint=self.endpoint.name, reachable=reachable, reason=reason,
-            native_arch=self._native, docker_host=self.endpoint.url,
-        ))
+        self._emit(
+            EndpointStatus(
+                endpoint=self.endpoint.name,
+                reachable=reachable,
+                reason=reason,
+                native_arch=self._native,
+                docker_host=self.endpoint.url,
+            )
+        )
 
     def _connect(self) -> None:
         """(thread) The request client and the daemon's native arch."""
@@ -132,15 +144,23 @@ class EndpointWatcher:
         self.list_requests += 1
         entries = self._client.api.containers(all=True, filters=filters)
         assert self._platforms is not None
-        return [to_info(self.endpoint.name, attrs, self._platforms.get(attrs.get("ImageID")),
-                        self._native) for attrs in entries]
+        return [
+            to_info(
+                self.endpoint.name, attrs, self._platforms.get(attrs.get("ImageID")), self._native
+            )
+            for attrs in entries
+        ]
 
     async def _session(self) -> tuple[bool, str]:
         """One connection's life: returns (was connected, why it ended)."""
         await asyncio.to_thread(self._connect)
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stream = EventStream(self.endpoint, asyncio.get_running_loop(), queue.put_nowait,
-                             version=self._client.api.api_version).start()
+        stream = EventStream(
+            self.endpoint,
+            asyncio.get_running_loop(),
+            queue.put_nowait,
+            version=self._client.api.api_version,
+        ).start()
         try:
             async with asyncio.timeout(self._subscribe_timeout):
                 tag, payload = await queue.get()
@@ -183,8 +203,9 @@ class EndpointWatcher:
                 self._emit(ContainerRemoved(endpoint=self.endpoint.name, id=cid))
         return ended
 
-    def _publish(self, rows: list[ContainerInfo], *, full: bool = False,
-                 only_changed: bool = False) -> None:
+    def _publish(
+        self, rows: list[ContainerInfo], *, full: bool = False, only_changed: bool = False
+    ) -> None:
         """Emit rows (``only_changed``: those that differ from what was last emitted); with
         ``full`` (the list of every container), also remove shown rows that are gone."""
         for row in rows:
@@ -209,11 +230,19 @@ class ContainersSource:
 
     name = "containers"
 
-    def __init__(self, endpoints: list[Endpoint | str] | None = None, *,
-                 rediscover_interval: float = 5.0, retry_max: float = 2.0,
-                 refresh_interval: float = 60.0) -> None:
-        self._fixed = None if endpoints is None else [
-            e if isinstance(e, Endpoint) else resolve(e) for e in endpoints]
+    def __init__(
+        self,
+        endpoints: list[Endpoint | str] | None = None,
+        *,
+        rediscover_interval: float = 5.0,
+        retry_max: float = 2.0,
+        refresh_interval: float = 60.0,
+    ) -> None:
+        self._fixed = (
+            None
+            if endpoints is None
+            else [e if isinstance(e, Endpoint) else resolve(e) for e in endpoints]
+        )
         self._rediscover_interval = rediscover_interval
         self._retry_max = retry_max
         self._refresh_interval = refresh_interval
@@ -226,11 +255,16 @@ class ContainersSource:
             while True:
                 for endpoint in self._fixed if self._fixed is not None else discover():
                     if endpoint.url not in tasks:
-                        watcher = EndpointWatcher(endpoint, emit, retry_max=self._retry_max,
-                                                  refresh_interval=self._refresh_interval)
+                        watcher = EndpointWatcher(
+                            endpoint,
+                            emit,
+                            retry_max=self._retry_max,
+                            refresh_interval=self._refresh_interval,
+                        )
                         self.watchers[endpoint.name] = watcher
                         tasks[endpoint.url] = asyncio.create_task(
-                            watcher.run(), name=f"containers:{endpoint.name}")
+                            watcher.run(), name=f"containers:{endpoint.name}"
+                        )
                 if self._fixed is not None:
                     await asyncio.gather(*tasks.values())
                     return

@@ -66,12 +66,24 @@ class Forward:
     def host(self) -> str:
         if self.host_socket is not None:
             return str(self.host_socket)
-        return f"[{self.host_ip}]:{self.host_port}" if ":" in self.host_ip else f"{self.host_ip}:{self.host_port}"
+        return (
+            f"[{self.host_ip}]:{self.host_port}"
+            if ":" in self.host_ip
+            else f"{self.host_ip}:{self.host_port}"
+        )
 
     def event(self, instance: str) -> ForwardStatus:
-        return ForwardStatus(instance=instance, guest=self.key, host=self.host, source=self.source,
-                             state=self.state, reason=self.reason, connections=self.connections,
-                             bytes_in=self.bytes_in, bytes_out=self.bytes_out)
+        return ForwardStatus(
+            instance=instance,
+            guest=self.key,
+            host=self.host,
+            source=self.source,
+            state=self.state,
+            reason=self.reason,
+            connections=self.connections,
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+        )
 
 
 class HostListener:
@@ -100,7 +112,8 @@ class HostListener:
 def bind_tcp(host_ip: str, port: int) -> socket.socket:
     """A listening TCP socket on host_ip:port (OSError if taken)."""
     family, kind, proto, _, address = socket.getaddrinfo(
-        host_ip, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        host_ip, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -192,15 +205,24 @@ def parse_spec(spec: str) -> tuple[int, str, int]:
             return int(parts[0]), parts[1], int(parts[2])
     except ValueError:
         pass
-    raise UserInputError(f"forward {spec!r} is not GUEST[:HOST]",
-                         hint="e.g. 8080, 80:8080, or 80:0.0.0.0:8080 to listen beyond loopback")
+    raise UserInputError(
+        f"forward {spec!r} is not GUEST[:HOST]",
+        hint="e.g. 8080, 80:8080, or 80:0.0.0.0:8080 to listen beyond loopback",
+    )
 
 
 class ForwardManager:
     """All forwards of one instance."""
 
-    def __init__(self, instance: str, rules: tuple[PortForwardRule, ...], emit: Callable[[Event], None],
-                 conn: ConnGetter, base_dir: Path | None = None, mux: MuxGetter | None = None) -> None:
+    def __init__(
+        self,
+        instance: str,
+        rules: tuple[PortForwardRule, ...],
+        emit: Callable[[Event], None],
+        conn: ConnGetter,
+        base_dir: Path | None = None,
+        mux: MuxGetter | None = None,
+    ) -> None:
         self.instance = instance
         self.base_dir = base_dir or Path.cwd()
         self.rules = rules
@@ -220,7 +242,9 @@ class ForwardManager:
         for guest, host_ip, host_port in static_rules(self.rules):
             await self._open(Forward(guest, host_ip, host_port, "rule"))
         for guest_path, host_path in socket_rules(self.rules, self.base_dir):
-            await self._open(Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path))
+            await self._open(
+                Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path)
+            )
         for item in manual:
             guest, host_ip, host_port = parse_spec(item["spec"])
             await self._open(Forward(guest, host_ip, host_port, "manual"))
@@ -250,9 +274,16 @@ class ForwardManager:
 
     @staticmethod
     def _json(fwd: Forward) -> dict[str, Any]:
-        return {"guest": fwd.key, "host": fwd.host, "source": fwd.source, "state": fwd.state,
-                "reason": fwd.reason, "connections": fwd.connections, "bytes_in": fwd.bytes_in,
-                "bytes_out": fwd.bytes_out}
+        return {
+            "guest": fwd.key,
+            "host": fwd.host,
+            "source": fwd.source,
+            "state": fwd.state,
+            "reason": fwd.reason,
+            "connections": fwd.connections,
+            "bytes_in": fwd.bytes_in,
+            "bytes_out": fwd.bytes_out,
+        }
 
     # --- changes ------------------------------------------------------------------------------
 
@@ -277,8 +308,10 @@ class ForwardManager:
         guest, host_ip, host_port = parse_spec(spec)
         existing = self.forwards.get(str(guest))
         if existing and existing.source != "auto":
-            raise UserInputError(f"guest port {guest} is already forwarded to {existing.host}",
-                                 hint=f"remove it first: envdeck forward {self.instance} remove {guest}")
+            raise UserInputError(
+                f"guest port {guest} is already forwarded to {existing.host}",
+                hint=f"remove it first: envdeck forward {self.instance} remove {guest}",
+            )
         if existing:
             self._drop(existing.key)
         fwd = Forward(guest, host_ip, host_port, "manual")
@@ -288,8 +321,9 @@ class ForwardManager:
     def remove(self, guest: str) -> None:
         """Remove a forward by guest port."""
         if guest not in self.forwards:
-            raise UserInputError(f"no forward for guest port {guest}",
-                                 hint=f"see 'envdeck forwards {self.instance}'")
+            raise UserInputError(
+                f"no forward for guest port {guest}", hint=f"see 'envdeck forwards {self.instance}'"
+            )
         self._drop(guest)
 
     def _drop(self, key: str) -> None:
@@ -348,7 +382,9 @@ class ForwardManager:
             raise
         await self._carry(fwd, reader, writer)
 
-    async def _splice(self, fwd: Forward, conn: socket.socket, session: ssh_mux.StdioForward) -> None:
+    async def _splice(
+        self, fwd: Forward, conn: socket.socket, session: ssh_mux.StdioForward
+    ) -> None:
         fwd.connections += 1
         self._dirty.add(fwd.key)
 
@@ -361,8 +397,9 @@ class ForwardManager:
             self._dirty.add(fwd.key)
 
         try:
-            await splice_relay.relay(conn, session.to_guest, session.from_guest, session.end_to_guest,
-                                     sent, received)
+            await splice_relay.relay(
+                conn, session.to_guest, session.from_guest, session.end_to_guest, sent, received
+            )
         finally:
             session.close()
 
@@ -372,10 +409,13 @@ class ForwardManager:
         if fwd.guest_socket is None:
             return await conn.open_connection("127.0.0.1", fwd.guest_port, encoding=None)
         process = await conn.create_process(
-            f"exec socat STDIO UNIX-CONNECT:{shlex.quote(fwd.guest_socket)}", encoding=None)
+            f"exec socat STDIO UNIX-CONNECT:{shlex.quote(fwd.guest_socket)}", encoding=None
+        )
         return process.stdout, process.stdin
 
-    async def _carry(self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _carry(
+        self, fwd: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         conn = self._conn()
         try:
             if conn is None:
@@ -408,7 +448,9 @@ class ForwardManager:
                         dst.close()
 
         try:
-            await asyncio.gather(pump(reader, guest_writer, True), pump(guest_reader, writer, False))
+            await asyncio.gather(
+                pump(reader, guest_writer, True), pump(guest_reader, writer, False)
+            )
         finally:
             writer.close()
             guest_writer.close()

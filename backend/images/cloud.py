@@ -42,7 +42,11 @@ def pick_image(images: tuple[ImageSpec, ...], arch: str) -> ImageSpec:
 
 def cached_path(image: ImageSpec) -> Path:
     """Where the image lives in the cache: by digest, else by a hash of its location."""
-    key = image.digest.split(":", 1)[1] if image.digest else hashlib.sha256(image.location.encode()).hexdigest()[:32]
+    key = (
+        image.digest.split(":", 1)[1]
+        if image.digest
+        else hashlib.sha256(image.location.encode()).hexdigest()[:32]
+    )
     return store.cache_dir() / "images" / f"{key}.img"
 
 
@@ -51,19 +55,25 @@ def _open(location: str):  # noqa: ANN202 - a binary file-like with an optional 
         try:
             response = urllib.request.urlopen(location, timeout=30)  # noqa: S310 - the user's URL
         except urllib.error.HTTPError as exc:
-            raise EnvdeckError(f"cannot download {location}: HTTP {exc.code} {exc.reason}",
-                               hint="check the image URL in images:") from exc
+            raise EnvdeckError(
+                f"cannot download {location}: HTTP {exc.code} {exc.reason}",
+                hint="check the image URL in images:",
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise EnvdeckError(f"cannot download {location}: {reason}",
-                               hint="check the URL and the network (or use a local path)") from exc
+            raise EnvdeckError(
+                f"cannot download {location}: {reason}",
+                hint="check the URL and the network (or use a local path)",
+            ) from exc
         length = response.headers.get("Content-Length")
         return response, int(length) if length and length.isdigit() else None
     path = Path(location).expanduser()
     try:
         return path.open("rb"), path.stat().st_size
     except OSError as exc:
-        raise EnvdeckError(f"cannot read the image {path}: {exc.strerror}", hint="check images: location") from exc
+        raise EnvdeckError(
+            f"cannot read the image {path}: {exc.strerror}", hint="check images: location"
+        ) from exc
 
 
 def fetch(image: ImageSpec, progress: Progress | None = None) -> Path:
@@ -87,22 +97,31 @@ def fetch(image: ImageSpec, progress: Progress | None = None) -> Path:
                 progress(f"downloading {name} ({done >> 20} MiB)", fraction)
                 last = fraction if fraction is not None else last
         if total is not None and done != total:
-            raise EnvdeckError(f"the download of {name} stopped at {done} of {total} bytes",
-                               hint="run the command again to retry")
+            raise EnvdeckError(
+                f"the download of {name} stopped at {done} of {total} bytes",
+                hint="run the command again to retry",
+            )
         got = f"sha256:{digest.hexdigest()}"
         if image.digest and got != image.digest:
-            raise EnvdeckError(f"{name} does not match its digest: expected {image.digest}, got {got}",
-                               hint="the file changed or the download is corrupt: check images: digest and location")
+            raise EnvdeckError(
+                f"{name} does not match its digest: expected {image.digest}, got {got}",
+                hint="the file changed or the download is corrupt: check images: digest and location",
+            )
     return target
 
 
 def image_info(path: Path) -> dict:
     """``qemu-img info`` of a file (format, virtual-size)."""
-    result = subprocess.run([require_tool("qemu-img"), "info", "--output=json", str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [require_tool("qemu-img"), "info", "--output=json", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
-        raise EnvdeckError(f"{path} is not a disk image QEMU can read: {result.stderr.strip()}",
-                           hint="images: must point at a raw or qcow2 disk image")
+        raise EnvdeckError(
+            f"{path} is not a disk image QEMU can read: {result.stderr.strip()}",
+            hint="images: must point at a raw or qcow2 disk image",
+        )
     return json.loads(result.stdout)
 
 
@@ -111,9 +130,21 @@ def create_overlay(base: Path, disk: Path, size: int) -> None:
     info = image_info(base)
     size = max(size, int(info.get("virtual-size", 0)))
     result = subprocess.run(
-        [require_tool("qemu-img"), "create", "-q", "-f", "qcow2", "-F", str(info["format"]),
-         "-b", str(base), str(disk), str(size)],
-        capture_output=True, text=True,
+        [
+            require_tool("qemu-img"),
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            str(info["format"]),
+            "-b",
+            str(base),
+            str(disk),
+            str(size),
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise EnvdeckError(f"qemu-img could not create the disk: {result.stderr.strip()}")
@@ -125,5 +156,7 @@ def ovmf() -> tuple[Path, Path]:
     for code, variables in OVMF_PAIRS:
         if os.path.exists(code) and os.path.exists(variables):
             return Path(code), Path(variables)
-    raise EnvdeckError("no UEFI firmware (OVMF) found for cloud images",
-                       hint="install it: sudo apt-get install ovmf")
+    raise EnvdeckError(
+        "no UEFI firmware (OVMF) found for cloud images",
+        hint="install it: sudo apt-get install ovmf",
+    )

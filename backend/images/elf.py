@@ -70,7 +70,9 @@ def _program_headers(data: bytes) -> Iterator[tuple[int, int, int]]:
     phoff = struct.unpack_from("<Q", data, 0x20)[0]
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     for i in range(phnum):
-        typ, _flags, off, _vaddr, _paddr, size = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        typ, _flags, off, _vaddr, _paddr, size = struct.unpack_from(
+            "<IIQQQQ", data, phoff + i * phentsize
+        )
         yield typ, off, size
 
 

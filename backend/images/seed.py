@@ -50,7 +50,9 @@ def write_seed(path: Path, files: dict[str, str]) -> None:
     try:
         for name, text in files.items():
             data = text.encode()
-            iso.add_fp(io.BytesIO(data), len(data), _ISO_NAMES[name], rr_name=name, joliet_path=f"/{name}")
+            iso.add_fp(
+                io.BytesIO(data), len(data), _ISO_NAMES[name], rr_name=name, joliet_path=f"/{name}"
+            )
         with atomic_output(path) as out:
             iso.write_fp(out)
     finally:

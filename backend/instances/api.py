@@ -62,8 +62,10 @@ def create(
     """Write the instance dir (config, keys, image, disk) atomically: all of it or nothing."""
     final = InstanceDir.of(name)
     if final.config.exists():
-        raise UserInputError(f"instance {name!r} already exists",
-                             hint=f"use another name, or 'envdeck delete {name}' first")
+        raise UserInputError(
+            f"instance {name!r} already exists",
+            hint=f"use another name, or 'envdeck delete {name}' first",
+        )
     if file is not None:
         cfg = load_config(file)  # validates before anything is written
         text = file.read_text(encoding="utf-8")
@@ -71,9 +73,12 @@ def create(
     else:
         defaults = InstanceConfig()
         text = render_config(
-            template=template, arch=arch or defaults.arch, cpus=cpus or defaults.cpus,
+            template=template,
+            arch=arch or defaults.arch,
+            cpus=cpus or defaults.cpus,
             memory_bytes=memory_bytes or defaults.memory_bytes,
-            disk_bytes=disk_bytes or defaults.disk_bytes, accel=accel or defaults.accel,
+            disk_bytes=disk_bytes or defaults.disk_bytes,
+            accel=accel or defaults.accel,
         )
         cfg = parse_config(text, "<command line>")
         source_dir = None
@@ -102,8 +107,10 @@ async def delete(name: str, force: bool = False) -> str:
     info = await status(name)
     if info["state"] in RUNNING_STATES:
         if not force:
-            raise UserInputError(f"instance {name!r} is {info['state']}",
-                                 hint=f"stop it first ('envdeck stop {name}') or use --force")
+            raise UserInputError(
+                f"instance {name!r} is {info['state']}",
+                hint=f"stop it first ('envdeck stop {name}') or use --force",
+            )
         await stop(name, timeout=5)
     if agent_running(inst) or live_record(inst.qemu_pid):
         raise EnvdeckError(f"instance {name!r} is still running after stop", hint="try again")
@@ -130,21 +137,33 @@ def offline_status(inst: InstanceDir) -> InstanceStatus:
     """The truth from disk when no agent answers: stopped, crashed, or an orphaned QEMU."""
     cfg = _config_or_none(inst) or InstanceConfig()
     state = inst.read_state()
-    common = dict(instance=inst.name, arch=cfg.arch, cpus=cfg.cpus, memory_bytes=cfg.memory_bytes,
-                  disk_bytes=cfg.disk_bytes, accel=state.get("accel"))
+    common = dict(
+        instance=inst.name,
+        arch=cfg.arch,
+        cpus=cfg.cpus,
+        memory_bytes=cfg.memory_bytes,
+        disk_bytes=cfg.disk_bytes,
+        accel=state.get("accel"),
+    )
     qemu = live_record(inst.qemu_pid)
     if qemu is not None:
         return InstanceStatus(
-            **common, state="degraded", pid=qemu.pid, ssh_port=state.get("ssh_port"),
+            **common,
+            state="degraded",
+            pid=qemu.pid,
+            ssh_port=state.get("ssh_port"),
             started_at=qemu.start_time,
             reason=f"its agent is not running (QEMU pid {qemu.pid} still runs): "
-                   f"'envdeck start {inst.name}' re-attaches, 'envdeck stop {inst.name}' stops it",
+            f"'envdeck start {inst.name}' re-attaches, 'envdeck stop {inst.name}' stops it",
         )
     recorded = state.get("state", "stopped")
     if recorded in RUNNING_STATES:
         last = f" (last known state: {recorded})"
-        return InstanceStatus(**common, state="crashed",
-                              reason="its agent and QEMU are gone without a clean stop" + last)
+        return InstanceStatus(
+            **common,
+            state="crashed",
+            reason="its agent and QEMU are gone without a clean stop" + last,
+        )
     return InstanceStatus(**common, state=recorded, reason=state.get("reason"))
 
 
@@ -197,14 +216,20 @@ def spawn_agent(inst: InstanceDir) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "envdeck.backend.agent", inst.name],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=os.environ.copy(),
         )
     finally:
         log_file.close()
 
 
-async def _connect_agent(inst: InstanceDir, proc: subprocess.Popen[bytes] | None, timeout: float) -> AgentClient:
+async def _connect_agent(
+    inst: InstanceDir, proc: subprocess.Popen[bytes] | None, timeout: float
+) -> AgentClient:
     """Connect to the agent; if the agent we spawned dies first, say why."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -214,15 +239,19 @@ async def _connect_agent(inst: InstanceDir, proc: subprocess.Popen[bytes] | None
         except AgentUnavailable:
             if proc is not None and proc.poll() is not None and not agent_running(inst):
                 reason = inst.read_state().get("reason") or _tail(inst.agent_log)
-                raise EnvdeckError(f"the agent of {inst.name!r} exited: {reason}",
-                                   hint=f"see {inst.agent_log}") from None
+                raise EnvdeckError(
+                    f"the agent of {inst.name!r} exited: {reason}", hint=f"see {inst.agent_log}"
+                ) from None
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.05)
 
 
 async def start(
-    name: str, *, wait: bool = True, on_event: Callable[[Event], None] | None = None,
+    name: str,
+    *,
+    wait: bool = True,
+    on_event: Callable[[Event], None] | None = None,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Start (or re-attach to) an instance; with ``wait``, follow its boot until ready."""
@@ -240,15 +269,22 @@ async def start(
             async for event in client.events():
                 if on_event:
                     on_event(event)
-                if isinstance(event, InstanceStatus) and event.state in ("ready", "degraded", "crashed", "stopped"):
+                if isinstance(event, InstanceStatus) and event.state in (
+                    "ready",
+                    "degraded",
+                    "crashed",
+                    "stopped",
+                ):
                     final = event
                     break
         if final is None:
             return await status(name)
         result = status_json(final)
         if final.state in ("crashed", "stopped"):
-            raise EnvdeckError(f"instance {name!r} {final.state}: {final.reason or 'no reason given'}",
-                               hint=f"see 'envdeck logs {name}' and {inst.root / 'qemu.log'}")
+            raise EnvdeckError(
+                f"instance {name!r} {final.state}: {final.reason or 'no reason given'}",
+                hint=f"see 'envdeck logs {name}' and {inst.root / 'qemu.log'}",
+            )
         return result
     finally:
         await client.close()
@@ -289,7 +325,9 @@ def _require_running(name: str) -> tuple[InstanceDir, int]:
     inst = InstanceDir.existing(name)
     port = inst.read_state().get("ssh_port")
     if not (agent_running(inst) or live_record(inst.qemu_pid)) or not port:
-        raise UserInputError(f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'")
+        raise UserInputError(
+            f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'"
+        )
     return inst, int(port)
 
 
@@ -306,7 +344,9 @@ def qemu_argv(name: str) -> list[str]:
     inst = InstanceDir.existing(name)
     argv = inst.read_state().get("qemu_argv")
     if not argv:
-        raise NotFound(f"instance {name!r} has not been started yet", hint=f"'envdeck start {name}'")
+        raise NotFound(
+            f"instance {name!r} has not been started yet", hint=f"'envdeck start {name}'"
+        )
     return list(argv)
 
 
@@ -319,8 +359,18 @@ def _tail(path: Path, n: int = 3) -> str:
 
 
 __all__ = [
-    "PidRecord", "agent_running", "create", "delete", "list_status", "offline_status",
-    "qemu_argv", "restart", "shell_argv", "start", "status", "stop",
+    "PidRecord",
+    "agent_running",
+    "create",
+    "delete",
+    "list_status",
+    "offline_status",
+    "qemu_argv",
+    "restart",
+    "shell_argv",
+    "start",
+    "status",
+    "stop",
 ]
 
 
@@ -331,7 +381,9 @@ async def agent_request(name: str, cmd: str, **args: Any) -> Any:
     """Send one command to a running instance's agent."""
     inst = InstanceDir.existing(name)
     if not agent_running(inst):
-        raise UserInputError(f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'")
+        raise UserInputError(
+            f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'"
+        )
     client = await AgentClient.connect(inst.agent_sock, timeout=5)
     try:
         return await client.request(cmd, **args)

@@ -41,7 +41,9 @@ def agent_marker(inst: InstanceDir) -> str:
     return f"envdeck.backend.agent {inst.name} "
 
 
-def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *, refresh: bool = True) -> None:
+def prepare(
+    inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *, refresh: bool = True
+) -> None:
     """Build (or reuse) the base image, the instance's initramfs and its disk.
 
     With ``refresh=False`` (at start) an instance keeps the image it was created with as long
@@ -58,7 +60,8 @@ def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *
             if progress:
                 progress("writing the instance's initramfs (keys, hostname)", None)
             images.instance_initrd(
-                image, inst.initrd,
+                image,
+                inst.initrd,
                 host_key=sshkeys.host_private_key(inst),
                 authorized_keys=sshkeys.authorized_keys(inst),
                 hostname=inst.name,
@@ -73,7 +76,8 @@ def prepare(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *
         qemu_img = require_tool("qemu-img")
         result = subprocess.run(
             [qemu_img, "create", "-q", "-f", "qcow2", str(inst.disk), str(cfg.disk_bytes)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise EnvdeckError(f"qemu-img could not create the disk: {result.stderr.strip()}")
@@ -93,10 +97,15 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
         write_atomic(inst.efi_vars, vars_template.read_bytes())
     state = inst.read_state()
     instance_id = state.get("instance_id") or f"envdeck-{inst.name}-{secrets.token_hex(4)}"
-    cloud_seed.write_seed(inst.seed, {
-        "meta-data": cloud_seed.meta_data(instance_id, inst.name),
-        "user-data": cloud_seed.user_data(inst.name, sshkeys.authorized_keys(inst), sshkeys.host_private_key(inst)),
-    })
+    cloud_seed.write_seed(
+        inst.seed,
+        {
+            "meta-data": cloud_seed.meta_data(instance_id, inst.name),
+            "user-data": cloud_seed.user_data(
+                inst.name, sshkeys.authorized_keys(inst), sshkeys.host_private_key(inst)
+            ),
+        },
+    )
     inst.update_state(instance_id=instance_id, base_image=str(base))
 
 
@@ -106,8 +115,10 @@ def boot_files(inst: InstanceDir, cfg: InstanceConfig) -> tuple[Path, Path | Non
         return cfg.kernel.path, cfg.kernel.initrd, cfg.kernel.cmdline or "console=ttyS0"
     kernel = inst.read_state().get("kernel")
     if not kernel or not Path(kernel).exists():
-        raise EnvdeckError(f"the tiny image of {inst.name!r} is not prepared",
-                           hint=f"run 'envdeck start {inst.name}' again (it rebuilds the image)")
+        raise EnvdeckError(
+            f"the tiny image of {inst.name!r} is not prepared",
+            hint=f"run 'envdeck start {inst.name}' again (it rebuilds the image)",
+        )
     return Path(kernel), inst.initrd, images.TINY_CMDLINE
 
 
@@ -125,8 +136,10 @@ def pick_ssh_port(inst: InstanceDir, cfg: InstanceConfig) -> int:
     """The configured ssh.localPort, else the port used last time if free, else a free one."""
     if cfg.ssh_local_port:
         if not port_free(cfg.ssh_local_port):
-            raise EnvdeckError(f"ssh.localPort {cfg.ssh_local_port} is already in use on 127.0.0.1",
-                               hint="free that port or set ssh.localPort: 0 to pick one")
+            raise EnvdeckError(
+                f"ssh.localPort {cfg.ssh_local_port} is already in use on 127.0.0.1",
+                hint="free that port or set ssh.localPort: 0 to pick one",
+            )
         return cfg.ssh_local_port
     previous = inst.read_state().get("ssh_port")
     if previous and port_free(int(previous)):

@@ -61,8 +61,11 @@ class InstancesSource:
         """Disk and /proc reads happen here, off the event loop."""
         self._names = list_instances()
         self._live = {name for name in self._names if agent_running(InstanceDir.of(name))}
-        self._statuses = {name: offline_status(InstanceDir.of(name))
-                          for name in self._names if name not in self._live}
+        self._statuses = {
+            name: offline_status(InstanceDir.of(name))
+            for name in self._names
+            if name not in self._live
+        }
 
     def _scan(self, emit: Emit) -> None:
         for name in list(self._relays):
@@ -76,7 +79,11 @@ class InstancesSource:
             if name in self._relays:
                 continue
             previous = self._offline.get(name)
-            if previous is None or (previous.state, previous.reason, previous.pid) != (status.state, status.reason, status.pid):
+            if previous is None or (previous.state, previous.reason, previous.pid) != (
+                status.state,
+                status.reason,
+                status.pid,
+            ):
                 self._offline[name] = status
                 emit(status)
         for gone in set(self._offline) - set(self._names):
@@ -110,7 +117,8 @@ class InstancesSource:
         if status.state in GUEST_RUNNING and status.ssh_port:
             if task is None or task.done():
                 self._guests[status.instance] = asyncio.create_task(
-                    self._guest_processes(status.instance, status.ssh_port, emit))
+                    self._guest_processes(status.instance, status.ssh_port, emit)
+                )
         elif task is not None:
             self._stop_guest(status.instance, emit, f"the instance is {status.state}")
 

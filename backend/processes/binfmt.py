@@ -251,7 +251,9 @@ def register_line(
     if not _NAME_OK.match(name):
         raise UserInputError(f"invalid binfmt handler name {name!r}", hint="use [A-Za-z0-9_.+-]")
     if bad := set(flags) - set("POCF"):
-        raise UserInputError(f"unknown binfmt flags {''.join(sorted(bad))!r}", hint="use P, O, C, F")
+        raise UserInputError(
+            f"unknown binfmt flags {''.join(sorted(bad))!r}", hint="use P, O, C, F"
+        )
     if ":" in interpreter or not interpreter.startswith("/"):
         raise UserInputError(f"interpreter must be an absolute path: {interpreter!r}")
     return f":{name}:M:{offset}:{magic}:{mask}:{interpreter}:{flags}"
@@ -269,7 +271,9 @@ def write_register(line: str, directory: Path = BINFMT_DIR) -> None:
             hint="run as root, outside a user namespace",
         ) from exc
     except FileExistsError as exc:
-        raise UserInputError(f"a binfmt handler named {line.split(':')[1]!r} already exists") from exc
+        raise UserInputError(
+            f"a binfmt handler named {line.split(':')[1]!r} already exists"
+        ) from exc
     except OSError as exc:
         raise EnvdeckError(
             f"the kernel refused the binfmt_misc registration: {exc.strerror or exc}",
@@ -289,7 +293,9 @@ def register_arch(arch: str, *, flags: str = "F", directory: Path = BINFMT_DIR) 
     requested flags), else a built-in ELF magic with ``qemu-ARCH-static`` from PATH.
     """
     if arch not in QEMU_USER_ARCHES:
-        raise UserInputError(f"{arch!r} is not a QEMU user-mode arch", hint="e.g. aarch64, arm, riscv64")
+        raise UserInputError(
+            f"{arch!r} is not a QEMU user-mode arch", hint="e.g. aarch64, arm, riscv64"
+        )
     if arch == _native_arch():
         raise UserInputError(
             f"{arch} is this machine's own arch", hint="registering it would emulate every program"
@@ -334,4 +340,6 @@ def unregister(name: str, directory: Path = BINFMT_DIR) -> None:
     except FileNotFoundError:
         return  # removed meanwhile: the goal is reached
     except OSError as exc:
-        raise EnvdeckError(f"could not remove binfmt handler {name!r}: {exc.strerror or exc}") from exc
+        raise EnvdeckError(
+            f"could not remove binfmt handler {name!r}: {exc.strerror or exc}"
+        ) from exc

@@ -198,7 +198,9 @@ def read_elf_arch(path: str, root: str | None = None, cwd: str | None = None) ->
     if full is None:
         return None
     try:
-        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)  # never block on a FIFO named like a program
+        fd = os.open(
+            full, os.O_RDONLY | os.O_NONBLOCK
+        )  # never block on a FIFO named like a program
     except OSError:
         return None
     try:

@@ -142,8 +142,14 @@ def parse_guest_walk(
         else:
             st = _static(comm, flags, parts, exes.get(pid), uid, users, preserve)
         known = old is not None and old.start_ticks == start_ticks
-        pct = cpu_percent(cpu_ticks, start_ticks, GUEST_CLK_TCK, prev_ticks=old.cpu_ticks if known else None,
-                          dt=dt, uptime=uptime)
+        pct = cpu_percent(
+            cpu_ticks,
+            start_ticks,
+            GUEST_CLK_TCK,
+            prev_ticks=old.cpu_ticks if known else None,
+            dt=dt,
+            uptime=uptime,
+        )
         procs.append(
             Proc(
                 pid=pid,
@@ -263,7 +269,6 @@ class GuestProcessSource:
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
 
-
 GUEST_SIGNALS = frozenset({"TERM", "KILL", "INT", "HUP", "STOP", "CONT", "USR1", "USR2"})
 
 
@@ -276,7 +281,7 @@ def guest_signal_script(pid: int, start_ticks: int, sig: str = "TERM") -> str:
         raise UserInputError(f"refusing to signal pid {pid}")
     return (
         f"s=$(cat /proc/{pid}/stat 2>/dev/null) || {{ echo @@gone; exit 0; }}\n"
-        'set -- ${s##*) }\n'
+        "set -- ${s##*) }\n"
         f'[ "${{20}}" = "{start_ticks}" ] || {{ echo @@reused; exit 0; }}\n'
         f"kill -s {sig} {pid} 2>/dev/null && echo @@sent || echo @@denied\n"
     )

@@ -285,8 +285,14 @@ class HostScanner:
             known = old is not None and old.start_ticks == start_ticks
             if not known or old.raw_ppid != ppid:
                 tree_changed = True
-            pct = cpu_percent(cpu_ticks, start_ticks, CLK_TCK, prev_ticks=old.cpu_ticks if known else None,
-                              dt=dt, uptime=uptime)
+            pct = cpu_percent(
+                cpu_ticks,
+                start_ticks,
+                CLK_TCK,
+                prev_ticks=old.cpu_ticks if known else None,
+                dt=dt,
+                uptime=uptime,
+            )
             procs.append(
                 Proc(
                     pid=pid,

@@ -111,8 +111,15 @@ class Snapshot:
         return summarize(self.procs.values(), self.interval)
 
 
-def cpu_percent(cpu_ticks: int, start_ticks: int, hz: int, *, prev_ticks: int | None,
-                dt: float | None, uptime: float | None) -> float:
+def cpu_percent(
+    cpu_ticks: int,
+    start_ticks: int,
+    hz: int,
+    *,
+    prev_ticks: int | None,
+    dt: float | None,
+    uptime: float | None,
+) -> float:
     """CPU % of one process: over the last interval when it was seen before (same start time),
     else averaged over its lifetime (a new process). Never negative."""
     if prev_ticks is not None:

@@ -33,7 +33,9 @@ class HostKeyChanged(EnvdeckError):
     """The guest presented a host key other than the pinned one."""
 
 
-async def connect(inst: InstanceDir, port: int, *, timeout: float = 10.0) -> asyncssh.SSHClientConnection:
+async def connect(
+    inst: InstanceDir, port: int, *, timeout: float = 10.0
+) -> asyncssh.SSHClientConnection:
     """Open an authenticated, host-key-pinned SSH connection to the guest on 127.0.0.1:port."""
     try:
         return await asyncssh.connect(
@@ -71,7 +73,9 @@ async def banner(port: int, timeout: float = 2.0) -> str | None:
         writer.close()
 
 
-async def first_banner(port: int, every: float = 0.25, timeout: float = 2.0, in_flight: int = 4) -> str:
+async def first_banner(
+    port: int, every: float = 0.25, timeout: float = 2.0, in_flight: int = 4
+) -> str:
     """Wait until 127.0.0.1:port answers with an SSH banner; return it.
 
     Probes are staggered (a new one every ``every`` seconds, at most ``in_flight`` at once, each
@@ -83,7 +87,9 @@ async def first_banner(port: int, every: float = 0.25, timeout: float = 2.0, in_
         while True:
             if len(pending) < in_flight:
                 pending.add(asyncio.create_task(banner(port, timeout)))
-            done, pending = await asyncio.wait(pending, timeout=every, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                pending, timeout=every, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in done:
                 if task.result():
                     return str(task.result())
@@ -95,19 +101,30 @@ async def first_banner(port: int, every: float = 0.25, timeout: float = 2.0, in_
 def openssh_options(inst: InstanceDir, port: int) -> list[str]:
     """OpenSSH client options for the guest: host key pinned, our key only, no user config."""
     return [
-        "-i", str(inst.client_key),
-        "-p", str(port),
-        "-o", "IdentitiesOnly=yes",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={inst.known_hosts}",
-        "-o", f"HostKeyAlias={host_alias(inst.name)}",
-        "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "LogLevel=ERROR",
-        "-F", "/dev/null",
+        "-i",
+        str(inst.client_key),
+        "-p",
+        str(port),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={inst.known_hosts}",
+        "-o",
+        f"HostKeyAlias={host_alias(inst.name)}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-F",
+        "/dev/null",
     ]
 
 
-def openssh_argv(inst: InstanceDir, port: int, command: list[str] | None = None, tty: bool = True) -> list[str]:
+def openssh_argv(
+    inst: InstanceDir, port: int, command: list[str] | None = None, tty: bool = True
+) -> list[str]:
     """The OpenSSH client command for an interactive shell (host key pinned, our key only)."""
     argv = ["ssh", *openssh_options(inst, port)]
     argv += ["-t"] if tty else ["-T"]

@@ -22,8 +22,13 @@ log = logging.getLogger("envdeck.agent")
 class GuestLink:
     """SSH to one guest on 127.0.0.1:``port``, held for the agent's lifetime."""
 
-    def __init__(self, inst: InstanceDir, say: Callable[[str, str], None],
-                 on_lost: Callable[[], None], on_back: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        inst: InstanceDir,
+        say: Callable[[str, str], None],
+        on_lost: Callable[[], None],
+        on_back: Callable[[], None],
+    ) -> None:
         self.inst = inst
         self.conn: Any = None  # the asyncssh connection (possibly closed; see ``up``)
         self.up = False
@@ -86,12 +91,19 @@ class GuestLink:
         except MuxError as exc:
             self._say("warning", f"forwards run over asyncssh (slower): {exc}")
             return
-        options = [*ssh.openssh_options(self.inst, port), "-c", ",".join(ssh.FAST_CIPHERS),
-                   "-o", f"ServerAliveInterval={int(ssh.keepalive_interval())}"]
+        options = [
+            *ssh.openssh_options(self.inst, port),
+            "-c",
+            ",".join(ssh.FAST_CIPHERS),
+            "-o",
+            f"ServerAliveInterval={int(ssh.keepalive_interval())}",
+        ]
         last_error = None
         try:
             while not self.closing:
-                master = OpenSSHMaster(options, "root@127.0.0.1", path, self.inst.root / "ssh-master.pid")
+                master = OpenSSHMaster(
+                    options, "root@127.0.0.1", path, self.inst.root / "ssh-master.pid"
+                )
                 try:
                     await master.start()
                 except MuxError as exc:

@@ -110,7 +110,9 @@ async def _hello(sock: socket.socket) -> None:
     kind, version = struct.unpack(">II", reply[:8])
     if kind != MUX_MSG_HELLO or version != MUX_VERSION:
         raise MuxError(f"unexpected mux hello {kind:#x} version {version}")
-    await asyncio.get_running_loop().sock_sendall(sock, _frame(struct.pack(">II", MUX_MSG_HELLO, MUX_VERSION)))
+    await asyncio.get_running_loop().sock_sendall(
+        sock, _frame(struct.pack(">II", MUX_MSG_HELLO, MUX_VERSION))
+    )
 
 
 async def _connect(control_path: str) -> socket.socket:
@@ -137,7 +139,9 @@ def _pipe() -> tuple[int, int]:
     return read_end, write_end
 
 
-async def open_stdio_forward(control_path: str, host: str, port: int, timeout: float = 10.0) -> StdioForward:
+async def open_stdio_forward(
+    control_path: str, host: str, port: int, timeout: float = 10.0
+) -> StdioForward:
     """Ask the master at ``control_path`` for a channel to host:port as seen from the guest.
 
     Raises MuxRefused when the guest end refuses, MuxError when the master is unusable.
@@ -195,7 +199,9 @@ def control_path_for(root: Path) -> Path:
     path = root / "ssh.ctl"
     if len(os.fsencode(path)) <= MAX_CONTROL_PATH:
         return path
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"envdeck-{os.getuid()}"
+    base = (
+        Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"envdeck-{os.getuid()}"
+    )
     try:
         base.mkdir(mode=0o700, exist_ok=True)
         info = base.lstat()
@@ -212,8 +218,13 @@ def control_path_for(root: Path) -> Path:
 class OpenSSHMaster:
     """An ``ssh -M -N`` child of the agent, serving stdio forwards on a private control socket."""
 
-    def __init__(self, ssh_options: list[str], destination: str, control_path: Path,
-                 pid_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        ssh_options: list[str],
+        destination: str,
+        control_path: Path,
+        pid_file: Path | None = None,
+    ) -> None:
         self.ssh_options = ssh_options
         self.destination = destination
         self.control_path = control_path
@@ -227,10 +238,26 @@ class OpenSSHMaster:
 
     def argv(self) -> list[str]:
         """The master's command line: no remote command, no stdin, keepalives on."""
-        return ["ssh", *self.ssh_options, "-M", "-N", "-n", "-S", str(self.control_path),
-                "-o", "ControlPersist=no", "-o", "ConnectTimeout=10",
-                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",  # ssh: the first one given wins
-                "-o", "BatchMode=yes", self.destination]
+        return [
+            "ssh",
+            *self.ssh_options,
+            "-M",
+            "-N",
+            "-n",
+            "-S",
+            str(self.control_path),
+            "-o",
+            "ControlPersist=no",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ServerAliveInterval=15",
+            "-o",
+            "ServerAliveCountMax=3",  # ssh: the first one given wins
+            "-o",
+            "BatchMode=yes",
+            self.destination,
+        ]
 
     async def start(self, timeout: float = 20.0) -> None:
         """Start the master and wait until its control socket answers; MuxError otherwise."""
@@ -239,8 +266,11 @@ class OpenSSHMaster:
             self.control_path.unlink()  # a stale socket of a dead master
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE)
+                *self.argv(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
         except FileNotFoundError as exc:
             raise MuxError("the OpenSSH client (ssh) is not installed") from exc
         if self.pid_file is not None:

@@ -20,8 +20,14 @@ FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 class _Pump:
     """One direction: src -> dst until EOF or an error; ``count(n)`` after each move."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, src: int, dst: int,
-                 count: Callable[[int], None], at_eof: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        src: int,
+        dst: int,
+        count: Callable[[int], None],
+        at_eof: Callable[[], None],
+    ) -> None:
         self.loop = loop
         self.src = src
         self.dst = dst
@@ -75,8 +81,14 @@ class _Pump:
             self.done.set_result(error)
 
 
-async def relay(client: socket.socket, to_peer: int, from_peer: int, end_to_peer: Callable[[], None],
-                sent: Callable[[int], None], received: Callable[[int], None]) -> None:
+async def relay(
+    client: socket.socket,
+    to_peer: int,
+    from_peer: int,
+    end_to_peer: Callable[[], None],
+    sent: Callable[[int], None],
+    received: Callable[[int], None],
+) -> None:
     """Carry client <-> peer until both directions end (or one fails); the client is closed then.
 
     ``end_to_peer()`` must close ``to_peer`` (EOF toward the peer); the pipes stay the caller's

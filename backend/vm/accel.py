@@ -85,7 +85,9 @@ def choose(requested: str, guest_arch: str) -> AccelChoice:
     if requested in ("kvm", "hvf"):
         return AccelChoice(requested, f"{requested} requested in the instance file", False)
     if guest_arch != host_arch:
-        return AccelChoice("tcg", f"guest arch {guest_arch} differs from host {host_arch}: emulated", False)
+        return AccelChoice(
+            "tcg", f"guest arch {guest_arch} differs from host {host_arch}: emulated", False
+        )
     if platform.system() == "Darwin":
         return AccelChoice("hvf", "macOS host", True)
     ok, why = kvm_usable()

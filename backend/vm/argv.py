@@ -47,18 +47,27 @@ def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
     if spec.initrd is not None:
         argv += ["-initrd", str(spec.initrd)]
     argv += [
-        "-append", spec.cmdline,
-        "-chardev", f"socket,id=ser0,path={spec.serial_socket},server=on,wait=on",  # no early output lost
-        "-serial", "chardev:ser0",
-        "-qmp", f"unix:{spec.qmp_socket},server=on,wait=off",
-        "-device", "virtio-rng-device",
-        "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
-        "-device", "virtio-net-device,netdev=net0",
+        "-append",
+        spec.cmdline,
+        "-chardev",
+        f"socket,id=ser0,path={spec.serial_socket},server=on,wait=on",  # no early output lost
+        "-serial",
+        "chardev:ser0",
+        "-qmp",
+        f"unix:{spec.qmp_socket},server=on,wait=off",
+        "-device",
+        "virtio-rng-device",
+        "-netdev",
+        f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
+        "-device",
+        "virtio-net-device,netdev=net0",
     ]
     if spec.disk is not None:
         argv += [
-            "-drive", f"if=none,id=disk0,file={spec.disk},format=qcow2",
-            "-device", "virtio-blk-device,drive=disk0",
+            "-drive",
+            f"if=none,id=disk0,file={spec.disk},format=qcow2",
+            "-device",
+            "virtio-blk-device,drive=disk0",
         ]
     return argv
 
@@ -67,13 +76,21 @@ def _head(spec: MachineSpec, binary: str | None, machine: str) -> list[str]:
     """What every machine shares: binary, name, accelerator, CPU, memory, no defaults."""
     return [
         binary or qemu_binary(spec.arch),
-        "-name", f"envdeck-{spec.name},process=envdeck-{spec.name}",
-        "-M", machine,
-        "-accel", spec.accel,
-        "-cpu", "host" if spec.accel in ("kvm", "hvf") else "max",
-        "-m", f"{max(spec.memory_bytes >> 20, 64)}M",
-        "-smp", str(spec.cpus),
-        "-nodefaults", "-no-user-config", "-nographic",
+        "-name",
+        f"envdeck-{spec.name},process=envdeck-{spec.name}",
+        "-M",
+        machine,
+        "-accel",
+        spec.accel,
+        "-cpu",
+        "host" if spec.accel in ("kvm", "hvf") else "max",
+        "-m",
+        f"{max(spec.memory_bytes >> 20, 64)}M",
+        "-smp",
+        str(spec.cpus),
+        "-nodefaults",
+        "-no-user-config",
+        "-nographic",
         "-no-reboot",  # a guest panic or reboot ends QEMU: the agent reports it, no silent loop
     ]
 
@@ -84,20 +101,34 @@ def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
     code, variables = spec.firmware
     argv = [
         *_head(spec, binary, "q35"),
-        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
-        "-drive", f"if=pflash,format=raw,unit=1,file={variables}",
-        "-chardev", f"socket,id=ser0,path={spec.serial_socket},server=on,wait=on",
-        "-serial", "chardev:ser0",
-        "-qmp", f"unix:{spec.qmp_socket},server=on,wait=off",
-        "-device", "virtio-rng-pci",
-        "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
-        "-device", "virtio-net-pci,netdev=net0",
-        "-drive", f"if=none,id=disk0,file={spec.disk},format=qcow2",
-        "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
+        "-drive",
+        f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+        "-drive",
+        f"if=pflash,format=raw,unit=1,file={variables}",
+        "-chardev",
+        f"socket,id=ser0,path={spec.serial_socket},server=on,wait=on",
+        "-serial",
+        "chardev:ser0",
+        "-qmp",
+        f"unix:{spec.qmp_socket},server=on,wait=off",
+        "-device",
+        "virtio-rng-pci",
+        "-netdev",
+        f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
+        "-device",
+        "virtio-net-pci,netdev=net0",
+        "-drive",
+        f"if=none,id=disk0,file={spec.disk},format=qcow2",
+        "-device",
+        "virtio-blk-pci,drive=disk0,bootindex=0",
     ]
     if spec.seed is not None:
-        argv += ["-drive", f"if=none,id=seed,file={spec.seed},format=raw,readonly=on",
-                 "-device", "virtio-blk-pci,drive=seed"]
+        argv += [
+            "-drive",
+            f"if=none,id=seed,file={spec.seed},format=raw,readonly=on",
+            "-device",
+            "virtio-blk-pci,drive=seed",
+        ]
     return argv
 
 

@@ -42,8 +42,13 @@ class BootTracker:
         return time.monotonic() - self.t0
 
     def _send(self, stage: str, status: str, detail: str | None = None) -> None:
-        event = BootStage(instance=self.instance, stage=stage, status=status,
-                          elapsed_s=round(self.elapsed(), 2), detail=detail)
+        event = BootStage(
+            instance=self.instance,
+            stage=stage,
+            status=status,
+            elapsed_s=round(self.elapsed(), 2),
+            detail=detail,
+        )
         self.history.append(event)
         self._emit(event)
 
@@ -83,7 +88,9 @@ class BootTracker:
 
 def panic_line(serial_tail: list[str]) -> str | None:
     """The last kernel panic/oops line in the serial tail, stripped, or None."""
-    found = next((line for line in reversed(serial_tail) if any(w in line for w in PANIC_WORDS)), None)
+    found = next(
+        (line for line in reversed(serial_tail) if any(w in line for w in PANIC_WORDS)), None
+    )
     return found.strip() if found else None
 
 
@@ -94,9 +101,13 @@ def diagnose(stage: str | None, waited: float, serial_tail: list[str], ssh_port:
         return f"kernel panic on the serial console: {panic}"
     last = " | ".join(line.strip() for line in serial_tail[-3:]) or "(nothing)"
     if not serial_tail:
-        return (f"no serial output after {waited:.0f}s: the kernel has not started "
-                "(a hung accelerator, a wrong kernel, or too little memory)")
+        return (
+            f"no serial output after {waited:.0f}s: the kernel has not started "
+            "(a hung accelerator, a wrong kernel, or too little memory)"
+        )
     if stage in ("ssh port open", "ssh authenticated"):
-        return (f"the guest booted but SSH on 127.0.0.1:{ssh_port} gives no answer after "
-                f"{waited:.0f}s: sshd is not running in the guest; last serial lines: {last}")
+        return (
+            f"the guest booted but SSH on 127.0.0.1:{ssh_port} gives no answer after "
+            f"{waited:.0f}s: sshd is not running in the guest; last serial lines: {last}"
+        )
     return f"stuck at '{stage}' after {waited:.0f}s; last serial lines: {last}"

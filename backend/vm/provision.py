@@ -41,7 +41,9 @@ def wrap(step: ProvisionStep) -> str:
     return f"sh -e -c {shlex.quote(step.script)} 2>&1"
 
 
-async def run_provisioning(conn: Any, steps: tuple[ProvisionStep, ...], emit_line: Callable[[str], None]) -> ProvisionResult:
+async def run_provisioning(
+    conn: Any, steps: tuple[ProvisionStep, ...], emit_line: Callable[[str], None]
+) -> ProvisionResult:
     """Run every step unless this guest already has the marker; stop at the first failure."""
     if not steps:
         return ProvisionResult(ran=False)

@@ -88,7 +88,10 @@ class RotatingLog:
 
 def log_files(path: Path) -> list[Path]:
     """The log and its rotated files, oldest first."""
-    rotated = sorted(path.parent.glob(path.name + ".*"), key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0)
+    rotated = sorted(
+        path.parent.glob(path.name + ".*"),
+        key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0,
+    )
     return [p for p in rotated if p.suffix[1:].isdigit()] + ([path] if path.exists() else [])
 
 

@@ -85,9 +85,11 @@ def test_bench_start_to_ready_vs_raw_qemu(envdeck_home: Path, tmp_path: Path):
             envdeck("stop", "bench", check=True, timeout=120)
             raws.append(raw_boot(argv, tmp_path))
         ratio = statistics.median(ours) / statistics.median(raws)
-        print(f"\n[bench boot] envdeck start->ready median {statistics.median(ours):.2f}s "
-              f"(runs {', '.join(f'{x:.2f}' for x in ours)}); raw qemu->sshd median "
-              f"{statistics.median(raws):.2f}s (runs {', '.join(f'{x:.2f}' for x in raws)}); "
-              f"ratio {ratio:.2f} (goal <= 1.15)")
+        print(
+            f"\n[bench boot] envdeck start->ready median {statistics.median(ours):.2f}s "
+            f"(runs {', '.join(f'{x:.2f}' for x in ours)}); raw qemu->sshd median "
+            f"{statistics.median(raws):.2f}s (runs {', '.join(f'{x:.2f}' for x in raws)}); "
+            f"ratio {ratio:.2f} (goal <= 1.15)"
+        )
     finally:
         kill_everything(envdeck_home)

@@ -64,8 +64,12 @@ class Poller:
         while not self._stop.is_set():
             tick = time.monotonic()
             for entry in self.client.api.containers():
-                if (self.watch and self.seen_running is None and entry["State"] == "running"
-                        and self.watch in entry["Names"][0]):
+                if (
+                    self.watch
+                    and self.seen_running is None
+                    and entry["State"] == "running"
+                    and self.watch in entry["Names"][0]
+                ):
                     self.seen_running = time.monotonic()
             self._stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
 
@@ -102,13 +106,24 @@ async def test_bench_containers_events_vs_polling() -> None:
         t0 = time.monotonic()
 
         def make(i: int) -> None:
-            client.containers.run(AMD64, ["sleep", "3600"], name=f"envdeck-bench-{run_id}-{i}",
-                                  detach=True, network_mode="none", labels=label)
+            client.containers.run(
+                AMD64,
+                ["sleep", "3600"],
+                name=f"envdeck-bench-{run_id}-{i}",
+                detach=True,
+                network_mode="none",
+                labels=label,
+            )
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(make, range(N)))
-        client.api.create_container(AMD64, ["sleep", "3600"], name=probe, labels=label,
-                                    host_config=client.api.create_host_config(network_mode="none"))
+        client.api.create_container(
+            AMD64,
+            ["sleep", "3600"],
+            name=probe,
+            labels=label,
+            host_config=client.api.create_host_config(network_mode="none"),
+        )
         print(f"\n{N} containers started in {time.monotonic() - t0:.1f}s")
 
         # --- the source, through a Hub subscriber ---
@@ -121,8 +136,10 @@ async def test_bench_containers_events_vs_polling() -> None:
         await hub.start()
         await _wait_row(queue, probe, "created")
         rows = N + 1
-        print(f"initial snapshot: {rows} rows in {1000 * (time.monotonic() - t0):.0f} ms "
-              f"(one list request + one image inspect)")
+        print(
+            f"initial snapshot: {rows} rows in {1000 * (time.monotonic() - t0):.0f} ms "
+            f"(one list request + one image inspect)"
+        )
 
         await asyncio.sleep(2)
         c0, d0, w0 = _cpu(me), _cpu(dockerd) if dockerd else 0.0, time.monotonic()
@@ -169,8 +186,9 @@ async def test_bench_containers_events_vs_polling() -> None:
         def ms(values: list[float]) -> str:
             if not values:
                 return "n/a"
-            return (f"median {1000 * statistics.median(values):.0f} ms, "
-                    f"max {1000 * max(values):.0f} ms")
+            return (
+                f"median {1000 * statistics.median(values):.0f} ms, max {1000 * max(values):.0f} ms"
+            )
 
         def ratio(a: float, b: float) -> str:
             return f"{a / b:.1f}x" if b > 0 else "inf (source: 0 CPU ticks, i.e. < 10 ms)"
@@ -180,19 +198,30 @@ async def test_bench_containers_events_vs_polling() -> None:
         print(f"start -> row at subscriber (events): {ms(ev_lat)}")
         print(f"start -> seen by 1 s poller:         {ms(poll_lat)}")
         after = [e - a for e, a in zip(ev_lat, api_lat, strict=True)]
-        print(f"row at subscriber after the start call returned: median "
-              f"{1000 * statistics.median(after):+.0f} ms (negative: before it returned)")
+        print(
+            f"row at subscriber after the start call returned: median "
+            f"{1000 * statistics.median(after):+.0f} ms (negative: before it returned)"
+        )
         if ev_lat and poll_lat:
-            print(f"latency ratio poller/events (median): "
-                  f"{statistics.median(poll_lat) / statistics.median(ev_lat):.1f}x")
-        print(f"idle CPU/min, this process: source {src_cpu * 1000:.0f} ms, "
-              f"poller {poll_cpu * 1000:.0f} ms -> poller/source {ratio(poll_cpu, src_cpu)}")
-        print(f"idle CPU/min, dockerd:      source {src_dockerd * 1000:.0f} ms, "
-              f"poller {poll_dockerd * 1000:.0f} ms -> poller/source {ratio(poll_dockerd, src_dockerd)}")
+            print(
+                f"latency ratio poller/events (median): "
+                f"{statistics.median(poll_lat) / statistics.median(ev_lat):.1f}x"
+            )
+        print(
+            f"idle CPU/min, this process: source {src_cpu * 1000:.0f} ms, "
+            f"poller {poll_cpu * 1000:.0f} ms -> poller/source {ratio(poll_cpu, src_cpu)}"
+        )
+        print(
+            f"idle CPU/min, dockerd:      source {src_dockerd * 1000:.0f} ms, "
+            f"poller {poll_dockerd * 1000:.0f} ms -> poller/source {ratio(poll_dockerd, src_dockerd)}"
+        )
         print(f"list requests while idle (source): {requests_idle} (1 = the initial snapshot)")
-        print("note: after 60 s without events the source lists once (status texts such as "
-              "'Up 5 minutes'), i.e. about 1/60 of the poller's requests; a 20 s window misses it")
+        print(
+            "note: after 60 s without events the source lists once (status texts such as "
+            "'Up 5 minutes'), i.e. about 1/60 of the poller's requests; a 20 s window misses it"
+        )
     finally:
+
         def remove(cid: str) -> None:
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_container(cid, force=True)

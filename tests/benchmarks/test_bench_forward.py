@@ -72,10 +72,19 @@ def push_through(port: int, sink: Sink) -> float:
 
 
 def openssh_forward(sshd: LocalSshd, local: int, sink_port: int) -> subprocess.Popen:
-    return subprocess.Popen([
-        "ssh", "-N", *sshd.openssh_options(), "-o", "ExitOnForwardFailure=yes",
-        "-L", f"127.0.0.1:{local}:127.0.0.1:{sink_port}", "root@127.0.0.1",
-    ], stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            "ssh",
+            "-N",
+            *sshd.openssh_options(),
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            f"127.0.0.1:{local}:127.0.0.1:{sink_port}",
+            "root@127.0.0.1",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def envdeck_forward(sshd: LocalSshd, local: int, sink_port: int, *, master: bool):
@@ -90,8 +99,13 @@ def envdeck_forward(sshd: LocalSshd, local: int, sink_port: int, *, master: bool
 
     async def main() -> None:
         conn = await asyncssh.connect(
-            "127.0.0.1", sshd.port, username="root", client_keys=[str(sshd.client_key)],
-            known_hosts=str(sshd.known_hosts), agent_path=None, config=None,
+            "127.0.0.1",
+            sshd.port,
+            username="root",
+            client_keys=[str(sshd.client_key)],
+            known_hosts=str(sshd.known_hosts),
+            agent_path=None,
+            config=None,
             encryption_algs=[CIPHER],
         )
         mux = None
@@ -99,8 +113,13 @@ def envdeck_forward(sshd: LocalSshd, local: int, sink_port: int, *, master: bool
             mux = OpenSSHMaster(sshd.openssh_options(), "root@127.0.0.1", sshd.dir / "ctl")
             await mux.start()
         control = str(sshd.dir / "ctl")
-        manager = ForwardManager("bench", (), lambda _e: None, lambda: conn,
-                                 mux=(lambda: control if mux and mux.alive else None))
+        manager = ForwardManager(
+            "bench",
+            (),
+            lambda _e: None,
+            lambda: conn,
+            mux=(lambda: control if mux and mux.alive else None),
+        )
         await manager.add(f"{sink_port}:127.0.0.1:{local}")
         stop.append(asyncio.Event())
         ready.set()
@@ -128,8 +147,10 @@ def test_bench_forward_throughput_vs_openssh(local_sshd: LocalSshd):
     ssh_proc = openssh_forward(local_sshd, ssh_local, sink.port)
     try:
         wait_port(ssh_local)
-        shutdowns = [envdeck_forward(local_sshd, ours_local, sink.port, master=True),
-                     envdeck_forward(local_sshd, fallback_local, sink.port, master=False)]
+        shutdowns = [
+            envdeck_forward(local_sshd, ours_local, sink.port, master=True),
+            envdeck_forward(local_sshd, fallback_local, sink.port, master=False),
+        ]
         openssh_s, ours_s, fallback_s = [], [], []
         try:
             for _ in range(2):  # alternate, keep the best of each (less noise from the shared box)
@@ -145,7 +166,11 @@ def test_bench_forward_throughput_vs_openssh(local_sshd: LocalSshd):
     openssh_rate = MIB / min(openssh_s)
     ours_rate = MIB / min(ours_s)
     fallback_rate = MIB / min(fallback_s)
-    print(f"\n[bench forward] {MIB} MiB via {CIPHER}: OpenSSH ssh -L {openssh_rate:.0f} MiB/s, "
-          f"envdeck {ours_rate:.0f} MiB/s, ratio {ours_rate / openssh_rate:.2f} (goal >= 0.8)")
-    print(f"[bench forward] envdeck without its OpenSSH master (asyncssh fallback): {fallback_rate:.0f} MiB/s, "
-          f"ratio {fallback_rate / openssh_rate:.2f}")
+    print(
+        f"\n[bench forward] {MIB} MiB via {CIPHER}: OpenSSH ssh -L {openssh_rate:.0f} MiB/s, "
+        f"envdeck {ours_rate:.0f} MiB/s, ratio {ours_rate / openssh_rate:.2f} (goal >= 0.8)"
+    )
+    print(
+        f"[bench forward] envdeck without its OpenSSH master (asyncssh fallback): {fallback_rate:.0f} MiB/s, "
+        f"ratio {fallback_rate / openssh_rate:.2f}"
+    )

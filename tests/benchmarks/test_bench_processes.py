@@ -65,8 +65,12 @@ def extra_processes():
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            n = int(subprocess.run(["pgrep", "-c", "-s", str(parent.pid)], capture_output=True,
-                                   text=True).stdout or 0)
+            n = int(
+                subprocess.run(
+                    ["pgrep", "-c", "-s", str(parent.pid)], capture_output=True, text=True
+                ).stdout
+                or 0
+            )
             if n >= EXTRA:
                 break
             time.sleep(0.2)
@@ -105,18 +109,32 @@ def test_bench_snapshot_and_cpu_vs_ps_and_htop(extra_processes):
     t_tick = median_time(tick)
     print(f"\n[processes] {total} /proc entries ({extra_processes} extra sleeps)")
     print(f"[processes] ps --forest:            {t_ps * 1000:7.1f} ms")
-    print(f"[processes] full snapshot+diff cold: {t_cold * 1000:7.1f} ms  ratio {t_cold / t_ps:.2f}x ps")
-    print(f"[processes] snapshot+diff per tick:  {t_tick * 1000:7.1f} ms  ratio {t_tick / t_ps:.2f}x ps (goal <= 0.5)")
+    print(
+        f"[processes] full snapshot+diff cold: {t_cold * 1000:7.1f} ms  ratio {t_cold / t_ps:.2f}x ps"
+    )
+    print(
+        f"[processes] snapshot+diff per tick:  {t_tick * 1000:7.1f} ms  ratio {t_tick / t_ps:.2f}x ps (goal <= 0.5)"
+    )
 
     # --- CPU per minute at 1 Hz: scanner loop vs htop -d 10, same window -----------------------
     sock = f"envdeck-bench-{uuid.uuid4().hex[:8]}"
     tmux = shutil.which("tmux")
-    subprocess.run([tmux, "-L", sock, "new-session", "-d", "-x", "200", "-y", "50", "exec htop -d 10"],
-                   check=True)
-    scanner = subprocess.Popen([sys.executable, "-c", SCANNER_LOOP], stdout=subprocess.PIPE, text=True)
+    subprocess.run(
+        [tmux, "-L", sock, "new-session", "-d", "-x", "200", "-y", "50", "exec htop -d 10"],
+        check=True,
+    )
+    scanner = subprocess.Popen(
+        [sys.executable, "-c", SCANNER_LOOP], stdout=subprocess.PIPE, text=True
+    )
     try:
-        htop_pid = int(subprocess.run([tmux, "-L", sock, "list-panes", "-F", "#{pane_pid}"],
-                                      capture_output=True, text=True, check=True).stdout.split()[0])
+        htop_pid = int(
+            subprocess.run(
+                [tmux, "-L", sock, "list-panes", "-F", "#{pane_pid}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[0]
+        )
         assert scanner.stdout is not None and scanner.stdout.readline().strip() == "ready"
         time.sleep(1.5)  # both past their start-up (imports, first full scan)
         h0, s0, t0 = cpu_seconds(htop_pid), cpu_seconds(scanner.pid), time.monotonic()
@@ -128,5 +146,7 @@ def test_bench_snapshot_and_cpu_vs_ps_and_htop(extra_processes):
         subprocess.run([tmux, "-L", sock, "kill-server"], check=False)
     scale = 60.0 / (t1 - t0)
     htop_min, scan_min = (h1 - h0) * scale, (s1 - s0) * scale
-    print(f"[processes] CPU-s per minute at 1 Hz: scanner {scan_min:.2f}, htop {htop_min:.2f}, "
-          f"ratio {scan_min / htop_min if htop_min else float('nan'):.2f}x htop (goal <= 0.5)")
+    print(
+        f"[processes] CPU-s per minute at 1 Hz: scanner {scan_min:.2f}, htop {htop_min:.2f}, "
+        f"ratio {scan_min / htop_min if htop_min else float('nan'):.2f}x htop (goal <= 0.5)"
+    )

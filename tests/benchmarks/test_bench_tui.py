@@ -26,7 +26,9 @@ pytestmark = pytest.mark.benchmark
 
 
 def report(name: str, value: float, anchor: float, unit: str = "ms") -> None:
-    print(f"\n[bench] {name}: {value:.1f} {unit} vs anchor {anchor:.1f} {unit} -> ratio {value / anchor:.2f}")
+    print(
+        f"\n[bench] {name}: {value:.1f} {unit} vs anchor {anchor:.1f} {unit} -> ratio {value / anchor:.2f}"
+    )
 
 
 class Minimal(App):
@@ -49,7 +51,9 @@ async def test_start_to_first_paint(tmp_path: Path, monkeypatch):
     from envdeck.backend.recording import ReplaySource
 
     anchor = await first_paint(Minimal())
-    app = EnvdeckApp([ReplaySource(recording, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE)
+    app = EnvdeckApp(
+        [ReplaySource(recording, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE
+    )
     start = time.perf_counter()
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
@@ -78,14 +82,20 @@ async def key_latency(app: EnvdeckApp, presses: int = 20) -> float:
 
 
 async def test_keypress_latency_while_the_serial_log_floods():
-    quiet = await key_latency(EnvdeckApp([OneInstance()], settings=UISettings(), host_info=lambda: HOST_LINE))
+    quiet = await key_latency(
+        EnvdeckApp([OneInstance()], settings=UISettings(), host_info=lambda: HOST_LINE)
+    )
     flood = Flood()
     app = EnvdeckApp([OneInstance(), flood], settings=UISettings(), host_info=lambda: HOST_LINE)
     loud = await key_latency(app)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report("median key-press to screen update while serial floods ~5 MB/s (goal < 100 ms)", loud, quiet)
+    report(
+        "median key-press to screen update while serial floods ~5 MB/s (goal < 100 ms)", loud, quiet
+    )
     window = max((len(w) for w in app.model.serial.values()), default=0)
-    print(f"[bench] flood lines sent: {flood.sent}; serial window kept: {window} lines; max RSS {rss:.0f} MiB")
+    print(
+        f"[bench] flood lines sent: {flood.sent}; serial window kept: {window} lines; max RSS {rss:.0f} MiB"
+    )
 
 
 def current_rss_mib() -> float:
@@ -112,9 +122,11 @@ async def test_memory_stays_bounded_under_a_sustained_serial_flood():
         late = current_rss_mib()
         sent = flood.sent
     mib_sent = sent * 100 / (1 << 20)
-    print(f"\n[bench] serial flood for {seconds:.0f} s ({sent} lines, {mib_sent:.0f} MiB): RSS {late:.0f} MiB at the end, "
-          f"{early:.0f} MiB at {seconds / 4:.0f} s (growth {late - early:+.0f} MiB); anchor at 1 s {anchor:.0f} MiB "
-          f"-> ratio {late / anchor:.2f}")
+    print(
+        f"\n[bench] serial flood for {seconds:.0f} s ({sent} lines, {mib_sent:.0f} MiB): RSS {late:.0f} MiB at the end, "
+        f"{early:.0f} MiB at {seconds / 4:.0f} s (growth {late - early:+.0f} MiB); anchor at 1 s {anchor:.0f} MiB "
+        f"-> ratio {late / anchor:.2f}"
+    )
 
 
 async def test_process_pane_refresh_2000_rows_vs_datatable():
@@ -130,7 +142,15 @@ async def test_process_pane_refresh_2000_rows_vs_datatable():
         table = app.query_one(DataTable)
         columns = table.add_columns("PID", "USER", "CPU", "RSS", "S", "COMMAND")
         for r in snapshot.values():
-            table.add_row(r["pid"], r["user"], r["cpu_percent"], r["rss_bytes"], "S", " ".join(r["cmdline"]), key=str(r["pid"]))
+            table.add_row(
+                r["pid"],
+                r["user"],
+                r["cpu_percent"],
+                r["rss_bytes"],
+                "S",
+                " ".join(r["cmdline"]),
+                key=str(r["pid"]),
+            )
         await pilot.pause()
         start = time.perf_counter()
         for r in snapshot.values():
@@ -142,7 +162,11 @@ async def test_process_pane_refresh_2000_rows_vs_datatable():
         view.set_rows(visible_rows(snapshot, TreeOptions()))
         await pilot.pause()
         ours = (time.perf_counter() - start) * 1000
-    report(f"process pane refresh, {len(snapshot)} rows (tree + visible lines) vs DataTable update_cell", ours, anchor)
+    report(
+        f"process pane refresh, {len(snapshot)} rows (tree + visible lines) vs DataTable update_cell",
+        ours,
+        anchor,
+    )
 
 
 def test_idle_cpu_with_2000_extra_processes_vs_htop(extra_processes, tmp_path: Path):  # noqa: F811
@@ -160,17 +184,41 @@ def test_idle_cpu_with_2000_extra_processes_vs_htop(extra_processes, tmp_path: P
     require(extra_processes >= EXTRA, f"{EXTRA} extra processes (got {extra_processes})")
     tmux = shutil.which("tmux")
     sock = f"envdeck-bench-tui-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "ENVDECK_HOME": str(tmp_path / "home"), "ENVDECK_CONFIG": str(tmp_path / "cfg"),
-           "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "ENVDECK_HOME": str(tmp_path / "home"),
+        "ENVDECK_CONFIG": str(tmp_path / "cfg"),
+        "TERM": "xterm-256color",
+    }
     dashboard = f"exec {sys.executable} -m envdeck.backend.cli.main"
     try:
         for name, command in (("dash", dashboard), ("htop", "exec htop -d 10")):
-            subprocess.run([tmux, "-L", sock, "new-session", "-d", "-s", name, "-x", "160", "-y", "48", command],
-                           check=True, env=env)
+            subprocess.run(
+                [
+                    tmux,
+                    "-L",
+                    sock,
+                    "new-session",
+                    "-d",
+                    "-s",
+                    name,
+                    "-x",
+                    "160",
+                    "-y",
+                    "48",
+                    command,
+                ],
+                check=True,
+                env=env,
+            )
         pids = {}
         for name in ("dash", "htop"):
-            out = subprocess.run([tmux, "-L", sock, "list-panes", "-t", name, "-F", "#{pane_pid}"],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [tmux, "-L", sock, "list-panes", "-t", name, "-F", "#{pane_pid}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             pids[name] = int(out.split()[0])
         time.sleep(5)  # past start-up: imports, first full snapshot, first paint
         start = {n: cpu_seconds(p) for n, p in pids.items()}
@@ -181,5 +229,9 @@ def test_idle_cpu_with_2000_extra_processes_vs_htop(extra_processes, tmp_path: P
     finally:
         subprocess.run([tmux, "-L", sock, "kill-server"], check=False)
     scale = 60.0 / elapsed
-    report(f"dashboard CPU-s per minute at 1 s refresh, {extra_processes} extra processes (goal <= htop)",
-           used["dash"] * scale, used["htop"] * scale, unit="CPU-s/min")
+    report(
+        f"dashboard CPU-s per minute at 1 s refresh, {extra_processes} extra processes (goal <= htop)",
+        used["dash"] * scale,
+        used["htop"] * scale,
+        unit="CPU-s/min",
+    )

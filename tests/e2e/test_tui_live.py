@@ -34,7 +34,9 @@ async def test_live_process_tree_filter_sort_and_signal():
 
     child = subprocess.Popen(["sleep", "300"])
     try:
-        app = EnvdeckApp([ProcessSource(interval=0.5)], settings=UISettings(), host_info=lambda: HOST_LINE)
+        app = EnvdeckApp(
+            [ProcessSource(interval=0.5)], settings=UISettings(), host_info=lambda: HOST_LINE
+        )
         async with app.run_test(size=TERMINAL) as pilot:
             await wait_for(lambda: child.pid in app.model.processes.get("host", {}), pilot)
             pane = app.query_one(ProcessesPane)
@@ -44,7 +46,9 @@ async def test_live_process_tree_filter_sort_and_signal():
             view = app.query_one(ProcessView)
             assert [r.row["pid"] for r in view.rows if r.matched] == [child.pid]
             assert view.rows[-1].row["pid"] == child.pid
-            assert os.getpid() in [r.row["pid"] for r in view.rows]  # its ancestors stay for context
+            assert os.getpid() in [
+                r.row["pid"] for r in view.rows
+            ]  # its ancestors stay for context
             await pilot.press("end", "k")
             assert isinstance(app.screen, PickScreen)
             await pilot.press("enter")  # TERM

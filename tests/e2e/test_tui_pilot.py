@@ -66,7 +66,16 @@ async def test_main_screen_shows_every_pane(recording: Path):
         assert "2 emulated processes · 41 % CPU" in summary
         assert 902 not in view_pids(app)  # removed by the last diff
         svg = screen_text(app)
-        for text in ("tiny", "ready", "arm-loop", "emulated", "aarch64", "hello-arm64", "REPLAY", "host port 8080 in use"):
+        for text in (
+            "tiny",
+            "ready",
+            "arm-loop",
+            "emulated",
+            "aarch64",
+            "hello-arm64",
+            "REPLAY",
+            "host port 8080 in use",
+        ):
             assert text in svg, text
 
 
@@ -77,10 +86,19 @@ async def test_error_states_say_what_happened(recording: Path):
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         assert "instance:tiny: guest has no docker.sock forward yet" in screen_text(app)
-        app.model.apply(ev.BootStage(instance="tiny", stage="ssh authenticated", status="failed", elapsed_s=30.0,
-                                     detail="host key mismatch"))
+        app.model.apply(
+            ev.BootStage(
+                instance="tiny",
+                stage="ssh authenticated",
+                status="failed",
+                elapsed_s=30.0,
+                detail="host key mismatch",
+            )
+        )
         app.model.apply(ev.SerialOutput(instance="tiny", lines=["Kernel panic - not syncing: VFS"]))
-        app.model.apply(ev.InstanceStatus(instance="tiny", state="crashed", reason="qemu exited with status 1"))
+        app.model.apply(
+            ev.InstanceStatus(instance="tiny", state="crashed", reason="qemu exited with status 1")
+        )
         app.flush()
         await pilot.pause()
         text = screen_text(app)
@@ -95,13 +113,29 @@ async def test_error_states_say_what_happened(recording: Path):
         assert app.selected_instance is None
 
 
-@covers("app.pane1", "app.pane2", "app.pane3", "app.pane4", "app.pane5", "app.next_pane", "app.prev_pane",
-        "instance.serial", "instance.logs", "instance.forwards")
+@covers(
+    "app.pane1",
+    "app.pane2",
+    "app.pane3",
+    "app.pane4",
+    "app.pane5",
+    "app.next_pane",
+    "app.prev_pane",
+    "instance.serial",
+    "instance.logs",
+    "instance.forwards",
+)
 async def test_pane_focus_keys(recording: Path):
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
-        for key, pane in (("2", "containers"), ("3", "forwards"), ("4", "processes"), ("5", "serial"), ("1", "instances")):
+        for key, pane in (
+            ("2", "containers"),
+            ("3", "forwards"),
+            ("4", "processes"),
+            ("5", "serial"),
+            ("1", "instances"),
+        ):
             await pilot.press(key)
             assert pane_of(app) == pane
         await pilot.press("tab")
@@ -126,7 +160,14 @@ async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
         console = Console(width=120, record=True)
         console.print(app.screen.body)
         text = console.export_text()
-        for group in ("Everywhere", "Instances", "Containers", "Forwards", "Processes", "Serial log"):
+        for group in (
+            "Everywhere",
+            "Instances",
+            "Containers",
+            "Forwards",
+            "Processes",
+            "Serial log",
+        ):
             assert group in text
         for binding_id in all_ids(app.help_groups()):
             assert binding_id in text
@@ -143,22 +184,38 @@ async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
     assert app.return_code == 0
 
 
-@covers("instance.start", "instance.stop", "instance.restart", "instance.delete", "modal.cancel", "instance.new",
-        "instance.pause")
+@covers(
+    "instance.start",
+    "instance.stop",
+    "instance.restart",
+    "instance.delete",
+    "modal.cancel",
+    "instance.new",
+    "instance.pause",
+)
 async def test_instance_actions_call_the_backend_and_delete_confirms(recording: Path, backend):
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("S", "s", "r")
         await actions_done(app)
-        assert [c[:2] for c in backend.calls] == [("instances.start", "tiny"), ("instances.stop", "tiny"), ("instances.restart", "tiny")]
+        assert [c[:2] for c in backend.calls] == [
+            ("instances.start", "tiny"),
+            ("instances.stop", "tiny"),
+            ("instances.restart", "tiny"),
+        ]
         backend.calls.clear()
         await pilot.press("p")  # pause; on a paused instance the same key resumes
         await actions_done(app)
-        app.model.instances["tiny"] = dataclasses.replace(app.model.instances["tiny"], state="paused")
+        app.model.instances["tiny"] = dataclasses.replace(
+            app.model.instances["tiny"], state="paused"
+        )
         await pilot.press("p")
         await actions_done(app)
-        assert [c[:2] for c in backend.calls] == [("instances.pause", "tiny"), ("instances.resume", "tiny")]
+        assert [c[:2] for c in backend.calls] == [
+            ("instances.pause", "tiny"),
+            ("instances.resume", "tiny"),
+        ]
         backend.calls.clear()
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmScreen)
@@ -172,7 +229,9 @@ async def test_instance_actions_call_the_backend_and_delete_confirms(recording: 
         assert backend.calls == [("instances.delete", "tiny", ("force", True))]
         backend.calls.clear()
         await pilot.press("n")
-        assert backend.calls == [] and any("tiny exists already" in n.message for n in app._notifications)
+        assert backend.calls == [] and any(
+            "tiny exists already" in n.message for n in app._notifications
+        )
         del app.model.instances["tiny"]  # as if it were deleted: n creates it
         await pilot.press("n")
         await actions_done(app)
@@ -207,9 +266,18 @@ async def test_backend_errors_become_notifications(recording: Path, monkeypatch)
         assert app.is_running
 
 
-@covers("instance.commands", "instance.details", "instance.shell", "container.shell",
-        "detail.close", "detail.prev_tab", "detail.next_tab")
-async def test_x_shows_the_literal_command_enter_details_and_E_shell(recording: Path, backend, monkeypatch):
+@covers(
+    "instance.commands",
+    "instance.details",
+    "instance.shell",
+    "container.shell",
+    "detail.close",
+    "detail.prev_tab",
+    "detail.next_tab",
+)
+async def test_x_shows_the_literal_command_enter_details_and_E_shell(
+    recording: Path, backend, monkeypatch
+):
     app = make_app(recording)
     ran: list[list[str]] = []
     monkeypatch.setattr(app, "run_interactive", ran.append)
@@ -238,8 +306,15 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(recording: 
         assert ran[-1] == ["echo", "shell_argv", "host", "a1b2" * 16]
 
 
-@covers("container.start", "container.stop", "container.restart", "container.pause", "container.remove",
-        "container.commands", "container.details")
+@covers(
+    "container.start",
+    "container.stop",
+    "container.restart",
+    "container.pause",
+    "container.remove",
+    "container.commands",
+    "container.details",
+)
 async def test_container_actions(recording: Path, backend):
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
@@ -248,20 +323,31 @@ async def test_container_actions(recording: Path, backend):
         await pilot.press("S", "s", "r", "p")
         await actions_done(app)
         cid = "a1b2" * 16
-        assert [c[:4] for c in backend.calls] == [("containers.container_action", "host", cid, verb) for verb in ("start", "stop", "restart", "pause")]
+        assert [c[:4] for c in backend.calls] == [
+            ("containers.container_action", "host", cid, verb)
+            for verb in ("start", "stop", "restart", "pause")
+        ]
         backend.calls.clear()
         await pilot.press("d")
-        assert isinstance(app.screen, ConfirmScreen) and "docker -H unix:///run/docker.sock rm -f a1b2a1b2a1b2" in screen_text(app)
+        assert isinstance(
+            app.screen, ConfirmScreen
+        ) and "docker -H unix:///run/docker.sock rm -f a1b2a1b2a1b2" in screen_text(app)
         await pilot.press("tab", "enter")
         await actions_done(app)
-        assert backend.calls == [("containers.container_action", "host", cid, "remove", ("force", True))]
+        assert backend.calls == [
+            ("containers.container_action", "host", cid, "remove", ("force", True))
+        ]
         await pilot.press("x")
-        assert isinstance(app.screen, PickScreen) and "docker -H unix:///run/docker.sock restart a1b2a1b2a1b2" in screen_text(app)
+        assert isinstance(
+            app.screen, PickScreen
+        ) and "docker -H unix:///run/docker.sock restart a1b2a1b2a1b2" in screen_text(app)
         await pilot.press("escape", "enter")
         await actions_done(app)
         assert isinstance(app.screen, DetailScreen) and "busybox:arm64" in screen_text(app)
         await pilot.press("right_square_bracket")
-        assert "echo stats" not in screen_text(app)  # stats come from the backend: the recorder says ok
+        assert "echo stats" not in screen_text(
+            app
+        )  # stats come from the backend: the recorder says ok
         await pilot.press("right_square_bracket")
         assert "sh -c while true; do :; done" in screen_text(app)  # Top: its processes
         await pilot.press("escape", "up", "S")  # on the endpoint row: nothing selected
@@ -281,7 +367,9 @@ async def test_container_logs_follow_in_a_full_screen_view(recording: Path, back
         await pilot.pause(0.2)
         log = app.screen.query_one(Log)
         assert log.line_count == 30 and log.lines[-1] == "log line 29"
-        assert backend.calls == [("containers.logs", "host", "a1b2" * 16, ("follow", True), ("tail", 500))]
+        assert backend.calls == [
+            ("containers.logs", "host", "a1b2" * 16, ("follow", True), ("tail", 500))
+        ]
         await pilot.press("s")
         assert not log.auto_scroll
         await pilot.press("escape")
@@ -302,7 +390,9 @@ async def test_new_and_remove_forward(recording: Path, backend):
         assert backend.calls == [("instances.forward_add", "tiny", "9090:19090")]
         await pilot.press("3", "F", "escape")
         await pilot.press("d")
-        assert isinstance(app.screen, ConfirmScreen) and "Remove the forward of guest 22?" in screen_text(app)
+        assert isinstance(
+            app.screen, ConfirmScreen
+        ) and "Remove the forward of guest 22?" in screen_text(app)
         await pilot.press("tab", "enter")
         await actions_done(app)
         assert backend.calls[-1] == ("instances.forward_remove", "tiny", "22")
@@ -323,9 +413,22 @@ async def test_forward_keys(recording: Path, monkeypatch):
         assert isinstance(app.screen, DetailScreen) and "60022" in screen_text(app)
 
 
-@covers("process.filter", "process.emulated", "process.tree", "process.sort_cpu", "process.sort_mem",
-        "process.sort_prev", "process.sort_next", "process.sort_invert", "process.up", "process.down",
-        "process.pageup", "process.pagedown", "process.top", "process.bottom")
+@covers(
+    "process.filter",
+    "process.emulated",
+    "process.tree",
+    "process.sort_cpu",
+    "process.sort_mem",
+    "process.sort_prev",
+    "process.sort_next",
+    "process.sort_invert",
+    "process.up",
+    "process.down",
+    "process.pageup",
+    "process.pagedown",
+    "process.top",
+    "process.bottom",
+)
 async def test_process_filter_toggle_sort(recording: Path):
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
@@ -368,8 +471,16 @@ async def test_process_filter_toggle_sort(recording: Path):
         assert view.cursor == len(view.rows) - 1
 
 
-@covers("process.collapse", "process.expand", "process.expand_all", "process.follow", "process.pause",
-        "process.host", "process.commands", "process.details")
+@covers(
+    "process.collapse",
+    "process.expand",
+    "process.expand_all",
+    "process.follow",
+    "process.pause",
+    "process.host",
+    "process.commands",
+    "process.details",
+)
 async def test_process_tree_keys(recording: Path):
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
@@ -394,7 +505,9 @@ async def test_process_tree_keys(recording: Path):
         assert isinstance(app.screen, TextScreen) and "/usr/sbin/sshd -D" in screen_text(app)
         await pilot.press("escape", "end", "enter")
         await actions_done(app)
-        assert isinstance(app.screen, DetailScreen) and "qemu-system-x86_64 -name tiny" in screen_text(app)
+        assert isinstance(
+            app.screen, DetailScreen
+        ) and "qemu-system-x86_64 -name tiny" in screen_text(app)
 
 
 @covers("process.signal")
@@ -408,11 +521,20 @@ async def test_signal_picker_then_confirm(recording: Path, backend):
         assert isinstance(app.screen, ConfirmScreen) and "TERM (15)" in screen_text(app)
         await pilot.press("tab", "enter")
         await actions_done(app)
-        assert backend.calls == [("processes.send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))]
+        assert backend.calls == [
+            ("processes.send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))
+        ]
 
 
-@covers("serial.follow", "serial.end", "serial.fullscreen", "serial.save", "serial.search", "serial.timestamps",
-        "serial.wrap")
+@covers(
+    "serial.follow",
+    "serial.end",
+    "serial.fullscreen",
+    "serial.save",
+    "serial.search",
+    "serial.timestamps",
+    "serial.wrap",
+)
 async def test_serial_keys(recording: Path, tmp_path: Path):
     from envdeck.backend.store import InstanceDir
 
@@ -425,7 +547,9 @@ async def test_serial_keys(recording: Path, tmp_path: Path):
         await pilot.press("end")
         assert app.query_one(Log).auto_scroll and "follow" in pane.border_title
         await pilot.press("t")
-        assert re.fullmatch(r"\d\d:\d\d:\d\d \[ +1\.9500\] synthetic kernel line 39", app.query_one(Log).lines[-1])
+        assert re.fullmatch(
+            r"\d\d:\d\d:\d\d \[ +1\.9500\] synthetic kernel line 39", app.query_one(Log).lines[-1]
+        )
         await pilot.press("t")
         assert app.query_one(Log).lines[-1].startswith("[")
         long_line = "wide " + "x" * 400
@@ -478,7 +602,9 @@ async def test_command_mode_refresh_and_palette_theme(recording: Path):
 
 
 async def test_keymap_from_config_remaps_by_binding_id(recording: Path, backend):
-    app = make_app(recording, settings=UISettings(keymap={"instance.stop": "z", "instance.nope": "y"}))
+    app = make_app(
+        recording, settings=UISettings(keymap={"instance.stop": "z", "instance.nope": "y"})
+    )
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("s")

@@ -32,7 +32,9 @@ async def replayed(path: Path, pilot, app: EnvdeckApp) -> None:
 
 async def test_tiny_boot_recording():
     path = RECORDINGS / "tiny-boot.jsonl"
-    app = EnvdeckApp([ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE)
+    app = EnvdeckApp(
+        [ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE
+    )
     async with app.run_test(size=TERMINAL) as pilot:
         await replayed(path, pilot, app)
         assert app.model.instances["tiny"].state == "stopped"  # it was booted, then stopped
@@ -42,7 +44,9 @@ async def test_tiny_boot_recording():
 
 async def test_emulated_processes_recording():
     path = RECORDINGS / "emulated-processes.jsonl"
-    app = EnvdeckApp([ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE)
+    app = EnvdeckApp(
+        [ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE
+    )
     async with app.run_test(size=TERMINAL) as pilot:
         await replayed(path, pilot, app)
         await pilot.press("4", "e")
@@ -52,7 +56,9 @@ async def test_emulated_processes_recording():
 
 async def test_arm64_container_beside_amd64_recording():
     path = RECORDINGS / "containers-arm64.jsonl"
-    app = EnvdeckApp([ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE)
+    app = EnvdeckApp(
+        [ReplaySource(path, speed=0)], settings=UISettings(), host_info=lambda: HOST_LINE
+    )
     async with app.run_test(size=TERMINAL) as pilot:
         await replayed(path, pilot, app)
         await pilot.press("4", "e")

@@ -32,7 +32,9 @@ def test_main_screen(snap_compare, recording: Path):
     assert run(snap_compare, recording)
 
 
-@pytest.mark.parametrize("theme", ["envdeck-light", "envdeck-high-contrast", "envdeck-solarized-dark"])
+@pytest.mark.parametrize(
+    "theme", ["envdeck-light", "envdeck-high-contrast", "envdeck-solarized-dark"]
+)
 def test_theme(snap_compare, recording: Path, theme: str):
     assert run(snap_compare, recording, theme=theme)
 

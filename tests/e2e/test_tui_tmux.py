@@ -25,8 +25,14 @@ class Tmux:
         self.run("new-session", "-d", "-s", "t", "-x", "160", "-y", "48", command)
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], env=self.env, check=True,
-                              capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
 
     def keys(self, *keys: str) -> None:
         for key in keys:  # one at a time: Esc followed by a key would read as Alt-key
@@ -57,7 +63,9 @@ class Tmux:
             time.sleep(0.2)
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True
+        )
 
 
 def envdeck_command(*args: str) -> str:
@@ -72,9 +80,20 @@ def test_replay_in_a_real_terminal(recording: Path, tmp_path: Path):
     tmux = Tmux(command, env)
     try:
         screen = tmux.wait_for("2 emulated processes · 41 % CPU")  # the last event of the replay
-        for text in ("[1] Instances", "[2] Containers", "[3] Forwards", "[4] Processes", "[5] Serial",
-                     "tiny", "ready", "linux/arm64 emulated", "2 emulated processes · 41 % CPU",
-                     "aarch64  [arm-loop] sh -c while true", "synthetic kernel line 39", "REPLAY"):
+        for text in (
+            "[1] Instances",
+            "[2] Containers",
+            "[3] Forwards",
+            "[4] Processes",
+            "[5] Serial",
+            "tiny",
+            "ready",
+            "linux/arm64 emulated",
+            "2 emulated processes · 41 % CPU",
+            "aarch64  [arm-loop] sh -c while true",
+            "synthetic kernel line 39",
+            "REPLAY",
+        ):
             assert text in screen, text
         tmux.keys("4", "e")
         screen = tmux.wait_gone("qemu-system-x86_64")  # emulated only: native leaves are hidden
@@ -111,7 +130,9 @@ def test_shell_into_the_tiny_guest_and_back(envdeck_home: Path, tmp_path: Path):
             tmux.keys("1", "E")
             tmux.run("send-keys", "-t", "t", "echo guest-$((6*7)) $(uname -n)", "Enter")
             screen = tmux.wait_for("guest-42", timeout=60)
-            assert "[1] Instances" not in screen  # the dashboard is suspended, the shell has the terminal
+            assert (
+                "[1] Instances" not in screen
+            )  # the dashboard is suspended, the shell has the terminal
             tmux.run("send-keys", "-t", "t", "exit", "Enter")
             tmux.wait_for("[1] Instances", timeout=30)  # and back
             tmux.keys("q")

@@ -14,6 +14,7 @@ from tests.e2e.synthetic import events
 HOST_LINE = "testhost x86_64 · 2 cpus · load 0.50 · mem 1.0G/4.0G"
 TERMINAL = (160, 48)
 
+
 class FakeBackend:
     """Records every backend call the dashboard makes (through tui/actions.py)."""
 
@@ -32,14 +33,24 @@ class FakeBackend:
         async def coro(*args, **kwargs):
             return sync(*args, **kwargs)
 
-        asynchronous = ("start", "stop", "restart", "delete", "container_action", "forward_add", "forward_remove")
+        asynchronous = (
+            "start",
+            "stop",
+            "restart",
+            "delete",
+            "container_action",
+            "forward_add",
+            "forward_remove",
+        )
         return coro if attr in asynchronous else sync
 
 
 def make_app(recording: Path, **kwargs) -> EnvdeckApp:
     """The real dashboard over the synthetic replay (played at once), host line frozen."""
     settings = kwargs.pop("settings", None) or UISettings()
-    return EnvdeckApp([ReplaySource(recording, speed=0)], settings=settings, host_info=lambda: HOST_LINE, **kwargs)
+    return EnvdeckApp(
+        [ReplaySource(recording, speed=0)], settings=settings, host_info=lambda: HOST_LINE, **kwargs
+    )
 
 
 async def settle(pilot, app: EnvdeckApp) -> None:

@@ -37,13 +37,21 @@ PATH_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 def _applet_paths() -> list[str]:
     """Applet paths relative to / (e.g. ``bin/ls``), from the host busybox."""
-    out = subprocess.run([str(HOST_BUSYBOX), "--list-full"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [str(HOST_BUSYBOX), "--list-full"], capture_output=True, text=True, check=True
+    ).stdout
     return sorted({line.strip().lstrip("/") for line in out.splitlines() if line.strip()})
 
 
-def _add(tar: tarfile.TarFile, name: str, *, kind: bytes = tarfile.REGTYPE, data: bytes = b"",
-         mode: int = 0o644, link: str = "") -> None:
+def _add(
+    tar: tarfile.TarFile,
+    name: str,
+    *,
+    kind: bytes = tarfile.REGTYPE,
+    data: bytes = b"",
+    mode: int = 0o644,
+    link: str = "",
+) -> None:
     info = tarfile.TarInfo(name)
     info.type, info.mode, info.mtime, info.linkname = kind, mode, 0, link
     info.size = len(data) if kind == tarfile.REGTYPE else 0
@@ -55,8 +63,10 @@ def rootfs_tar(busybox: bytes) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         applets = [p for p in _applet_paths() if p != "bin/busybox"]
-        dirs = sorted({"bin", "etc", "tmp", "root", "proc", "sys", "dev"}
-                      | {str(Path(p).parent) for p in applets})
+        dirs = sorted(
+            {"bin", "etc", "tmp", "root", "proc", "sys", "dev"}
+            | {str(Path(p).parent) for p in applets}
+        )
         for d in dirs:
             _add(tar, d, kind=tarfile.DIRTYPE, mode=0o1777 if d == "tmp" else 0o755)
         _add(tar, "bin/busybox", data=busybox, mode=0o755)
@@ -82,7 +92,9 @@ def ensure_amd64(client: docker.DockerClient) -> str:
     if _current_digest(client, AMD64) != digest:
         repo, tag = AMD64.split(":")
         client.api.import_image_from_data(
-            layer, repository=repo, tag=tag,
+            layer,
+            repository=repo,
+            tag=tag,
             changes=[f"LABEL {DIGEST_LABEL}={digest}", f"ENV {PATH_ENV}", 'CMD ["sh"]'],
         )
     return AMD64
@@ -115,8 +127,9 @@ def fetch_arm64_busybox() -> Path:
     """Install Debian's arm64 busybox-static binary at ARM64_BUSYBOX (needs root and apt)."""
     if ARM64_BUSYBOX.is_file():
         return ARM64_BUSYBOX
-    foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True,
-                             text=True, check=True).stdout.split()
+    foreign = subprocess.run(
+        ["dpkg", "--print-foreign-architectures"], capture_output=True, text=True, check=True
+    ).stdout.split()
     if "arm64" not in foreign:
         subprocess.run(["dpkg", "--add-architecture", "arm64"], check=True)
         subprocess.run(["apt-get", "update", "-qq"], check=True)
@@ -139,8 +152,9 @@ def ensure_binfmt() -> bool:
         subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=False)
     entry = BINFMT / "qemu-aarch64"
     if not entry.exists() and QEMU_AARCH64_CONF.is_file() and (BINFMT / "register").exists():
-        line = next(ln for ln in QEMU_AARCH64_CONF.read_text().splitlines()
-                    if ln and not ln.startswith("#"))
+        line = next(
+            ln for ln in QEMU_AARCH64_CONF.read_text().splitlines() if ln and not ln.startswith("#")
+        )
         if "F" not in line.rsplit(":", 1)[-1]:
             line += "F"
         (BINFMT / "register").write_text(line)

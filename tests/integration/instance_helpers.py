@@ -16,12 +16,17 @@ from envdeck.backend.pidrecord import PidRecord
 CLI = [sys.executable, "-m", "envdeck.backend.cli.main"]
 
 
-def envdeck(*args: str, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess[str]:
+def envdeck(
+    *args: str, timeout: float = 300, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run the envdeck CLI as a user would; return the finished process."""
-    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                            env=os.environ.copy())
+    result = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"envdeck {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"envdeck {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -43,8 +48,11 @@ def wait_for(predicate, timeout: float, interval: float = 0.1):
 
 def kill_everything(home: Path) -> None:
     """Kill any agent and QEMU recorded under ``home`` (only processes these tests started)."""
-    for pid_file in [*home.glob("instances/*/agent.pid"), *home.glob("instances/*/qemu.pid"),
-                     *home.glob("instances/*/ssh-master.pid")]:
+    for pid_file in [
+        *home.glob("instances/*/agent.pid"),
+        *home.glob("instances/*/qemu.pid"),
+        *home.glob("instances/*/ssh-master.pid"),
+    ]:
         record = PidRecord.load(pid_file)
         if record and record.alive():
             with contextlib.suppress(ProcessLookupError):

@@ -38,10 +38,14 @@ def test_real_registry_parses():
 
 def test_cli_lists_the_registry_as_json():
     need_registry()
-    out = subprocess.run(["envdeck", "binfmt", "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["envdeck", "binfmt", "--json"], capture_output=True, text=True, check=True
+    )
     data = json.loads(out.stdout)
     assert data["mounted"] is True
-    assert {h["name"] for h in data["handlers"]} == {h.name for h in binfmt.read_registry().handlers}
+    assert {h["name"] for h in data["handlers"]} == {
+        h.name for h in binfmt.read_registry().handlers
+    }
 
 
 def test_register_and_unregister_an_arch():
@@ -49,9 +53,14 @@ def test_register_and_unregister_an_arch():
     require(os.geteuid() == 0, "root (to register binfmt handlers)")
     arch = "riscv64"
     require(not (BINFMT / f"qemu-{arch}").exists(), f"qemu-{arch} not registered already")
-    require(binfmt.QEMU_USER_ARCHES and Path("/usr/bin/qemu-riscv64-static").exists(), "qemu-riscv64-static")
+    require(
+        binfmt.QEMU_USER_ARCHES and Path("/usr/bin/qemu-riscv64-static").exists(),
+        "qemu-riscv64-static",
+    )
     try:
-        result = subprocess.run(["envdeck", "binfmt", "register", arch], capture_output=True, text=True)
+        result = subprocess.run(
+            ["envdeck", "binfmt", "register", arch], capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr
         handler = binfmt.parse_entry(f"qemu-{arch}", (BINFMT / f"qemu-{arch}").read_text())
         assert handler.arch == arch and "F" in handler.flags and handler.enabled

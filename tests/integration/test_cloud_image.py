@@ -36,7 +36,10 @@ def cloud_image() -> Path:
     require_tool("debootstrap", "mkfs.vfat", "mcopy", "sfdisk", "qemu-img", "qemu-system-x86_64")
     require(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "UEFI firmware (package ovmf)")
     version = hashlib.sha256(BUILDER.read_bytes()).hexdigest()[:12]
-    cache = Path(os.environ.get("ENVDECK_CACHE") or Path.home() / ".cache" / "envdeck-test-cache") / "cloud-image"
+    cache = (
+        Path(os.environ.get("ENVDECK_CACHE") or Path.home() / ".cache" / "envdeck-test-cache")
+        / "cloud-image"
+    )
     image = cache / f"debian-cloud-{version}.qcow2"
     if not image.exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -78,8 +81,13 @@ def sha256_of(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def test_cloud_image_boots_with_our_seed_and_keys(envdeck_home: Path, tmp_path: Path, served: str, cloud_image: Path,
-                                                  monkeypatch: pytest.MonkeyPatch):
+def test_cloud_image_boots_with_our_seed_and_keys(
+    envdeck_home: Path,
+    tmp_path: Path,
+    served: str,
+    cloud_image: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("ENVDECK_CACHE", str(tmp_path / "cache"))  # a real download every run
     spec = tmp_path / "cloud.yaml"
     spec.write_text(
@@ -96,17 +104,25 @@ def test_cloud_image_boots_with_our_seed_and_keys(envdeck_home: Path, tmp_path: 
         assert started.returncode == 0, started.stdout + started.stderr
         row = list_json()["cloud"]
         assert row["state"] == "ready" and row["accel"] == "tcg"
-        assert "[cloud-init] status: done" in envdeck("logs", "cloud", check=True).stdout  # ready waits for it
+        assert (
+            "[cloud-init] status: done" in envdeck("logs", "cloud", check=True).stdout
+        )  # ready waits for it
         os_release = envdeck("exec", "cloud", "--", "cat", "/etc/os-release", check=True).stdout
         assert "bookworm" in os_release
         # cloud-init applied our seed: our host key (the pinned one) and nothing else.
-        keys = envdeck("exec", "cloud", "--", "sh", "-c", "ls /etc/ssh/ssh_host_*_key", check=True).stdout.split()
+        keys = envdeck(
+            "exec", "cloud", "--", "sh", "-c", "ls /etc/ssh/ssh_host_*_key", check=True
+        ).stdout.split()
         assert keys == ["/etc/ssh/ssh_host_ed25519_key"]
-        guest_pub = envdeck("exec", "cloud", "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=True).stdout
+        guest_pub = envdeck(
+            "exec", "cloud", "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=True
+        ).stdout
         pinned = (inst / "ssh" / "known_hosts").read_text().split()[2]
         assert guest_pub.split()[1] == pinned
-        assert envdeck("exec", "cloud", "--", "cat", "/root/provisioned", check=True).stdout.strip() == \
-            "provisioned-by-envdeck"
+        assert (
+            envdeck("exec", "cloud", "--", "cat", "/root/provisioned", check=True).stdout.strip()
+            == "provisioned-by-envdeck"
+        )
         assert "the guest powered off" in envdeck("stop", "cloud", check=True, timeout=180).stdout
 
         # A second instance from the same image uses the cached copy: no download.

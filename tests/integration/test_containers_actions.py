@@ -26,7 +26,11 @@ from tests.integration.docker_images import AMD64, ARM64, docker_client_or_skip,
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "envdeck.backend.cli.main"]
 # PID 1 ignores SIGTERM unless it traps it: stop quickly.
-LOOP = ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo line-$i; sleep 0.2; done"]
+LOOP = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo line-$i; sleep 0.2; done",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +46,9 @@ def run(client: docker.DockerClient):
     def start(image: str = AMD64, command: list[str] | None = None, **kwargs) -> str:
         name = f"envdeck-act-{uuid.uuid4().hex[:8]}"
         made.append(name)
-        client.containers.run(image, command or LOOP, name=name, detach=True,
-                              network_mode="none", **kwargs)
+        client.containers.run(
+            image, command or LOOP, name=name, detach=True, network_mode="none", **kwargs
+        )
         return name
 
     yield start
@@ -62,8 +67,12 @@ def _state(client: docker.DockerClient, name: str) -> str:
 
 def test_arm64_image_really_runs_emulated(client, run) -> None:
     require(ensure_binfmt(), "binfmt_misc with qemu-aarch64 registered")
-    out = subprocess.run(["docker", "run", "--rm", "--network", "none", ARM64, "uname", "-m"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", ARM64, "uname", "-m"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip() == "aarch64", out.stderr
     arm, amd = run(ARM64), run(AMD64)
     rows = {r.name: r for r in containers.list_containers("host", all=False)}
@@ -71,12 +80,23 @@ def test_arm64_image_really_runs_emulated(client, run) -> None:
     assert (rows[amd].platform, rows[amd].emulated) == ("linux/amd64", False)
     assert rows[arm].state == "running"
 
-    listed = {r["name"]: r for r in json.loads(envdeck("containers", "--endpoint", "host",
-                                                       "--json").stdout)}
+    listed = {
+        r["name"]: r
+        for r in json.loads(envdeck("containers", "--endpoint", "host", "--json").stdout)
+    }
     assert listed[arm]["platform"] == "linux/arm64" and listed[arm]["emulated"] is True
     assert listed[amd]["emulated"] is False
-    assert set(listed[arm]) >= {"endpoint", "id", "name", "image", "state", "status", "ports",
-                                "platform", "emulated"}
+    assert set(listed[arm]) >= {
+        "endpoint",
+        "id",
+        "name",
+        "image",
+        "state",
+        "status",
+        "ports",
+        "platform",
+        "emulated",
+    }
 
 
 async def test_every_action(client, run) -> None:
@@ -117,8 +137,11 @@ async def test_unknown_container_and_action(client) -> None:
     result = envdeck("container", "stop", missing)
     assert result.returncode == 2
     assert f"no container '{missing}'" in result.stderr
-    for argv in (["container", "logs", missing], ["container", "shell", missing],
-                 ["container", "stats", missing]):
+    for argv in (
+        ["container", "logs", missing],
+        ["container", "shell", missing],
+        ["container", "stats", missing],
+    ):
         assert envdeck(*argv).returncode == 2
 
 
@@ -153,8 +176,9 @@ def test_logs_tail_timestamps_and_follow(client, run) -> None:
     reader.join(5)
     assert not reader.is_alive()
 
-    cli = subprocess.Popen([*CLI, "container", "logs", "-f", "--tail", "1", name],
-                           stdout=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(
+        [*CLI, "container", "logs", "-f", "--tail", "1", name], stdout=subprocess.PIPE, text=True
+    )
     try:
         lines = [cli.stdout.readline().strip() for _ in range(3)]  # type: ignore[union-attr]
     finally:
@@ -171,7 +195,9 @@ def test_logs_of_a_container_without_readable_logs(client, run) -> None:
     assert result.returncode == 1 and "logging driver" in result.stderr
 
 
-def _pty_session(argv: list[str], inputs: list[bytes], expect: bytes, timeout: float = 30) -> tuple[bytes, int]:
+def _pty_session(
+    argv: list[str], inputs: list[bytes], expect: bytes, timeout: float = 30
+) -> tuple[bytes, int]:
     """Run ``argv`` on a pseudo-terminal, type ``inputs``; return (output, exit status)."""
     pid, fd = pty.fork()
     if pid == 0:  # child
@@ -208,13 +234,17 @@ def test_shell_through_a_pty(client, run) -> None:
     argv = containers.shell_argv("host", name)
     assert argv[:3] == ["docker", "-H", "unix:///var/run/docker.sock"]
     assert argv[3:5] == ["exec", "-it"] and argv[-1] == "sh"
-    out, code = _pty_session([*CLI, "container", "shell", name],
-                             [b"tty; echo x$((6*7))y-$(uname -m)\r", b"exit 3\r"], b"x42y-aarch64")
+    out, code = _pty_session(
+        [*CLI, "container", "shell", name],
+        [b"tty; echo x$((6*7))y-$(uname -m)\r", b"exit 3\r"],
+        b"x42y-aarch64",
+    )
     assert b"/dev/pts/" in out  # a real terminal inside the container
     assert code == 3
     # A command instead of sh.
-    out, code = _pty_session([*CLI, "container", "shell", name, "--", "uname", "-m"], [],
-                             b"aarch64")
+    out, code = _pty_session(
+        [*CLI, "container", "shell", name, "--", "uname", "-m"], [], b"aarch64"
+    )
     assert code == 0
 
 
@@ -236,7 +266,8 @@ def test_stats_on_demand(client, run) -> None:
     assert containers.stats("host", idle)["cpu_percent"] < data["cpu_percent"]
     shown = envdeck("container", "stats", "--json", busy)
     assert shown.returncode == 0 and json.loads(shown.stdout)["id"].startswith(
-        client.api.inspect_container(busy)["Id"][:12])
+        client.api.inspect_container(busy)["Id"][:12]
+    )
 
 
 def test_cli_lists_running_and_all(client, run) -> None:
@@ -256,8 +287,12 @@ def test_docker_context_endpoint(client, run, tmp_path, monkeypatch) -> None:
     link = tmp_path / "ctx.sock"  # another path to the host daemon: not folded into "host"
     link.symlink_to("/var/run/docker.sock")
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
-    made = subprocess.run(["docker", "context", "create", "envdeck-ctx", "--docker",
-                           f"host=unix://{link}"], capture_output=True, text=True, timeout=30)
+    made = subprocess.run(
+        ["docker", "context", "create", "envdeck-ctx", "--docker", f"host=unix://{link}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert made.returncode == 0, made.stderr
     name = run()
     listed = json.loads(envdeck("containers", "--endpoint", "context:envdeck-ctx", "--json").stdout)

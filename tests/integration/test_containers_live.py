@@ -63,7 +63,9 @@ class Collector:
         async with self._cond:
             self._cond.notify_all()
 
-    async def wait(self, pred: Callable[[Event], bool], timeout: float, after: int = 0) -> tuple[float, Event]:
+    async def wait(
+        self, pred: Callable[[Event], bool], timeout: float, after: int = 0
+    ) -> tuple[float, Event]:
         """The first event (index >= ``after``) matching ``pred``; fails after ``timeout``."""
         try:
             async with asyncio.timeout(timeout):
@@ -101,11 +103,15 @@ async def running():
 
 
 def _row(name: str, state: str | None = None) -> Callable[[Event], bool]:
-    return lambda e: isinstance(e, ContainerInfo) and e.name == name and (state is None or e.state == state)
+    return lambda e: (
+        isinstance(e, ContainerInfo) and e.name == name and (state is None or e.state == state)
+    )
 
 
 def _reachable(endpoint: str, value: bool) -> Callable[[Event], bool]:
-    return lambda e: isinstance(e, EndpointStatus) and e.endpoint == endpoint and e.reachable is value
+    return lambda e: (
+        isinstance(e, EndpointStatus) and e.endpoint == endpoint and e.reachable is value
+    )
 
 
 async def test_live_events_without_polling(client, names, running) -> None:
@@ -120,13 +126,18 @@ async def test_live_events_without_polling(client, names, running) -> None:
 
     name = names()
     mark = len(seen.events)
-    cid = (await asyncio.to_thread(client.api.create_container, AMD64, ["sleep", "600"],
-                                   name=name))["Id"]
+    cid = (
+        await asyncio.to_thread(client.api.create_container, AMD64, ["sleep", "600"], name=name)
+    )["Id"]
     _, created = await seen.wait(_row(name, "created"), 5, mark)
     assert created.id == cid and created.platform == "linux/amd64" and not created.emulated
 
-    for action, state in (("start", "running"), ("pause", "paused"), ("unpause", "running"),
-                          ("stop", "exited")):
+    for action, state in (
+        ("start", "running"),
+        ("pause", "paused"),
+        ("unpause", "running"),
+        ("stop", "exited"),
+    ):
         mark = len(seen.events)
         t0 = time.monotonic()
         kwargs = {"timeout": 1} if action == "stop" else {}
@@ -143,8 +154,15 @@ async def test_live_events_without_polling(client, names, running) -> None:
 
 async def test_no_thread_or_connection_per_refresh(client, names, running) -> None:
     name = names()
-    cid = (await asyncio.to_thread(client.api.create_container, AMD64, ["sleep", "600"], name=name,
-                                   host_config=client.api.create_host_config(network_mode="none")))["Id"]
+    cid = (
+        await asyncio.to_thread(
+            client.api.create_container,
+            AMD64,
+            ["sleep", "600"],
+            name=name,
+            host_config=client.api.create_host_config(network_mode="none"),
+        )
+    )["Id"]
     source = ContainersSource([host_endpoint()])
     seen = await running(source)
     await seen.wait(_row(name, "created"), 10)
@@ -167,8 +185,9 @@ async def test_no_thread_or_connection_per_refresh(client, names, running) -> No
 
 async def test_quiet_refresh_updates_status_text_only(client, names, running) -> None:
     name = names()
-    await asyncio.to_thread(client.containers.run, AMD64, ["sleep", "600"], name=name,
-                            detach=True, network_mode="none")
+    await asyncio.to_thread(
+        client.containers.run, AMD64, ["sleep", "600"], name=name, detach=True, network_mode="none"
+    )
     source = ContainersSource([host_endpoint()], refresh_interval=1.5)
     seen = await running(source)
     _, first = await seen.wait(_row(name, "running"), 10)
@@ -179,8 +198,9 @@ async def test_quiet_refresh_updates_status_text_only(client, names, running) ->
     assert len({e.status for e in later}) == len(later)
 
 
-async def test_instance_socket_discovered_while_running(client, running, envdeck_home,
-                                                        monkeypatch) -> None:
+async def test_instance_socket_discovered_while_running(
+    client, running, envdeck_home, monkeypatch
+) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(envdeck_home / "no-docker-config"))
     source = ContainersSource(rediscover_interval=0.5)
     seen = await running(source)
@@ -197,8 +217,14 @@ async def test_instance_socket_discovered_while_running(client, running, envdeck
 
 async def test_unreachable_endpoints_have_a_reason(running, tmp_path) -> None:
     sock = tmp_path / "absent.sock"
-    seen = await running(ContainersSource([Endpoint("instance:ghost", f"unix://{sock}"),
-                                           Endpoint("context:refused", "tcp://127.0.0.1:9")]))
+    seen = await running(
+        ContainersSource(
+            [
+                Endpoint("instance:ghost", f"unix://{sock}"),
+                Endpoint("context:refused", "tcp://127.0.0.1:9"),
+            ]
+        )
+    )
     _, status = await seen.wait(_reachable("instance:ghost", False), 5)
     assert status.reason == f"no socket at {sock}"
     _, status = await seen.wait(_reachable("context:refused", False), 5)
@@ -219,11 +245,26 @@ class SecondDaemon:
         log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
             # Its own network namespace: it cannot touch the host's interfaces (docker0).
-            ["unshare", "--net", shutil.which("dockerd") or "/usr/sbin/dockerd",
-             "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
-             "--pidfile", str(self.root / "dockerd.pid"), "-H", self.url,
-             "--bridge=none", "--iptables=false", "--ip-masq=false"],
-            stdout=log, stderr=log, start_new_session=True)
+            [
+                "unshare",
+                "--net",
+                shutil.which("dockerd") or "/usr/sbin/dockerd",
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "dockerd.pid"),
+                "-H",
+                self.url,
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -267,8 +308,11 @@ async def test_daemon_stops_and_comes_back(second_daemon, running) -> None:
     c2 = await asyncio.to_thread(docker.DockerClient, base_url=second_daemon.url, timeout=30)
     try:
         await asyncio.to_thread(ensure_amd64, c2)
-        keep = (await asyncio.to_thread(c2.api.create_container, AMD64, ["true"],
-                                        name="envdeck-d2-keep"))["Id"]
+        keep = (
+            await asyncio.to_thread(
+                c2.api.create_container, AMD64, ["true"], name="envdeck-d2-keep"
+            )
+        )["Id"]
     finally:
         c2.close()
     endpoint = Endpoint("context:d2", second_daemon.url)
@@ -281,8 +325,10 @@ async def test_daemon_stops_and_comes_back(second_daemon, running) -> None:
     await asyncio.to_thread(second_daemon.stop)
     stamp, down = await seen.wait(_reachable("context:d2", False), 30, mark)
     took = stamp - second_daemon.stopped_at
-    print(f"unreachable {stamp - t0:.2f}s after SIGTERM, {took:+.2f}s after dockerd exited "
-          f"({down.reason})")
+    print(
+        f"unreachable {stamp - t0:.2f}s after SIGTERM, {took:+.2f}s after dockerd exited "
+        f"({down.reason})"
+    )
     assert took <= 2.0 and down.reason
 
     await asyncio.sleep(3)  # down for a while: retries must stay quiet and not pile up threads

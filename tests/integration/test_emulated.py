@@ -160,9 +160,21 @@ def test_arm64_container_is_attributed_and_emulated():
     require_tool("docker")
     name = f"envdeck-ps-{uuid.uuid4().hex[:8]}"
     subprocess.run(
-        ["docker", "run", "-d", "--rm", "--name", name, "--platform", "linux/arm64",
-         ARM64, "sleep", "300"],
-        check=True, capture_output=True,
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "--platform",
+            "linux/arm64",
+            ARM64,
+            "sleep",
+            "300",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         deadline = time.monotonic() + 20

@@ -26,7 +26,10 @@ def free_port() -> int:
 
 
 def forwards(name: str) -> dict[str, dict]:
-    return {row["guest"]: row for row in json.loads(envdeck("forwards", name, "--json", check=True).stdout)}
+    return {
+        row["guest"]: row
+        for row in json.loads(envdeck("forwards", name, "--json", check=True).stdout)
+    }
 
 
 def fetch(port: int) -> str:
@@ -38,8 +41,15 @@ def start_serving(name: str, port: int, text: str) -> None:
     """Create and start an instance whose guest serves ``text`` over HTTP on ``port``, auto-forwarded."""
     envdeck("create", name, check=True, timeout=900)
     envdeck("start", name, check=True)
-    envdeck("exec", name, "--", "sh", "-c",
-            f"mkdir -p /www && echo {text} > /www/index.html && httpd -p {port} -h /www", check=True)
+    envdeck(
+        "exec",
+        name,
+        "--",
+        "sh",
+        "-c",
+        f"mkdir -p /www && echo {text} > /www/index.html && httpd -p {port} -h /www",
+        check=True,
+    )
     wait_for(lambda: forwards(name).get(str(port)), timeout=10)
 
 
@@ -50,14 +60,27 @@ def test_forwards_end_to_end(envdeck_home: Path):
         envdeck("create", "fwd", check=True, timeout=900)
         envdeck("start", "fwd", check=True)
         # A guest service starts listening: forwarded to the same host port within 2 s.
-        envdeck("exec", "fwd", "--", "sh", "-c",
-                f"mkdir -p /www && echo hello-envdeck > /www/index.html && httpd -p {web} -h /www", check=True)
+        envdeck(
+            "exec",
+            "fwd",
+            "--",
+            "sh",
+            "-c",
+            f"mkdir -p /www && echo hello-envdeck > /www/index.html && httpd -p {web} -h /www",
+            check=True,
+        )
         t0 = time.monotonic()
         row = wait_for(lambda: forwards("fwd").get(str(web)), timeout=10, interval=0.1)
         assert time.monotonic() - t0 < 2.5
-        assert row["source"] == "auto" and row["state"] == "active" and row["host"] == f"127.0.0.1:{web}"
+        assert (
+            row["source"] == "auto"
+            and row["state"] == "active"
+            and row["host"] == f"127.0.0.1:{web}"
+        )
         assert fetch(web).strip() == "hello-envdeck"
-        counted = wait_for(lambda: (r := forwards("fwd")[str(web)])["bytes_in"] > 0 and r, timeout=5)
+        counted = wait_for(
+            lambda: (r := forwards("fwd")[str(web)])["bytes_in"] > 0 and r, timeout=5
+        )
         assert counted["connections"] == 1 and counted["bytes_out"] > 0
 
         # Nothing listens beyond 127.0.0.1 unless the user wrote another address.
@@ -69,8 +92,15 @@ def test_forwards_end_to_end(envdeck_home: Path):
         blocker.bind(("127.0.0.1", busy))
         blocker.listen()
         try:
-            envdeck("exec", "fwd", "--", "sh", "-c",
-                    f"httpd -f -p {busy} -h /www </dev/null >/dev/null 2>&1 & echo $! > /tmp/busy.pid", check=True)
+            envdeck(
+                "exec",
+                "fwd",
+                "--",
+                "sh",
+                "-c",
+                f"httpd -f -p {busy} -h /www </dev/null >/dev/null 2>&1 & echo $! > /tmp/busy.pid",
+                check=True,
+            )
             row = wait_for(lambda: forwards("fwd").get(str(busy)), timeout=10)
             assert row["state"] == "conflict" and "already in use" in row["reason"]
             assert fetch(web).strip() == "hello-envdeck"
@@ -89,7 +119,11 @@ def test_forwards_end_to_end(envdeck_home: Path):
         assert fetch(manual_host).strip() == "hello-envdeck"
         envdeck("restart", "fwd", check=True)
         row = forwards("fwd")[str(web)]
-        assert row["source"] == "manual" and row["host"] == f"127.0.0.1:{manual_host}" and row["state"] == "active"
+        assert (
+            row["source"] == "manual"
+            and row["host"] == f"127.0.0.1:{manual_host}"
+            and row["state"] == "active"
+        )
         envdeck("forward", "fwd", "remove", str(web), check=True)
         assert str(web) not in forwards("fwd")
         assert envdeck("forward", "fwd", "add", "nonsense").returncode == 2
@@ -106,7 +140,9 @@ def test_ssh_cut_degrades_then_reconnects_and_forwards_survive(envdeck_home: Pat
         start_serving("cut", web, "still-here")
         envdeck("exec", "cut", "--", "killall", "dropbear")  # our own session dies with it
         wait_for(lambda: list_state("cut")["state"] == "degraded", timeout=15, interval=0.2)
-        row = wait_for(lambda: (r := list_state("cut"))["state"] == "ready" and r, timeout=60, interval=0.5)
+        row = wait_for(
+            lambda: (r := list_state("cut"))["state"] == "ready" and r, timeout=60, interval=0.5
+        )
         assert row["reason"] is None
         assert fetch(web).strip() == "still-here"
     finally:
@@ -122,15 +158,26 @@ def test_guest_unix_socket_forward(envdeck_home: Path, tmp_path: Path):
     """guestSocket -> hostSocket (relative: in the instance dir, 0600), carried by socat over SSH."""
     require_tool("qemu-system-x86_64", "qemu-img")
     spec = tmp_path / "sock.yaml"
-    spec.write_text("memory: 256MiB\nportForwards:\n  - guestSocket: /run/echo.sock\n    hostSocket: echo.sock\n")
+    spec.write_text(
+        "memory: 256MiB\nportForwards:\n  - guestSocket: /run/echo.sock\n    hostSocket: echo.sock\n"
+    )
     host_sock = envdeck_home / "instances" / "sock" / "echo.sock"
     try:
         envdeck("create", "sock", "-f", str(spec), check=True, timeout=900)
         envdeck("start", "sock", check=True)
-        envdeck("exec", "sock", "--", "sh", "-c",
-                "socat UNIX-LISTEN:/run/echo.sock,fork EXEC:cat </dev/null >/dev/null 2>&1 &", check=True)
+        envdeck(
+            "exec",
+            "sock",
+            "--",
+            "sh",
+            "-c",
+            "socat UNIX-LISTEN:/run/echo.sock,fork EXEC:cat </dev/null >/dev/null 2>&1 &",
+            check=True,
+        )
         row = forwards("sock")["/run/echo.sock"]
-        assert row["host"] == str(host_sock) and row["source"] == "rule" and row["state"] == "active"
+        assert (
+            row["host"] == str(host_sock) and row["source"] == "rule" and row["state"] == "active"
+        )
         assert stat.S_IMODE(host_sock.stat().st_mode) == 0o600
 
         def echo() -> bytes:
@@ -141,8 +188,12 @@ def test_guest_unix_socket_forward(envdeck_home: Path, tmp_path: Path):
                 client.shutdown(socket.SHUT_WR)
                 return client.recv(100)
 
-        assert wait_for(lambda: echo() == b"through-the-guest-socket\n" or None, timeout=20, interval=0.5)
-        counted = wait_for(lambda: (r := forwards("sock")["/run/echo.sock"])["bytes_in"] > 0 and r, timeout=5)
+        assert wait_for(
+            lambda: echo() == b"through-the-guest-socket\n" or None, timeout=20, interval=0.5
+        )
+        counted = wait_for(
+            lambda: (r := forwards("sock")["/run/echo.sock"])["bytes_in"] > 0 and r, timeout=5
+        )
         assert counted["bytes_out"] >= 25 and counted["connections"] >= 1
     finally:
         envdeck("stop", "sock", timeout=120)
@@ -151,7 +202,8 @@ def test_guest_unix_socket_forward(envdeck_home: Path, tmp_path: Path):
 
 
 def test_guest_paused_then_resumed_reconnects_and_forwards_come_back(
-        envdeck_home: Path, monkeypatch: pytest.MonkeyPatch):
+    envdeck_home: Path, monkeypatch: pytest.MonkeyPatch
+):
     """Freeze the guest long enough for SSH keepalives to give up (2 s x 3 here), then thaw it:
     degraded meanwhile, ready again after, forwards working. Once with `envdeck pause`/`resume`
     (shown as paused), once frozen behind the agent's back (SIGSTOP to the QEMU we started)."""
@@ -174,7 +226,11 @@ def test_guest_paused_then_resumed_reconnects_and_forwards_come_back(
         qemu_pid = list_state("frz")["pid"]
         os.kill(qemu_pid, signal.SIGSTOP)
         try:
-            row = wait_for(lambda: (r := list_state("frz"))["state"] == "degraded" and r, timeout=30, interval=0.5)
+            row = wait_for(
+                lambda: (r := list_state("frz"))["state"] == "degraded" and r,
+                timeout=30,
+                interval=0.5,
+            )
             assert "reconnecting" in row["reason"]
         finally:
             os.kill(qemu_pid, signal.SIGCONT)

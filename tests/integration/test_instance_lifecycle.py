@@ -22,8 +22,19 @@ from tests.integration.instance_helpers import CLI, envdeck, kill_everything, li
 
 pytestmark = pytest.mark.integration
 
-LIST_KEYS = {"name", "state", "arch", "accel", "cpus", "memory_bytes", "disk_bytes", "ssh_port",
-             "uptime_s", "reason", "pid"}
+LIST_KEYS = {
+    "name",
+    "state",
+    "arch",
+    "accel",
+    "cpus",
+    "memory_bytes",
+    "disk_bytes",
+    "ssh_port",
+    "uptime_s",
+    "reason",
+    "pid",
+}
 
 
 @pytest.fixture
@@ -53,7 +64,11 @@ def test_full_lifecycle(home: Path):
 
     stopped = list_json()["dev"]
     assert set(stopped) >= LIST_KEYS
-    assert stopped["state"] == "stopped" and stopped["pid"] is None and stopped["memory_bytes"] == 256 << 20
+    assert (
+        stopped["state"] == "stopped"
+        and stopped["pid"] is None
+        and stopped["memory_bytes"] == 256 << 20
+    )
 
     started = envdeck("start", "dev", check=True)
     for stage in ("qemu started", "first serial output", "kernel booted", "ssh port open", "ready"):
@@ -91,7 +106,15 @@ def test_logs_follow_streams_from_the_agent(home: Path):
         proc.wait(timeout=10)
         follower = subprocess.Popen([*CLI, "logs", "fol", "-f"], stdout=subprocess.PIPE, text=True)
         try:
-            envdeck("exec", "fol", "--", "sh", "-c", "echo envdeck-live-marker > /dev/console", check=True)
+            envdeck(
+                "exec",
+                "fol",
+                "--",
+                "sh",
+                "-c",
+                "echo envdeck-live-marker > /dev/console",
+                check=True,
+            )
             deadline = time.monotonic() + 20
             seen = ""
             while "envdeck-live-marker" not in seen and time.monotonic() < deadline:
@@ -129,7 +152,10 @@ def test_kill_agent_is_detected_and_start_adopts_qemu(home: Path):
     first_master = wait_for(lambda: live_record(inst / "ssh-master.pid"), 20)
     agent = PidRecord.load(inst / "agent.pid")
     os.kill(agent.pid, signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(agent.pid) or psutil.Process(agent.pid).status() == "zombie", 5)
+    wait_for(
+        lambda: not psutil.pid_exists(agent.pid) or psutil.Process(agent.pid).status() == "zombie",
+        5,
+    )
 
     row = list_json()["orphan"]
     assert row["state"] == "degraded" and "agent is not running" in row["reason"]
@@ -140,10 +166,15 @@ def test_kill_agent_is_detected_and_start_adopts_qemu(home: Path):
     assert row["state"] == "ready" and row["pid"] == qemu_pid  # adopted, not relaunched
     assert len(qemu_processes(home)) == 1
     # The new agent ends the OpenSSH master the killed one left behind and runs its own.
-    master = wait_for(lambda: (r := live_record(inst / "ssh-master.pid")) and r.pid != first_master.pid and r, 20)
+    master = wait_for(
+        lambda: (r := live_record(inst / "ssh-master.pid")) and r.pid != first_master.pid and r, 20
+    )
     wait_for(lambda: not first_master.alive(), 10)
-    assert [p.pid for p in psutil.process_iter(["cmdline"])
-            if master.marker in " ".join(p.info["cmdline"] or []) + " "] == [master.pid]
+    assert [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if master.marker in " ".join(p.info["cmdline"] or []) + " "
+    ] == [master.pid]
 
     envdeck("stop", "orphan", check=True, timeout=120)
     assert not qemu_processes(home)
@@ -153,8 +184,15 @@ def test_stale_pid_file_of_another_process_is_not_trusted(home: Path):
     envdeck("create", "stale", check=True, timeout=900)
     inst = home / "instances" / "stale"
     # A pid file pointing at a live process that is not ours (pid reuse after a reboot).
-    (inst / "qemu.pid").write_text(json.dumps({"pid": os.getpid(), "start_time": psutil.Process().create_time(),
-                                               "marker": str(inst) + "/"}))
+    (inst / "qemu.pid").write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "start_time": psutil.Process().create_time(),
+                "marker": str(inst) + "/",
+            }
+        )
+    )
     (inst / "state.json").write_text(json.dumps({"state": "ready"}))
     row = list_json()["stale"]
     assert row["state"] == "crashed" and row["pid"] is None
@@ -162,8 +200,10 @@ def test_stale_pid_file_of_another_process_is_not_trusted(home: Path):
 
 def test_two_starts_at_once_give_one_qemu(home: Path):
     envdeck("create", "twice", check=True, timeout=900)
-    procs = [subprocess.Popen([*CLI, "start", "twice"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([*CLI, "start", "twice"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
     codes = [p.wait(timeout=300) for p in procs]
     assert codes == [0, 0]
     assert len(qemu_processes(home)) == 1
@@ -175,7 +215,11 @@ def test_bad_yaml_is_one_clear_error_and_writes_nothing(home: Path, tmp_path: Pa
     bad.write_text("cpus: 2\nmemory: lots\n")
     result = envdeck("create", "bad", "-f", str(bad))
     assert result.returncode == 2
-    assert f"{bad}:2:9" in result.stderr and "memory is 'lots'" in result.stderr and "hint" in result.stderr
+    assert (
+        f"{bad}:2:9" in result.stderr
+        and "memory is 'lots'" in result.stderr
+        and "hint" in result.stderr
+    )
     assert not (home / "instances" / "bad").exists()
     assert not list((home / "instances").glob(".bad*")) if (home / "instances").exists() else True
     assert envdeck("create", "a/b").returncode == 2
@@ -189,7 +233,9 @@ def test_kernel_panic_is_diagnosed(home: Path, tmp_path: Path):
     junk = tmp_path / "junk.img"
     junk.write_bytes(b"\0" * 4096)
     spec = tmp_path / "panic.yaml"
-    spec.write_text(f"kernel:\n  path: {kernel}\n  initrd: {junk}\n  cmdline: console=ttyS0 panic=-1\nmemory: 256MiB\n")
+    spec.write_text(
+        f"kernel:\n  path: {kernel}\n  initrd: {junk}\n  cmdline: console=ttyS0 panic=-1\nmemory: 256MiB\n"
+    )
     envdeck("create", "panic", "-f", str(spec), check=True)
     os.environ["ENVDECK_STALL_SCALE"] = "0.2"
     try:

@@ -23,6 +23,7 @@ async def _collect_until(hub: Hub, seen: list, predicate, timeout: float) -> Non
             seen.append(event)
             if predicate(event):
                 return
+
     await asyncio.wait_for(consume(), timeout)
 
 
@@ -34,9 +35,18 @@ def test_feed_relays_boot_and_reports_stop(envdeck_home: Path):
         source = InstancesSource(rescan_s=0.5)
         hub = Hub([source])
         seen: list = []
-        consumer = asyncio.create_task(_collect_until(
-            hub, seen, lambda e: isinstance(e, InstanceStatus) and e.state == "stopped" and
-            any(isinstance(x, InstanceStatus) and x.state == "ready" for x in seen), 300))
+        consumer = asyncio.create_task(
+            _collect_until(
+                hub,
+                seen,
+                lambda e: (
+                    isinstance(e, InstanceStatus)
+                    and e.state == "stopped"
+                    and any(isinstance(x, InstanceStatus) and x.state == "ready" for x in seen)
+                ),
+                300,
+            )
+        )
         await asyncio.sleep(0.1)
         await hub.start()
         await asyncio.sleep(1.0)
@@ -56,8 +66,16 @@ def test_feed_relays_boot_and_reports_stop(envdeck_home: Path):
         kill_everything(envdeck_home)
     states = [e.state for e in seen if isinstance(e, InstanceStatus)]
     assert states[0] == "stopped" and "ready" in states and states[-1] == "stopped"
-    assert {e.stage for e in seen if isinstance(e, BootStage) and e.status == "done"} >= {"kernel booted", "ready"}
-    assert any("envdeck-stage: init" in line for e in seen if isinstance(e, SerialOutput) for line in e.lines)
+    assert {e.stage for e in seen if isinstance(e, BootStage) and e.status == "done"} >= {
+        "kernel booted",
+        "ready",
+    }
+    assert any(
+        "envdeck-stage: init" in line
+        for e in seen
+        if isinstance(e, SerialOutput)
+        for line in e.lines
+    )
 
 
 def test_feed_includes_the_guest_process_tree(envdeck_home: Path):
@@ -71,15 +89,27 @@ def test_feed_includes_the_guest_process_tree(envdeck_home: Path):
         source = InstancesSource(rescan_s=0.5)
         hub = Hub([source])
         seen: list = []
-        consumer = asyncio.create_task(_collect_until(
-            hub, seen, lambda e: isinstance(e, ProcessDiff) and e.host == "guestps" and e.full, 120))
+        consumer = asyncio.create_task(
+            _collect_until(
+                hub,
+                seen,
+                lambda e: isinstance(e, ProcessDiff) and e.host == "guestps" and e.full,
+                120,
+            )
+        )
         await asyncio.sleep(0.1)
         await hub.start()
         await instances.start("guestps")
         source.poke()
         await consumer
-        tail = asyncio.create_task(_collect_until(
-            hub, seen, lambda e: isinstance(e, ProcessesUnavailable) and e.host == "guestps", 120))
+        tail = asyncio.create_task(
+            _collect_until(
+                hub,
+                seen,
+                lambda e: isinstance(e, ProcessesUnavailable) and e.host == "guestps",
+                120,
+            )
+        )
         await instances.stop("guestps")
         source.poke()
         await tail

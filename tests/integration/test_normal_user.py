@@ -27,12 +27,18 @@ VENV = Path("/var/tmp/envdeck-user-venv")
 
 
 def _as_user(argv: list[str], home: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(home),
-           "ENVDECK_HOME": str(home / "envdeck"), "LANG": "C.UTF-8"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "HOME": str(home),
+        "ENVDECK_HOME": str(home / "envdeck"),
+        "LANG": "C.UTF-8",
+    }
     if os.geteuid() == 0:
         argv = ["runuser", "-u", USER, "--", "env", *(f"{k}={v}" for k, v in env.items()), *argv]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env})
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}
+    )
 
 
 def _prepare_root_side(tmp_path: Path) -> tuple[Path, Path]:
@@ -42,11 +48,17 @@ def _prepare_root_side(tmp_path: Path) -> tuple[Path, Path]:
     try:
         pwd.getpwnam(USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/sh", USER], check=True)
+        subprocess.run(
+            ["useradd", "--system", "--create-home", "--shell", "/bin/sh", USER], check=True
+        )
     user = pwd.getpwnam(USER)
     home = Path(user.pw_dir)
     source = tmp_path / "src"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build"))
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build"),
+    )
     os.chmod(tmp_path, 0o755)
     for path in [source, *source.rglob("*")]:
         path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
@@ -55,7 +67,12 @@ def _prepare_root_side(tmp_path: Path) -> tuple[Path, Path]:
     # Dependencies once (kept between runs), envdeck itself each run.
     pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
     subprocess.run([*pip, str(source)], check=True, capture_output=True, timeout=600)
-    subprocess.run([*pip, "--no-deps", "--force-reinstall", str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [*pip, "--no-deps", "--force-reinstall", str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     subprocess.run(["chmod", "-R", "a+rX", str(VENV)], check=True)
     return home, VENV / "bin" / "envdeck"
 
@@ -80,8 +97,11 @@ def test_a_normal_user_can_build_boot_and_stop_the_tiny_guest(tmp_path: Path):
         assert out.returncode == 0 and out.stdout.strip() == name
         inst = home / "envdeck" / "instances" / name
         info = inst.stat()
-        assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == pwd.getpwnam(
-            USER if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name).pw_uid
+        assert (
+            stat.S_IMODE(info.st_mode) == 0o700
+            and info.st_uid
+            == pwd.getpwnam(USER if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name).pw_uid
+        )
     finally:
         stopped = _as_user([str(envdeck), "stop", name], home, timeout=120)
         _as_user([str(envdeck), "delete", name, "--force"], home)

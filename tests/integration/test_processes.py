@@ -174,7 +174,10 @@ def test_cli_ps_json_and_kill(spawn):
     tree = subprocess.run(["envdeck", "ps", "--tree"], capture_output=True, text=True, check=True)
     assert "PID" in tree.stdout
     refused = subprocess.run(
-        ["envdeck", "kill", str(victim.pid)], stdin=subprocess.DEVNULL, capture_output=True, text=True
+        ["envdeck", "kill", str(victim.pid)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
     assert refused.returncode == 2 and victim.poll() is None
     subprocess.run(["envdeck", "kill", str(victim.pid), "--yes", "-s", "KILL"], check=True)

@@ -40,7 +40,9 @@ def test_cli_ps_instance_lists_the_guest_tree(guest):
     out = envdeck("ps", "--instance", guest, "--json", check=True).stdout
     rows = {r["pid"]: r for r in json.loads(out)}
     assert rows[1]["depth"] == 0 and rows[1]["cmdline"]
-    assert any("dropbear" in " ".join(r["cmdline"]) or r["name"] == "dropbear" for r in rows.values())
+    assert any(
+        "dropbear" in " ".join(r["cmdline"]) or r["name"] == "dropbear" for r in rows.values()
+    )
     walkers = [r for r in rows.values() if "@@envdeck-walk" in " ".join(r["cmdline"])]  # itself
     assert walkers and walkers[0]["depth"] >= 1
     assert all(r["emulated"] is None for r in rows.values())

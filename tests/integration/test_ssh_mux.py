@@ -95,8 +95,13 @@ async def master(local_sshd: LocalSshd) -> AsyncIterator[OpenSSHMaster]:
 
 
 async def manager_with(master: OpenSSHMaster, conn: object = None) -> ForwardManager:
-    manager = ForwardManager("mux", (), lambda _e: None, lambda: conn,
-                             mux=lambda: str(master.control_path) if master.alive else None)
+    manager = ForwardManager(
+        "mux",
+        (),
+        lambda _e: None,
+        lambda: conn,
+        mux=lambda: str(master.control_path) if master.alive else None,
+    )
     await manager.start([])
     return manager
 
@@ -120,7 +125,12 @@ async def test_half_close_and_exact_counts(master: OpenSSHMaster):
         payload = os.urandom(3 << 20)
         reply = await asyncio.to_thread(client, fwd.host_port, payload)
         assert reply == f"got {len(payload)}".encode()
-        assert (fwd.connections, fwd.bytes_out, fwd.bytes_in, fwd.refused) == (1, len(payload), len(reply), 0)
+        assert (fwd.connections, fwd.bytes_out, fwd.bytes_in, fwd.refused) == (
+            1,
+            len(payload),
+            len(reply),
+            0,
+        )
     finally:
         await manager.close()
         backend.close()
@@ -155,8 +165,14 @@ async def test_refused_destination_is_counted_not_carried(master: OpenSSHMaster)
 async def test_master_gone_falls_back_to_asyncssh(master: OpenSSHMaster, local_sshd: LocalSshd):
     backend = Backend(count_until_eof)
     conn = await asyncssh.connect(
-        "127.0.0.1", local_sshd.port, username="root", client_keys=[str(local_sshd.client_key)],
-        known_hosts=str(local_sshd.known_hosts), agent_path=None, config=None)
+        "127.0.0.1",
+        local_sshd.port,
+        username="root",
+        client_keys=[str(local_sshd.client_key)],
+        known_hosts=str(local_sshd.known_hosts),
+        agent_path=None,
+        config=None,
+    )
     manager = await manager_with(master, conn)
     try:
         fwd = await forward_to(manager, backend.port)
@@ -174,16 +190,22 @@ async def test_master_gone_falls_back_to_asyncssh(master: OpenSSHMaster, local_s
 
 async def test_master_refuses_a_changed_host_key(local_sshd: LocalSshd, tmp_path: Path):
     other = tmp_path / "other_known_hosts"
-    other.write_text(f"[127.0.0.1]:{local_sshd.port} ssh-ed25519 "
-                     "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
-    options = [o.replace(str(local_sshd.known_hosts), str(other)) for o in local_sshd.openssh_options()]
+    other.write_text(
+        f"[127.0.0.1]:{local_sshd.port} ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    )
+    options = [
+        o.replace(str(local_sshd.known_hosts), str(other)) for o in local_sshd.openssh_options()
+    ]
     mux = OpenSSHMaster(options, "root@127.0.0.1", tmp_path / "bad.ctl")
     with pytest.raises(MuxError, match="(?i)host key"):
         await mux.start(timeout=15)
     assert not mux.alive and not (tmp_path / "bad.ctl").exists()
 
 
-def test_long_instance_paths_get_a_private_short_control_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_long_instance_paths_get_a_private_short_control_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     runtime = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short, like /run/user/UID
     try:
         monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
@@ -191,7 +213,9 @@ def test_long_instance_paths_get_a_private_short_control_path(tmp_path: Path, mo
         assert control_path_for(short) == short / "ssh.ctl"
         deep = tmp_path / ("x" * 120)
         path = control_path_for(deep)
-        assert len(str(path)) <= MAX_CONTROL_PATH and path.parent == runtime / f"envdeck-{os.getuid()}"
+        assert (
+            len(str(path)) <= MAX_CONTROL_PATH and path.parent == runtime / f"envdeck-{os.getuid()}"
+        )
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert control_path_for(deep) == path and control_path_for(tmp_path / ("y" * 120)) != path
         long_runtime = tmp_path / ("z" * 100)

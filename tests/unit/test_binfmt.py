@@ -23,7 +23,9 @@ magic 7f454c46020201000000000000000000000200160000
 mask ffffffffffffff00fffffffffffffffffffeffff
 """
 
-PYTHON = "enabled\ninterpreter /usr/bin/python3.11\nflags: \nextension .pyc\n"  # as the kernel prints
+PYTHON = (
+    "enabled\ninterpreter /usr/bin/python3.11\nflags: \nextension .pyc\n"  # as the kernel prints
+)
 
 
 def test_parse_debian_qemu_entry():

@@ -19,21 +19,37 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def test_images_config_lima_style():
-    cfg = parse_config(f"images:\n  - location: https://example.org/a.qcow2\n    arch: x86_64\n    digest: {DIGEST}\n"
-                       "  - location: /srv/b.img\n")
+    cfg = parse_config(
+        f"images:\n  - location: https://example.org/a.qcow2\n    arch: x86_64\n    digest: {DIGEST}\n"
+        "  - location: /srv/b.img\n"
+    )
     assert cfg.template is None and cfg.kernel is None
-    assert cfg.images == (ImageSpec("https://example.org/a.qcow2", "x86_64", DIGEST), ImageSpec("/srv/b.img"))
+    assert cfg.images == (
+        ImageSpec("https://example.org/a.qcow2", "x86_64", DIGEST),
+        ImageSpec("/srv/b.img"),
+    )
 
 
-@pytest.mark.parametrize(("text", "where", "words"), [
-    ("images:\n  - location: a.qcow2\n", "c.yaml:2:15", "not a URL"),
-    ("images:\n  - location: /a\n    digest: md5:12\n", "c.yaml:3:13", "sha256"),
-    ("images:\n  - arch: x86_64\n", "c.yaml:2:5", "needs a location"),
-    ("images: []\n", "c.yaml:1:9", "empty"),
-    ("template: tiny\nimages:\n  - location: /a\n", "c.yaml:2:1", "excludes"),
-    ("arch: aarch64\nimages:\n  - location: /a\n    arch: aarch64\n", "c.yaml:1:7", "x86_64 guests"),
-    ("images:\n  - location: /a\n    arch: aarch64\n", "c.yaml:2:3", "no image for arch x86_64"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("images:\n  - location: a.qcow2\n", "c.yaml:2:15", "not a URL"),
+        ("images:\n  - location: /a\n    digest: md5:12\n", "c.yaml:3:13", "sha256"),
+        ("images:\n  - arch: x86_64\n", "c.yaml:2:5", "needs a location"),
+        ("images: []\n", "c.yaml:1:9", "empty"),
+        ("template: tiny\nimages:\n  - location: /a\n", "c.yaml:2:1", "excludes"),
+        (
+            "arch: aarch64\nimages:\n  - location: /a\n    arch: aarch64\n",
+            "c.yaml:1:7",
+            "x86_64 guests",
+        ),
+        (
+            "images:\n  - location: /a\n    arch: aarch64\n",
+            "c.yaml:2:3",
+            "no image for arch x86_64",
+        ),
+    ],
+)
 def test_images_config_errors_point_at_the_node(text: str, where: str, words: str):
     with pytest.raises(ConfigError) as info:
         parse_config(text, "c.yaml")
@@ -62,7 +78,9 @@ def test_fetch_verifies_the_digest_caches_and_shows_progress(tmp_path: Path, cac
     (tmp_path / "other.raw").write_bytes(b"something else")
     with pytest.raises(EnvdeckError, match="does not match its digest"):
         cloud_images.fetch(bad)
-    assert sorted(p.name for p in (cache / "images").iterdir()) == [path.name]  # nothing half-written
+    assert sorted(p.name for p in (cache / "images").iterdir()) == [
+        path.name
+    ]  # nothing half-written
 
 
 def test_fetch_of_a_missing_image_says_so(tmp_path: Path, cache: Path):
@@ -75,24 +93,45 @@ def test_seed_carries_our_keys_and_nothing_generated(tmp_path: Path):
     client = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
     private = host.export_private_key("openssh")
     seed = tmp_path / "cidata.iso"
-    cloud_seed.write_seed(seed, {"meta-data": cloud_seed.meta_data("envdeck-dev-1", "dev"),
-                                 "user-data": cloud_seed.user_data("dev", client, private)})
+    cloud_seed.write_seed(
+        seed,
+        {
+            "meta-data": cloud_seed.meta_data("envdeck-dev-1", "dev"),
+            "user-data": cloud_seed.user_data("dev", client, private),
+        },
+    )
     files = cloud_seed.read_seed(seed)
-    assert yaml.safe_load(files["meta-data"]) == {"instance-id": "envdeck-dev-1", "local-hostname": "dev"}
+    assert yaml.safe_load(files["meta-data"]) == {
+        "instance-id": "envdeck-dev-1",
+        "local-hostname": "dev",
+    }
     assert files["user-data"].startswith("#cloud-config\n")
     doc = yaml.safe_load(files["user-data"])
     assert doc["ssh_authorized_keys"] == [client.strip()] and doc["disable_root"] is False
     assert doc["ssh_keys"]["ed25519_private"] == private.decode() and doc["ssh_genkeytypes"] == []
     assert doc["ssh_keys"]["ed25519_public"] == host.export_public_key("openssh").decode().strip()
     assert seed.stat().st_mode & 0o777 == 0o600
-    assert seed.read_bytes()[0x8000 + 40 : 0x8000 + 46] == b"cidata"  # the volume label cloud-init looks for
+    assert (
+        seed.read_bytes()[0x8000 + 40 : 0x8000 + 46] == b"cidata"
+    )  # the volume label cloud-init looks for
 
 
 def test_uefi_argv_boots_the_disk_with_the_seed():
     spec = MachineSpec(
-        name="c", arch="x86_64", accel="tcg", cpus=2, memory_bytes=1 << 30, kernel=None, initrd=None,
-        cmdline="", serial_socket=Path("/i/serial.sock"), qmp_socket=Path("/i/qmp.sock"), ssh_port=40022,
-        disk=Path("/i/disk.qcow2"), firmware=(Path("/fw/CODE.fd"), Path("/i/efivars.fd")), seed=Path("/i/cidata.iso"),
+        name="c",
+        arch="x86_64",
+        accel="tcg",
+        cpus=2,
+        memory_bytes=1 << 30,
+        kernel=None,
+        initrd=None,
+        cmdline="",
+        serial_socket=Path("/i/serial.sock"),
+        qmp_socket=Path("/i/qmp.sock"),
+        ssh_port=40022,
+        disk=Path("/i/disk.qcow2"),
+        firmware=(Path("/fw/CODE.fd"), Path("/i/efivars.fd")),
+        seed=Path("/i/cidata.iso"),
     )
     argv = build_argv(spec)
     joined = " ".join(argv)

@@ -67,7 +67,11 @@ def test_format_size():
         ("cpus: 1\ncpus: 2\n", "inst.yaml:2:1", "duplicate key"),
         ("kernel:\n  path: /nonexistent/vmlinuz\n", "inst.yaml:2:9", "does not exist"),
         ("portForwards:\n  - hostPort: 80\n", "inst.yaml:2:5", "needs guestPort"),
-        ("portForwards:\n  - guestPort: 80\n    hostIP: everywhere\n", "inst.yaml:3:13", "not an IP"),
+        (
+            "portForwards:\n  - guestPort: 80\n    hostIP: everywhere\n",
+            "inst.yaml:3:13",
+            "not an IP",
+        ),
         ("memory: [1, 2]\n", "inst.yaml:1:9", "single value"),
         ("cpus: 1\n  bad: indent\n", "inst.yaml:2:6", "not valid YAML"),
         ("- a\n- b\n", "inst.yaml:1:1", "must be a mapping"),
@@ -87,9 +91,15 @@ def test_unknown_key_suggests_the_close_one():
 
 
 def test_forward_rules_default_to_loopback(tmp_path: Path):
-    cfg = parse_config("portForwards:\n  - guestPort: 80\n    hostPort: 8080\n  - guestSocket: /run/a.sock\n    hostSocket: a.sock\n")
+    cfg = parse_config(
+        "portForwards:\n  - guestPort: 80\n    hostPort: 8080\n  - guestSocket: /run/a.sock\n    hostSocket: a.sock\n"
+    )
     web, sock = cfg.port_forwards
-    assert web.host_ip == "127.0.0.1" and web.guest_port_range == (80, 80) and web.host_port_range == (8080, 8080)
+    assert (
+        web.host_ip == "127.0.0.1"
+        and web.guest_port_range == (80, 80)
+        and web.host_port_range == (8080, 8080)
+    )
     assert sock.guest_socket == "/run/a.sock"
 
 
@@ -110,16 +120,42 @@ def test_missing_file_is_a_config_error(tmp_path: Path):
 # --- fuzz: whatever the document, the only failure is a ConfigError with a position ---------
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False),
-    st.text(max_size=12), st.sampled_from(["512MiB", "2G", "lots", "x86_64", "tcg", "tiny", "0"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["512MiB", "2G", "lots", "x86_64", "tcg", "tiny", "0"]),
 )
 keys = st.sampled_from(
-    ["template", "arch", "cpus", "memory", "disk", "accel", "kernel", "ssh", "portForwards",
-     "provision", "images", "guestPort", "hostIP", "path", "mode", "script", "localPort", "location",
-     "digest", "bogus"]
+    [
+        "template",
+        "arch",
+        "cpus",
+        "memory",
+        "disk",
+        "accel",
+        "kernel",
+        "ssh",
+        "portForwards",
+        "provision",
+        "images",
+        "guestPort",
+        "hostIP",
+        "path",
+        "mode",
+        "script",
+        "localPort",
+        "location",
+        "digest",
+        "bogus",
+    ]
 )
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=4)),
+    max_leaves=12,
+)
 documents = st.one_of(st.dictionaries(keys, values, max_size=6), values)
 
 

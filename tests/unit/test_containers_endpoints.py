@@ -26,8 +26,15 @@ def _context(cfg: Path, name: str, host: str, *, tls: bool = False) -> None:
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = cfg / "contexts" / "meta" / digest / "meta.json"
     meta.parent.mkdir(parents=True)
-    meta.write_text(json.dumps({"Name": name, "Metadata": {},
-                                "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}))
+    meta.write_text(
+        json.dumps(
+            {
+                "Name": name,
+                "Metadata": {},
+                "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}},
+            }
+        )
+    )
     if tls:
         (cfg / "contexts" / "tls" / digest / "docker").mkdir(parents=True)
 

@@ -12,10 +12,20 @@ from envdeck.backend.containers.platform import (
 )
 
 
-@pytest.mark.parametrize(("raw", "norm"), [
-    ("x86_64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64"), ("armv7l", "arm"),
-    ("i686", "386"), ("s390x", "s390x"), ("AMD64", "amd64"), (None, None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("x86_64", "amd64"),
+        ("aarch64", "arm64"),
+        ("arm64", "arm64"),
+        ("armv7l", "arm"),
+        ("i686", "386"),
+        ("s390x", "s390x"),
+        ("AMD64", "amd64"),
+        (None, None),
+        ("", None),
+    ],
+)
 def test_normalize(raw: str | None, norm: str | None) -> None:
     assert normalize_arch(raw) == norm
 
@@ -27,17 +37,20 @@ def test_format() -> None:
     assert format_platform("linux", None) is None
 
 
-@pytest.mark.parametrize(("platform", "native", "emulated"), [
-    ("linux/arm64", "amd64", True),
-    ("linux/arm64", "x86_64", True),
-    ("linux/amd64", "amd64", False),
-    ("linux/amd64", "arm64", True),
-    ("linux/386", "amd64", False),
-    ("linux/arm/v7", "aarch64", False),
-    ("linux/riscv64", "amd64", True),
-    (None, "amd64", False),
-    ("linux/arm64", None, False),
-])
+@pytest.mark.parametrize(
+    ("platform", "native", "emulated"),
+    [
+        ("linux/arm64", "amd64", True),
+        ("linux/arm64", "x86_64", True),
+        ("linux/amd64", "amd64", False),
+        ("linux/amd64", "arm64", True),
+        ("linux/386", "amd64", False),
+        ("linux/arm/v7", "aarch64", False),
+        ("linux/riscv64", "amd64", True),
+        (None, "amd64", False),
+        ("linux/arm64", None, False),
+    ],
+)
 def test_emulated(platform: str | None, native: str | None, emulated: bool) -> None:
     assert is_emulated(platform, native) is emulated
 

@@ -61,29 +61,56 @@ def test_event_fields() -> None:
 
 def test_to_info_and_json_keys() -> None:
     row = to_info("host", ENTRY, "linux/arm64", "amd64")
-    assert (row.name, row.state, row.status, row.emulated) == ("probe1", "running", "Up 3 minutes", True)
+    assert (row.name, row.state, row.status, row.emulated) == (
+        "probe1",
+        "running",
+        "Up 3 minutes",
+        True,
+    )
     assert row.ports == ["127.0.0.1:18080->80/tcp"]
     assert row.created == 1795452326.0
     data = info_json(row)
-    for key in ("endpoint", "id", "name", "image", "state", "status", "ports", "platform", "emulated"):
+    for key in (
+        "endpoint",
+        "id",
+        "name",
+        "image",
+        "state",
+        "status",
+        "ports",
+        "platform",
+        "emulated",
+    ):
         assert key in data
     assert data["platform"] == "linux/arm64" and data["emulated"] is True
     assert to_info("host", ENTRY, "linux/amd64", "amd64").emulated is False
 
 
-ACTIONS = ["create", "start", "die", "stop", "pause", "unpause", "destroy", "exec_start: sh",
-           "attach", "rename", "resize"]
+ACTIONS = [
+    "create",
+    "start",
+    "die",
+    "stop",
+    "pause",
+    "unpause",
+    "destroy",
+    "exec_start: sh",
+    "attach",
+    "rename",
+    "resize",
+]
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(ACTIONS)),
-                max_size=30))
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(ACTIONS)), max_size=30))
 def test_plan_batch_follows_the_last_relevant_event(seq: list[tuple[str, str]]) -> None:
     events = [{"Type": "container", "Action": action, "Actor": {"ID": cid}} for cid, action in seq]
     refresh, removed = plan_batch(events)
     assert not set(refresh) & set(removed)
     assert len(refresh) == len(set(refresh)) and len(removed) == len(set(removed))
     for cid in "abc":
-        relevant = [a for c, a in seq if c == cid and a.split(":")[0] in (*REFRESH_ACTIONS, "destroy")]
+        relevant = [
+            a for c, a in seq if c == cid and a.split(":")[0] in (*REFRESH_ACTIONS, "destroy")
+        ]
         if not relevant:
             assert cid not in refresh and cid not in removed
         elif relevant[-1] == "destroy":
@@ -93,6 +120,8 @@ def test_plan_batch_follows_the_last_relevant_event(seq: list[tuple[str, str]]) 
 
 
 def test_plan_batch_keeps_first_seen_order() -> None:
-    events = [{"Action": a, "Actor": {"ID": c}} for c, a in
-              [("b", "create"), ("a", "start"), ("b", "start"), ("c", "destroy")]]
+    events = [
+        {"Action": a, "Actor": {"ID": c}}
+        for c, a in [("b", "create"), ("a", "start"), ("b", "start"), ("c", "destroy")]
+    ]
     assert plan_batch(events) == (["b", "a"], ["c"])

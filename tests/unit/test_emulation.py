@@ -54,14 +54,22 @@ def test_binfmt_with_p_flag_strips_interpreter_and_full_path():
 def test_binfmt_without_p_flag_keeps_the_full_path_as_argv0():
     emu = detect(QEMU, [QEMU, "/guest/ls", "-l"])
     assert emu is not None
-    assert (emu["program"], emu["argv"], emu["preserve_argv0"]) == ("/guest/ls", ["/guest/ls", "-l"], False)
+    assert (emu["program"], emu["argv"], emu["preserve_argv0"]) == (
+        "/guest/ls",
+        ["/guest/ls", "-l"],
+        False,
+    )
 
 
 def test_p_flag_known_only_from_the_registry():
     cmd = ["/tmp/interp", "./prog", "prog", "x"]
     emu = detect(QEMU, cmd, preserve_argv0={"/tmp/interp": True})
     assert emu is not None
-    assert (emu["interpreter"], emu["program"], emu["argv"]) == ("/tmp/interp", "./prog", ["prog", "x"])
+    assert (emu["interpreter"], emu["program"], emu["argv"]) == (
+        "/tmp/interp",
+        "./prog",
+        ["prog", "x"],
+    )
 
 
 def test_by_hand_with_options():
@@ -101,7 +109,9 @@ def test_elf_arch_confirms_and_overrides_the_interpreter_name(tmp_path):
 
 def test_read_elf_arch_of_this_python_and_never_blocks_on_a_fifo(tmp_path):
     machine = os.uname().machine
-    assert read_elf_arch(os.path.realpath(sys.executable)) == {"amd64": "x86_64"}.get(machine, machine)
+    assert read_elf_arch(os.path.realpath(sys.executable)) == {"amd64": "x86_64"}.get(
+        machine, machine
+    )
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert read_elf_arch(str(fifo)) is None

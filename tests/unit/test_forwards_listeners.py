@@ -30,7 +30,11 @@ async def test_a_failed_listener_is_reported_and_the_others_keep_working(tmp_pat
         assert failed["state"] == "failed" and "cannot listen on 192.0.2.1" in failed["reason"]
         assert conflict["state"] == "conflict" and "already in use" in conflict["reason"]
         assert good["state"] == "active" and good["host"] == f"127.0.0.1:{good_port}"
-        assert {e.guest: e.state for e in events} == {"80": "failed", "81": "conflict", "82": "active"}
+        assert {e.guest: e.state for e in events} == {
+            "80": "failed",
+            "81": "conflict",
+            "82": "active",
+        }
 
         # SSH is down (no connection): a client is closed at once and counted as refused.
         reader, writer = await asyncio.open_connection("127.0.0.1", good_port)

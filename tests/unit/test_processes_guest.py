@@ -37,7 +37,9 @@ def test_cpu_percent_from_guest_uptime_between_walks():
     first = parse_guest_walk(WALK, "dev")
     # The same walk 2 s later with 50 more ticks of CPU for pid 5598.
     up = WALK.split("==> /proc/uptime <==\n", 1)[1].split()[0]
-    later = WALK.replace(f"==> /proc/uptime <==\n{up}", f"==> /proc/uptime <==\n{float(up) + 2:.2f}")
+    later = WALK.replace(
+        f"==> /proc/uptime <==\n{up}", f"==> /proc/uptime <==\n{float(up) + 2:.2f}"
+    )
     stat = next(line for line in WALK.splitlines() if line.startswith("5598 (bash)"))
     fields = stat.split()
     fields[13] = str(int(fields[13]) + 50)
@@ -56,8 +58,13 @@ def test_cgroup_and_shim_ids():
     cid = "a" * 64
     assert container_id_from_cgroup(f"0::/system.slice/docker-{cid}.scope\n") == cid
     assert container_id_from_cgroup(f"12:memory:/docker/{cid}\n") == cid
-    assert container_id_from_cgroup("4:memory:/process_api/86a59be269c1cc37c52ddaba2d7f2271\n") is None
-    assert shim_container_id(["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-id", cid]) == cid
+    assert (
+        container_id_from_cgroup("4:memory:/process_api/86a59be269c1cc37c52ddaba2d7f2271\n") is None
+    )
+    assert (
+        shim_container_id(["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-id", cid])
+        == cid
+    )
     assert shim_container_id(["/usr/bin/containerd", "-id", cid]) is None
 
 
@@ -94,7 +101,9 @@ async def test_source_reports_unavailable_once_then_full_diff_on_recovery():
 @example(["4096", "1.0 2.0", "btime", "root:x:0", "9 (x) S 1 1 1 0 -1 0", ""])
 def test_any_walk_output_parses_or_is_rejected_never_crashes(noise):
     sections = ["/proc/uptime", "/proc/stat", "/etc/passwd", "/proc/9/stat", "/proc/9/cmdline"]
-    heads = "".join(f"==> {name} <==\n{text}\n" for name, text in zip(sections, noise[1:], strict=True))
+    heads = "".join(
+        f"==> {name} <==\n{text}\n" for name, text in zip(sections, noise[1:], strict=True)
+    )
     text = "@@envdeck-walk 1\n@@pagesize " + noise[0] + "\n" + noise[0] + "\n@@heads\n" + heads
     try:
         snap = parse_guest_walk(text)

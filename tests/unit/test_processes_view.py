@@ -6,9 +6,19 @@ from envdeck.backend.processes.view import RowFilter, select
 
 
 def row(pid, ppid, depth, name, **kw):
-    base = {"pid": pid, "ppid": ppid, "depth": depth, "name": name, "cmdline": [name],
-            "user": "root", "container": None, "container_id": None, "emulated": None,
-            "cpu_percent": 0.0, "rss_bytes": 0}
+    base = {
+        "pid": pid,
+        "ppid": ppid,
+        "depth": depth,
+        "name": name,
+        "cmdline": [name],
+        "user": "root",
+        "container": None,
+        "container_id": None,
+        "emulated": None,
+        "cpu_percent": 0.0,
+        "rss_bytes": 0,
+    }
     return base | kw
 
 

@@ -10,9 +10,17 @@ from envdeck.backend.vm.argv import MachineSpec, build_argv, render_argv
 
 def spec(**over) -> MachineSpec:
     base = dict(
-        name="dev", arch="x86_64", accel="tcg", cpus=2, memory_bytes=768 << 20,
-        kernel=Path("/c/vmlinuz"), initrd=Path("/i/initrd.img"), cmdline="console=ttyS0 loglevel=0",
-        serial_socket=Path("/i/serial.sock"), qmp_socket=Path("/i/qmp.sock"), ssh_port=40022,
+        name="dev",
+        arch="x86_64",
+        accel="tcg",
+        cpus=2,
+        memory_bytes=768 << 20,
+        kernel=Path("/c/vmlinuz"),
+        initrd=Path("/i/initrd.img"),
+        cmdline="console=ttyS0 loglevel=0",
+        serial_socket=Path("/i/serial.sock"),
+        qmp_socket=Path("/i/qmp.sock"),
+        ssh_port=40022,
         disk=Path("/i/disk.qcow2"),
     )
     base.update(over)

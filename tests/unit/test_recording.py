@@ -45,7 +45,9 @@ async def test_record_writes_one_event_per_line_with_offsets(tmp_path: Path):
     count = await record([TickSource(0.05)], path, seconds=0.3)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert count == len(lines) >= 4
-    assert lines[0]["kind"] == "instance.message" and lines[0]["text"] == "0"  # nothing lost at start
+    assert (
+        lines[0]["kind"] == "instance.message" and lines[0]["text"] == "0"
+    )  # nothing lost at start
     offsets = [line["t"] for line in lines]
     assert offsets == sorted(offsets) and 0 <= offsets[0] < 0.1 and offsets[-1] <= 0.35
     assert [e.text for _, e in read_recording(path)] == [str(n) for n in range(count)]
@@ -67,8 +69,10 @@ async def test_record_from_a_running_hub_leaves_it_running(tmp_path: Path):
 async def test_replay_keeps_order_and_timing(tmp_path: Path):
     path = write(
         tmp_path / "r.jsonl",
-        [(0.0, ev.AgentMessage(instance="i", level="info", text="a", ts=100.0)),
-         (0.2, ev.AgentMessage(instance="i", level="info", text="b", ts=100.2))],
+        [
+            (0.0, ev.AgentMessage(instance="i", level="info", text="a", ts=100.0)),
+            (0.2, ev.AgentMessage(instance="i", level="info", text="b", ts=100.2)),
+        ],
     )
     seen: list[tuple[float, str]] = []
     start = time.monotonic()
@@ -80,7 +84,13 @@ async def test_replay_keeps_order_and_timing(tmp_path: Path):
 
 
 async def test_replay_speed_zero_plays_at_once_and_freezes_the_clock(tmp_path: Path):
-    path = write(tmp_path / "r.jsonl", [(t, ev.AgentMessage(instance="i", level="info", text=str(t), ts=500 + t)) for t in (0.0, 30.0, 60.0)])
+    path = write(
+        tmp_path / "r.jsonl",
+        [
+            (t, ev.AgentMessage(instance="i", level="info", text=str(t), ts=500 + t))
+            for t in (0.0, 30.0, 60.0)
+        ],
+    )
     source = ReplaySource(path, speed=0)
     seen: list[ev.Event] = []
     await asyncio.wait_for(source.run(seen.append), timeout=2)
@@ -89,9 +99,11 @@ async def test_replay_speed_zero_plays_at_once_and_freezes_the_clock(tmp_path: P
 
 def test_unknown_kinds_are_skipped_and_bad_lines_name_file_and_line(tmp_path: Path):
     path = tmp_path / "r.jsonl"
-    path.write_text('{"t":0,"kind":"from.the.future","x":1}\n'
-                    '{"t":0.1,"kind":"forward.removed","instance":"i","guest":"22","ts":1}\n'
-                    "not json\n")
+    path.write_text(
+        '{"t":0,"kind":"from.the.future","x":1}\n'
+        '{"t":0.1,"kind":"forward.removed","instance":"i","guest":"22","ts":1}\n'
+        "not json\n"
+    )
     events = read_recording(path)
     assert isinstance(next(events)[1], ev.ForwardRemoved)
     with pytest.raises(UserInputError) as err:

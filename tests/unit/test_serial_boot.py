@@ -74,7 +74,9 @@ def test_boot_tracker_marks_skipped_stages_done_when_a_later_one_arrives():
 
 def test_diagnose_names_the_cause():
     assert "no serial output" in diagnose("first serial output", 20, [], 2222)
-    assert "kernel panic" in diagnose("kernel booted", 20, ["x", "Kernel panic - not syncing: VFS"], 2222)
+    assert "kernel panic" in diagnose(
+        "kernel booted", 20, ["x", "Kernel panic - not syncing: VFS"], 2222
+    )
     hint = diagnose("ssh port open", 60, ["envdeck-stage: init", "dropbear: exited"], 2222)
     assert "sshd is not running" in hint and "2222" in hint and "dropbear: exited" in hint
 

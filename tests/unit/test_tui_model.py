@@ -14,8 +14,18 @@ def fresh() -> DashboardModel:
 
 def test_process_diffs_apply_full_changed_removed():
     model = fresh()
-    model.apply(ev.ProcessDiff(host="host", full=True, added=[{"pid": 1, "cpu_percent": 0.0}, {"pid": 2, "cpu_percent": 1.0}]))
-    model.apply(ev.ProcessDiff(host="host", changed=[{"pid": 2, "cpu_percent": 5.0}], removed=[1], added=[{"pid": 3}]))
+    model.apply(
+        ev.ProcessDiff(
+            host="host",
+            full=True,
+            added=[{"pid": 1, "cpu_percent": 0.0}, {"pid": 2, "cpu_percent": 1.0}],
+        )
+    )
+    model.apply(
+        ev.ProcessDiff(
+            host="host", changed=[{"pid": 2, "cpu_percent": 5.0}], removed=[1], added=[{"pid": 3}]
+        )
+    )
     assert model.processes["host"] == {2: {"pid": 2, "cpu_percent": 5.0}, 3: {"pid": 3}}
     assert "processes" in model.dirty
     model.apply(ev.ProcessDiff(host="host", full=True, added=[{"pid": 9}]))
@@ -53,18 +63,37 @@ def test_a_new_boot_forgets_the_previous_stages():
 def test_containers_grouped_by_endpoint_host_first():
     model = fresh()
     model.apply(ev.EndpointStatus(endpoint="instance:b", reachable=False, reason="down"))
-    model.apply(ev.ContainerInfo(endpoint="host", id="2", name="zeta", image="i", state="running", status=""))
-    model.apply(ev.ContainerInfo(endpoint="host", id="1", name="alpha", image="i", state="exited", status=""))
+    model.apply(
+        ev.ContainerInfo(
+            endpoint="host", id="2", name="zeta", image="i", state="running", status=""
+        )
+    )
+    model.apply(
+        ev.ContainerInfo(
+            endpoint="host", id="1", name="alpha", image="i", state="exited", status=""
+        )
+    )
     groups = model.container_groups()
-    assert [(name, [c.name for c in cs]) for name, cs in groups] == [("host", ["alpha", "zeta"]), ("instance:b", [])]
+    assert [(name, [c.name for c in cs]) for name, cs in groups] == [
+        ("host", ["alpha", "zeta"]),
+        ("instance:b", []),
+    ]
     model.apply(ev.ContainerRemoved(endpoint="host", id="1"))
     assert [c.name for c in model.container_groups()[0][1]] == ["zeta"]
 
 
 def test_forwards_replace_and_remove_by_guest_port():
     model = fresh()
-    model.apply(ev.ForwardStatus(instance="a", guest="22", host="127.0.0.1:2222", source="rule", state="active"))
-    model.apply(ev.ForwardStatus(instance="a", guest="22", host="127.0.0.1:2222", source="rule", state="failed"))
+    model.apply(
+        ev.ForwardStatus(
+            instance="a", guest="22", host="127.0.0.1:2222", source="rule", state="active"
+        )
+    )
+    model.apply(
+        ev.ForwardStatus(
+            instance="a", guest="22", host="127.0.0.1:2222", source="rule", state="failed"
+        )
+    )
     assert model.forwards["a"]["22"].state == "failed"
     model.apply(ev.ForwardRemoved(instance="a", guest="22"))
     assert model.forwards["a"] == {}

@@ -12,13 +12,27 @@ from envdeck.tui.proctree import (
 )
 
 
-def row(pid: int, ppid: int, cmd: str, cpu: float = 0.0, rss: int = 0, emulated: dict | None = None) -> dict:
-    return {"pid": pid, "ppid": ppid, "user": "root", "cpu_percent": cpu, "rss_bytes": rss,
-            "cmdline": cmd.split(), "emulated": emulated}
+def row(
+    pid: int, ppid: int, cmd: str, cpu: float = 0.0, rss: int = 0, emulated: dict | None = None
+) -> dict:
+    return {
+        "pid": pid,
+        "ppid": ppid,
+        "user": "root",
+        "cpu_percent": cpu,
+        "rss_bytes": rss,
+        "cmdline": cmd.split(),
+        "emulated": emulated,
+    }
 
 
-EMU = {"arch": "aarch64", "interpreter": "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
-       "program": "/bin/sh", "argv": ["sh", "-c", "loop"], "command": "sh -c loop"}
+EMU = {
+    "arch": "aarch64",
+    "interpreter": "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
+    "program": "/bin/sh",
+    "argv": ["sh", "-c", "loop"],
+    "command": "sh -c loop",
+}
 
 PROCS = {
     r["pid"]: r
@@ -26,7 +40,13 @@ PROCS = {
         row(1, 0, "init", rss=10),
         row(20, 1, "dockerd", cpu=2.0, rss=300),
         row(21, 20, "shim"),
-        row(22, 21, "/usr/libexec/qemu-binfmt/aarch64-binfmt-P /bin/sh sh -c loop", cpu=40.0, emulated=EMU),
+        row(
+            22,
+            21,
+            "/usr/libexec/qemu-binfmt/aarch64-binfmt-P /bin/sh sh -c loop",
+            cpu=40.0,
+            emulated=EMU,
+        ),
         row(10, 1, "sshd", rss=50),
         row(11, 10, "bash", cpu=1.0),
     ]

@@ -27,7 +27,9 @@ def test_keymap_theme_and_highlight_rules(tmp_path: Path):
     settings = load_settings(path)
     assert settings.theme == "envdeck-light"
     assert settings.keymap == {"instance.stop": "x"}
-    assert len(settings.highlight) == 1 and settings.highlight[0].style == Style.parse("bold yellow")
+    assert len(settings.highlight) == 1 and settings.highlight[0].style == Style.parse(
+        "bold yellow"
+    )
     rule = settings.highlight[0]
     assert rule.matches({"user": "dev"}, "postgres -D /data")
     assert not rule.matches({"user": "root"}, "postgres -D /data")
@@ -48,7 +50,9 @@ def test_builtin_themes_define_every_custom_variable():
 
 
 def test_user_themes_load_with_defaults_and_errors_are_reported(tmp_path: Path):
-    (tmp_path / "mine.toml").write_text('name = "mine"\nprimary = "#268bd2"\ndark = false\n[variables]\nemulated = "#d33682"\n')
+    (tmp_path / "mine.toml").write_text(
+        'name = "mine"\nprimary = "#268bd2"\ndark = false\n[variables]\nemulated = "#d33682"\n'
+    )
     (tmp_path / "bad.toml").write_text('name = "bad"\nprimary = "#000"\nwat = 1\n')
     (tmp_path / "broken.toml").write_text("name = \n")
     themes, errors = load_user_themes(tmp_path)
