@@ -138,14 +138,20 @@ def make_client(endpoint: Endpoint, *, timeout: float | None = 10, version: str 
     """
     import docker  # lazily: importing the SDK costs ~100 ms
 
-    tls: object = False
+    tls: bool | docker.tls.TLSConfig = False
     if endpoint.tls_dir and not endpoint.url.startswith("unix://"):
         d = Path(endpoint.tls_dir)
         cert = (str(d / "cert.pem"), str(d / "key.pem")) if (d / "cert.pem").exists() else None
         ca = str(d / "ca.pem") if (d / "ca.pem").exists() else None
         verify: bool | str = ca if (endpoint.tls_verify and ca) else endpoint.tls_verify
         tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=verify)
-    return docker.DockerClient(base_url=endpoint.url, version=version, timeout=timeout, tls=tls)
+    # The SDK takes None (no timeout, for event streams) and floats; its stub says int.
+    return docker.DockerClient(
+        base_url=endpoint.url,
+        version=version,
+        timeout=timeout,  # type: ignore[arg-type]
+        tls=tls,
+    )
 
 
 def unreachable_reason(endpoint: Endpoint, exc: BaseException) -> str:
