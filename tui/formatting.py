@@ -7,9 +7,9 @@ import platform
 from rich.text import Text
 
 from envdeck.backend import units
+from envdeck.backend.arch import qemu_arch
 
 HOST_ARCH = platform.machine()
-_ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64", "aarch64": "aarch64"}
 
 STATE_VARIABLE = {
     "ready": "state-ready",
@@ -41,7 +41,7 @@ def same_arch(a: str | None, b: str | None = HOST_ARCH) -> bool:
     if not a or not b:
         return True
     a = a.split("/")[-1]
-    return _ARCH_ALIASES.get(a, a) == _ARCH_ALIASES.get(b, b)
+    return qemu_arch(a) == qemu_arch(b)
 
 
 def state_text(state: str, colours: dict[str, str]) -> Text:

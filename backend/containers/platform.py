@@ -11,23 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-_ARCH_ALIASES = {
-    "x86_64": "amd64",
-    "x86-64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "armhf": "arm",
-    "arm": "arm",
-    "i386": "386",
-    "i686": "386",
-    "386": "386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
+from envdeck.backend.arch import docker_arch
 
 # Architectures a CPU of the key runs without an emulator.
 _NATIVE_ALSO = {"amd64": {"386"}, "arm64": {"arm"}}
@@ -35,9 +19,7 @@ _NATIVE_ALSO = {"amd64": {"386"}, "arm64": {"arm"}}
 
 def normalize_arch(arch: str | None) -> str | None:
     """Docker/Go architecture names: x86_64 -> amd64, aarch64 -> arm64; None stays None."""
-    if not arch:
-        return None
-    return _ARCH_ALIASES.get(arch.lower(), arch.lower())
+    return docker_arch(arch) if arch else None
 
 
 def format_platform(

@@ -18,12 +18,12 @@ removes it. Everything here reads or writes those files only.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from envdeck.backend.arch import host_arch
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.processes.emulation import QEMU_USER_ARCHES, elf_arch, interpreter_arch
 
@@ -281,11 +281,6 @@ def write_register(line: str, directory: Path = BINFMT_DIR) -> None:
         ) from exc
 
 
-def _native_arch() -> str:
-    machine = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
-
-
 def register_arch(arch: str, *, flags: str = "F", directory: Path = BINFMT_DIR) -> str:
     """Register ``qemu-<arch>``; returns 'registered' or 'already registered'.
 
@@ -296,7 +291,7 @@ def register_arch(arch: str, *, flags: str = "F", directory: Path = BINFMT_DIR) 
         raise UserInputError(
             f"{arch!r} is not a QEMU user-mode arch", hint="e.g. aarch64, arm, riscv64"
         )
-    if arch == _native_arch():
+    if arch == host_arch():
         raise UserInputError(
             f"{arch} is this machine's own arch", hint="registering it would emulate every program"
         )

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envdeck.backend import store
-
-HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+from envdeck.backend.arch import host_arch
 
 
 @dataclass(frozen=True)
@@ -79,14 +78,14 @@ def kvm_usable() -> tuple[bool, str]:
 
 def choose(requested: str, guest_arch: str) -> AccelChoice:
     """Resolve ``requested`` (auto|kvm|hvf|tcg) for ``guest_arch`` on this host."""
-    host_arch = HOST_ARCH.get(platform.machine(), platform.machine())
+    host = host_arch()
     if requested == "tcg":
         return AccelChoice("tcg", "tcg requested in the instance file", False)
     if requested in ("kvm", "hvf"):
         return AccelChoice(requested, f"{requested} requested in the instance file", False)
-    if guest_arch != host_arch:
+    if guest_arch != host:
         return AccelChoice(
-            "tcg", f"guest arch {guest_arch} differs from host {host_arch}: emulated", False
+            "tcg", f"guest arch {guest_arch} differs from host {host}: emulated", False
         )
     if platform.system() == "Darwin":
         return AccelChoice("hvf", "macOS host", True)
@@ -107,7 +106,7 @@ def host_tsc_khz() -> int | None:
     "cpu MHz" when the TSC is constant. A wrong value only makes the guest clock run at the
     wrong rate; it still boots.
     """
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if host_arch() != "x86_64":
         return None
     with contextlib.suppress(OSError, ValueError):
         return int(Path("/sys/devices/system/cpu/cpu0/tsc_freq_khz").read_text())
@@ -130,7 +129,7 @@ def tcg_kernel_args(guest_arch: str) -> str:
     TSC rate skips the calibration (measured: 4 concurrent boots all reach /init with it,
     none without).
     """
-    if HOST_ARCH.get(platform.machine()) != guest_arch or guest_arch != "x86_64":
+    if host_arch() != guest_arch or guest_arch != "x86_64":
         return ""
     khz = host_tsc_khz()
     return f" tsc=reliable tsc_early_khz={khz}" if khz else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from envdeck.backend.arch import host_arch
 from envdeck.backend.errors import EnvdeckError, UserInputError
 from envdeck.backend.processes import binfmt
 
@@ -93,7 +94,7 @@ def test_register_refuses_unknown_and_native_arch(tmp_path):
     with pytest.raises(UserInputError):
         binfmt.register_arch("../../etc", directory=tmp_path)
     with pytest.raises(UserInputError):
-        binfmt.register_arch(binfmt._native_arch(), directory=tmp_path)
+        binfmt.register_arch(host_arch(), directory=tmp_path)
 
 
 def test_register_and_unregister_say_how_to_mount_when_unmounted(tmp_path):
