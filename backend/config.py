@@ -7,12 +7,15 @@ user's file.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from envdeck.backend.errors import UserInputError
@@ -20,7 +23,12 @@ from envdeck.backend.errors import UserInputError
 ARCHES = ("x86_64", "aarch64")
 ACCELS = ("auto", "kvm", "tcg", "hvf")
 TEMPLATES = ("tiny",)
-PROVISION_MODES = ("system", "user")
+PROVISION_MODES = ("system",)  # "user" is refused until it is honoured (it would run as root)
+#: deeper YAML nesting than this is refused (no instance file needs more than a handful)
+MAX_DEPTH = 64
+#: guestIP values whose meaning envdeck already honours: it reaches guest services through the
+#: guest's 127.0.0.1, which serves listeners bound to 127.0.0.1 and to 0.0.0.0
+GUEST_IPS = ("127.0.0.1", "0.0.0.0")
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -99,7 +107,7 @@ def parse_size(text: str | int) -> int:
         raise ValueError(f"{text!r} is not a size")
     number, unit = match.groups()
     multiplier = _UNITS[(unit or "")[:1].upper()]
-    value = int(float(number) * multiplier)
+    value = int(Fraction(number) * multiplier)  # exact: no float overflow for long numbers
     if value <= 0:
         raise ValueError("must be positive")
     return value
@@ -113,7 +121,44 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
+def show(value: Any) -> str:
+    """A YAML value as the user would write it in a message: null, true, 'text', 12."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def host_memory() -> int:
+    """The host's RAM in bytes: the most memory a guest may be given."""
+    return int(psutil.virtual_memory().total)
+
+
 # --- node-level validation ---------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_DEPTH (the composer recurses per level)."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+_DECIMAL_RE = re.compile(r"0|[1-9][0-9]*")
 
 
 class _Doc:
@@ -168,21 +213,28 @@ class _Doc:
     def choice(self, node: yaml.Node, what: str, choices: tuple[str, ...]) -> str:
         value = self.scalar(node, what)
         if not isinstance(value, str) or value not in choices:
-            raise self.fail(node, f"{what} is {value!r}", "use one of: " + ", ".join(choices))
+            raise self.fail(node, f"{what} is {show(value)}", "use one of: " + ", ".join(choices))
         return value
 
     def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
         value = self.scalar(node, what)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self.fail(
-                node, f"{what} is {value!r}", f"use a whole number from {low} to {high}"
+                node, f"{what} is {show(value)}", f"use a whole number from {low} to {high}"
+            )
+        if node.style is None and not _DECIMAL_RE.fullmatch(node.value):
+            # YAML 1.1 reads 010 as 8, 0x10 as 16 and 1:20 as 80: refuse rather than guess
+            raise self.fail(
+                node,
+                f"{what} is written {node.value!r}, which YAML reads as {value}",
+                f"write it as a plain decimal number without a leading zero, e.g. {what}: {value}",
             )
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
         value = self.scalar(node, what)
         if not isinstance(value, bool):
-            raise self.fail(node, f"{what} is {value!r}", "use true or false")
+            raise self.fail(node, f"{what} is {show(value)}", "use true or false")
         return value
 
     def string(self, node: yaml.Node, what: str) -> str:
@@ -197,7 +249,9 @@ class _Doc:
             return parse_size(value)
         except (ValueError, TypeError) as exc:
             raise self.fail(
-                node, f"{what} is {value!r}: {exc}", "use a size such as 512MiB, 2GiB or 1073741824"
+                node,
+                f"{what} is {show(value)}: {exc}",
+                "use a size such as 512MiB, 2GiB or 1073741824",
             ) from None
 
     def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
@@ -284,7 +338,16 @@ def _forward(doc: _Doc, node: yaml.Node) -> PortForwardRule:
     if "hostPortRange" in get:
         host_range = _port_range(doc, get["hostPortRange"], "hostPortRange")
     guest_socket = doc.string(get["guestSocket"], "guestSocket") if "guestSocket" in get else None
-    host_socket = doc.string(get["hostSocket"], "hostSocket") if "hostSocket" in get else None
+    host_socket = _host_socket(doc, get["hostSocket"]) if "hostSocket" in get else None
+    if "guestIP" in get:
+        guest_ip = doc.string(get["guestIP"], "guestIP")
+        if guest_ip not in GUEST_IPS:
+            raise doc.fail(
+                get["guestIP"],
+                f"guestIP {guest_ip!r} is not supported: envdeck reaches guest services through"
+                " the guest's 127.0.0.1 (listeners on 127.0.0.1 or 0.0.0.0)",
+                "remove guestIP:, or bind the guest service to 127.0.0.1 or 0.0.0.0",
+            )
     if guest_socket is None and guest_range is None:
         raise doc.fail(
             node,
@@ -305,8 +368,6 @@ def _forward(doc: _Doc, node: yaml.Node) -> PortForwardRule:
         )
     host_ip = "127.0.0.1"
     if "hostIP" in get:
-        import ipaddress
-
         host_ip = doc.string(get["hostIP"], "hostIP")
         try:
             ipaddress.ip_address(host_ip)
@@ -323,11 +384,36 @@ def _forward(doc: _Doc, node: yaml.Node) -> PortForwardRule:
     )
 
 
+def _host_socket(doc: _Doc, node: yaml.Node) -> str:
+    """A hostSocket path; a relative one must stay inside the instance's directory."""
+    text = doc.string(node, "hostSocket")
+    path = Path(text).expanduser()
+    if not path.is_absolute() and ".." in path.parts:
+        raise doc.fail(
+            node,
+            f"hostSocket {text!r} leaves the instance's directory",
+            "use a plain name such as 'docker.sock' (it lives in the instance's directory),"
+            " or an absolute path",
+        )
+    if "\0" in text:
+        raise doc.fail(node, "hostSocket contains a NUL character", "use a plain file name")
+    return text
+
+
 def _provision(doc: _Doc, node: yaml.Node) -> ProvisionStep:
     keys = doc.mapping(node, "a provision entry", {"mode": "", "script": ""})
     if "script" not in keys:
         raise doc.fail(node, "a provision entry needs a script", "add 'script: |' and the commands")
-    mode = doc.choice(keys["mode"][1], "mode", PROVISION_MODES) if "mode" in keys else "system"
+    mode = "system"
+    if "mode" in keys:
+        mode_node = keys["mode"][1]
+        if doc.scalar(mode_node, "mode") == "user":
+            raise doc.fail(
+                mode_node,
+                "provision mode 'user' is not supported yet (the script would run as root)",
+                "remove 'mode: user' to run the script as root (mode: system), on purpose",
+            )
+        mode = doc.choice(mode_node, "mode", PROVISION_MODES)
     return ProvisionStep(mode, doc.string(keys["script"][1], "script"))
 
 
@@ -404,10 +490,10 @@ _FIELD_PARSERS: dict[str, Callable[[_Doc, yaml.Node], tuple[str, Any]]] = {
 def parse_config(
     text: str, source: str = "<string>", base_dir: Path | None = None
 ) -> InstanceConfig:
-    """Validate instance YAML ``text``; raise ConfigError with ``source:line:col`` on any problem."""
+    """Validate instance YAML ``text``; raise ConfigError (``source:line:col``) on any problem."""
     doc = _Doc(source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -424,6 +510,10 @@ def parse_config(
         raise ConfigError(
             f"not readable as YAML text: {exc}", where=source, hint="save the file as UTF-8 text"
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            "the YAML is nested too deeply", where=source, hint="flatten the document"
+        ) from None
     if root is None:
         return InstanceConfig()
     keys = doc.mapping(root, "the instance file", TOP_KEYS)
@@ -438,8 +528,15 @@ def parse_config(
             f"memory {format_size(memory)} is too small",
             "give the guest at least 64MiB",
         )
+    if memory and memory > (limit := host_memory()):
+        raise doc.fail(
+            keys["memory"][1],
+            f"memory {format_size(memory)} is more than this host's RAM ({limit >> 20}MiB)",
+            "give the guest at most the host's RAM, e.g. memory: 2GiB",
+        )
     if (
         "images" not in keys
+        and "kernel" not in keys
         and values.get("template", "tiny") == "tiny"
         and values.get("arch", "x86_64") != "x86_64"
     ):
@@ -447,6 +544,12 @@ def parse_config(
             keys["arch"][1],
             f"the tiny template is built for x86_64, not {values['arch']}",
             "remove arch: (or set arch: x86_64)",
+        )
+    if "kernel" in keys and values.get("arch", "x86_64") != "x86_64":
+        raise doc.fail(
+            keys["arch"][1],
+            f"a custom kernel boots x86_64 guests for now (QEMU's microvm), not {values['arch']}",
+            "remove arch: (or set arch: x86_64) and give an x86_64 kernel",
         )
     if "images" in keys:
         images = tuple(_image(doc, n) for n in doc.sequence(keys["images"][1], "images"))

@@ -7,12 +7,14 @@ Layout (``$ENVDECK_HOME``, default the platformdirs user data dir)::
         state.json             runtime state the agent keeps (accel chosen, forwards added, ...)
         serial.log (+ .1 ...)  the serial console, size-capped with rotation
         events.jsonl           the agent's events (JSON Lines), size-capped with rotation
-        agent.sock agent.pid agent.lock qemu.pid qmp.sock
+        agent.sock agent.pid agent.lock qemu.pid qmp.sock serial.sock   (owner-only)
         disk.qcow2 initrd.img  the instance's own disk overlay and initramfs
         cidata.iso efivars.fd  cloud images: the NoCloud seed and the UEFI variable store
         ssh/                   client key pair, guest host key, known_hosts (0600)
 
 Files are written atomically (temp file + rename) so a crash never leaves half a file.
+The home dir must belong to the user and be writable by nobody else (as OpenSSH demands of
+~/.ssh): anyone who can write there could rewrite an instance's config or swap its sockets.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,15 +34,74 @@ import platformdirs
 
 from envdeck.backend.errors import NotFound, UserInputError
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-NAME_HINT = "use 1-63 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # used with fullmatch: no trailing newline
+NAME_HINT = (
+    "use 1-63 characters: lower-case letters, digits, '.', '_' or '-',"
+    " starting with a letter or digit"
+)
+#: sun_path holds 108 bytes with the terminating NUL
+MAX_SOCKET_PATH = 107
+#: the longest socket name envdeck binds in an instance's directory
+LONGEST_SOCKET = "serial.sock"
 
 
 def home() -> Path:
-    """envdeck's data dir: ``$ENVDECK_HOME`` or the platform's user data dir."""
+    """envdeck's data dir: ``$ENVDECK_HOME`` or the platform's user data dir (checked private)."""
     env = os.environ.get("ENVDECK_HOME")
     path = Path(env) if env else Path(platformdirs.user_data_dir("envdeck"))
+    check_home(path)
     return path
+
+
+def check_home(path: Path) -> None:
+    """Refuse a home dir another user owns or can write (or, before it exists, one another user
+    could swap: the nearest existing parent must be ours or root's and not writable by others,
+    unless sticky like /tmp)."""
+    uid = os.geteuid()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        _check_parent(path, uid)
+        return
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot check ENVDECK_HOME {path}: {exc.strerror}", hint="check the path"
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UserInputError(
+            f"envdeck's home {path} is not a directory",
+            hint="set ENVDECK_HOME to a directory of yours",
+        )
+    if info.st_uid != uid:
+        raise UserInputError(
+            f"envdeck's home {path} belongs to uid {info.st_uid}, not to you (uid {uid})",
+            hint=f"chown {uid} {path} (if it is yours), or set ENVDECK_HOME to a dir of yours",
+        )
+    if info.st_mode & 0o022:
+        raise UserInputError(
+            f"envdeck's home {path} is writable by others (mode {info.st_mode & 0o777:o})",
+            hint=f"chmod 700 {path}",
+        )
+
+
+def _check_parent(path: Path, uid: int) -> None:
+    parent = path.parent
+    while True:
+        try:
+            info = parent.stat()
+            break
+        except FileNotFoundError:
+            parent = parent.parent
+        except OSError:
+            return  # mkdir will say what is wrong
+    foreign = info.st_uid not in (uid, 0)
+    loose = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
+    if foreign or loose:
+        raise UserInputError(
+            f"envdeck's home {path} would be created in {parent}, which "
+            + (f"belongs to uid {info.st_uid}" if foreign else "others can write"),
+            hint=f"set ENVDECK_HOME to a directory of yours (or chmod go-w {parent})",
+        )
 
 
 def cache_dir() -> Path:
@@ -55,16 +117,23 @@ def config_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it 0700."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` and any missing parents 0700, and make ``path`` 0700."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
     os.chmod(path, 0o700)
     return path
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+def atomic_output(
+    path: Path, mode: int = 0o600, verify: Callable[[Path], None] | None = None
+) -> Iterator[BinaryIO]:
     """A file to write ``path`` through: a temp file in the same dir, renamed over ``path``
-    only when the block ends without an exception (then nothing is left behind)."""
+    only when the block ends without an exception (then nothing is left behind).
+
+    ``verify(temp path)`` runs on the complete file before the rename; it raises to refuse it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -72,6 +141,8 @@ def atomic_output(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if verify is not None:
+            verify(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -87,7 +158,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
 
 def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid instance name, else raise UserInputError."""
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise UserInputError(f"invalid instance name {name!r}", hint=NAME_HINT)
     return name
 
@@ -126,6 +197,7 @@ class InstanceDir:
     agent_log = property(lambda self: self.root / "agent.log")
     qemu_pid = property(lambda self: self.root / "qemu.pid")
     qmp_sock = property(lambda self: self.root / "qmp.sock")
+    serial_sock = property(lambda self: self.root / "serial.sock")
     disk = property(lambda self: self.root / "disk.qcow2")
     initrd = property(lambda self: self.root / "initrd.img")
     seed = property(lambda self: self.root / "cidata.iso")  # cloud images: the NoCloud seed
@@ -136,10 +208,21 @@ class InstanceDir:
     known_hosts = property(lambda self: self.root / "ssh" / "known_hosts")
 
     def create(self) -> None:
-        """Create the directory tree with private permissions."""
+        """Create the directory tree with private permissions.
+
+        Refused (UserInputError) when the instance's final directory, ``<parent>/<name>`` (this
+        one may be a staging dir), is too long a path for its unix sockets."""
+        check_socket_room(self.root.parent / self.name)
         ensure_private_dir(self.root.parent)
         ensure_private_dir(self.root)
         ensure_private_dir(self.ssh_dir)
+
+    def restrict_sockets(self) -> None:
+        """Make QEMU's serial.sock and qmp.sock owner-only (QEMU creates them with the caller's
+        umask; the directory is 0700 already). Call it once QEMU has created them."""
+        for path in (self.serial_sock, self.qmp_sock):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(path, 0o600)
 
     def read_state(self) -> dict[str, Any]:
         """The agent's persisted runtime state (empty dict if none or unreadable)."""
@@ -154,6 +237,23 @@ class InstanceDir:
         state.update(changes)
         write_atomic(self.state_file, json.dumps(state, indent=2, sort_keys=True))
         return state
+
+
+def check_socket_room(root: Path) -> None:
+    """Refuse an instance directory whose sockets would not fit in a unix socket address."""
+    longest = len(os.fsencode(root / LONGEST_SOCKET))
+    if longest <= MAX_SOCKET_PATH:
+        return
+    room = MAX_SOCKET_PATH - len(os.fsencode(root.parent / f"x/{LONGEST_SOCKET}")) + 1
+    raise UserInputError(
+        f"the instance directory {root} is too long for its unix sockets"
+        f" ({root / LONGEST_SOCKET} is {longest} bytes; the limit is {MAX_SOCKET_PATH})",
+        hint=(
+            f"use a name of at most {room} characters here, or a shorter ENVDECK_HOME"
+            if room > 0
+            else "set ENVDECK_HOME to a shorter path"
+        ),
+    )
 
 
 def list_instances() -> list[str]:
