@@ -62,15 +62,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    """Register qemu-ARCH handlers, one line per arch."""
+    """Register qemu-ARCH handlers, one line per arch; bad flags are refused before any."""
     flags = args.flags.upper()
+    binfmt.check_flags(flags)
     for arch in args.arch:
         console.print(f"qemu-{arch}: {binfmt.register_arch(arch, flags=flags)}")
     return 0
 
 
 def cmd_unregister(args: argparse.Namespace) -> int:
-    """Remove handlers by arch or name."""
+    """Remove handlers by arch or name; every name is checked before any is removed."""
+    for name in args.arch:
+        binfmt.check_handler_name(name)
     for name in args.arch:
         binfmt.unregister(name)
         console.print(f"{name}: removed")

@@ -31,18 +31,26 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 DEBIAN_CONF_DIR = Path("/usr/lib/binfmt.d")
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+#: The registry's own files: writing -1 to ``status`` removes every handler.
+CONTROL_FILES = frozenset({"status", "register"})
+
+
+def _escaped(data: bytes) -> str:
+    return "".join(f"\\x{b:02x}" for b in data)
+
 
 # ELF magic/mask for the QEMU targets people register most (as in qus and qemu's
-# scripts/qemu-binfmt-conf.sh); used when the distribution ships no binfmt.d file.
-_ELF_MASK_LE = "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"
-_ELF_MASK_BE = "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"
+# scripts/qemu-binfmt-conf.sh); used when the distribution ships no binfmt.d file. The mask
+# ignores EI_ABIVERSION and the padding, and the low bit of e_type (executable or PIE).
+_ELF_MASK_LE = _escaped(b"\xff" * 7 + b"\x00" + b"\xff" * 8 + b"\xfe\xff\xff\xff")
+_ELF_MASK_BE = _escaped(b"\xff" * 7 + b"\x00" + b"\xff" * 8 + b"\xff\xfe\xff\xff")
 
 
 def _elf_magic(ei_class: int, ei_data: int, machine: int) -> str:
     head = bytes([0x7F, 0x45, 0x4C, 0x46, ei_class, ei_data, 1, 0]) + bytes(8)
     etype = (2).to_bytes(2, "little" if ei_data == 1 else "big")
     mach = machine.to_bytes(2, "little" if ei_data == 1 else "big")
-    return "".join(f"\\x{b:02x}" for b in head + etype + mach)
+    return _escaped(head + etype + mach)
 
 
 BUILTIN_MAGIC: dict[str, tuple[str, str]] = {
@@ -157,8 +165,10 @@ class Registry:
         return {h.interpreter: h.preserve_argv0 for h in self.handlers if h.interpreter}
 
 
-def read_registry(directory: Path = BINFMT_DIR) -> Registry:
-    """Read every handler; an unmounted or unreadable registry is reported, never raised."""
+def read_registry(directory: Path | None = None) -> Registry:
+    """Read every handler (of :data:`BINFMT_DIR` unless ``directory`` is given); an unmounted
+    or unreadable registry is reported, never raised."""
+    directory = directory or BINFMT_DIR
     status = directory / "status"
     try:
         enabled = status.read_text().strip() == "enabled"
@@ -172,7 +182,7 @@ def read_registry(directory: Path = BINFMT_DIR) -> Registry:
     except OSError as exc:
         return Registry(True, enabled, [], error=f"cannot list {directory}: {exc.strerror or exc}")
     for name in names:
-        if name in ("status", "register"):
+        if name in CONTROL_FILES:
             continue
         try:
             text = (directory / name).read_text()
@@ -244,24 +254,40 @@ def _debian_line(arch: str) -> str | None:
     return None
 
 
-def register_line(
-    name: str, magic: str, mask: str, interpreter: str, flags: str = "F", offset: int = 0
-) -> str:
-    """The line written to ``register`` for a magic handler (magic/mask in ``\\xNN`` form)."""
-    if not _NAME_OK.match(name):
+def check_handler_name(name: str) -> None:
+    """Refuse anything but a plain handler name: no path, no ``..``, not ``status`` or
+    ``register`` (the registry's control files)."""
+    if name in CONTROL_FILES:
+        raise UserInputError(
+            f"{name!r} is binfmt_misc's control file, not a handler",
+            hint="name a handler (see: envdeck binfmt) or an arch such as aarch64",
+        )
+    if not _NAME_OK.match(name) or ".." in name or name == ".":
         raise UserInputError(f"invalid binfmt handler name {name!r}", hint="use [A-Za-z0-9_.+-]")
+
+
+def check_flags(flags: str) -> None:
+    """Refuse flags other than P, O, C, F."""
     if bad := set(flags) - set("POCF"):
         raise UserInputError(
             f"unknown binfmt flags {''.join(sorted(bad))!r}", hint="use P, O, C, F"
         )
+
+
+def register_line(
+    name: str, magic: str, mask: str, interpreter: str, flags: str = "F", offset: int = 0
+) -> str:
+    """The line written to ``register`` for a magic handler (magic/mask in ``\\xNN`` form)."""
+    check_handler_name(name)
+    check_flags(flags)
     if ":" in interpreter or not interpreter.startswith("/"):
         raise UserInputError(f"interpreter must be an absolute path: {interpreter!r}")
     return f":{name}:M:{offset}:{magic}:{mask}:{interpreter}:{flags}"
 
 
-def write_register(line: str, directory: Path = BINFMT_DIR) -> None:
+def write_register(line: str, directory: Path | None = None) -> None:
     """Write one register line; kernel refusals become EnvdeckErrors."""
-    register = _writable_registry(directory)
+    register = _writable_registry(directory or BINFMT_DIR)
     try:
         with open(register, "w") as fh:
             fh.write(line)
@@ -281,12 +307,14 @@ def write_register(line: str, directory: Path = BINFMT_DIR) -> None:
         ) from exc
 
 
-def register_arch(arch: str, *, flags: str = "F", directory: Path = BINFMT_DIR) -> str:
+def register_arch(arch: str, *, flags: str = "F", directory: Path | None = None) -> str:
     """Register ``qemu-<arch>``; returns 'registered' or 'already registered'.
 
     Uses the distribution's /usr/lib/binfmt.d/qemu-ARCH.conf line when present (adding the
     requested flags), else a built-in ELF magic with ``qemu-ARCH-static`` from PATH.
     """
+    check_flags(flags)
+    directory = directory or BINFMT_DIR
     if arch not in QEMU_USER_ARCHES:
         raise UserInputError(
             f"{arch!r} is not a QEMU user-mode arch", hint="e.g. aarch64, arm, riscv64"
@@ -319,15 +347,17 @@ def register_arch(arch: str, *, flags: str = "F", directory: Path = BINFMT_DIR) 
     return "registered"
 
 
-def unregister(name: str, directory: Path = BINFMT_DIR) -> None:
-    """Remove handler ``name`` (``qemu-aarch64``, or an arch like ``aarch64``)."""
+def unregister(name: str, directory: Path | None = None) -> None:
+    """Remove handler ``name`` (``qemu-aarch64``, or an arch like ``aarch64``).
+
+    Only an existing handler is a target: never ``status`` (``-1`` there removes every
+    handler) nor ``register``.
+    """
+    check_handler_name(name)
+    directory = directory or BINFMT_DIR
     _writable_registry(directory)
-    if not _NAME_OK.match(name):
-        raise UserInputError(f"invalid binfmt handler name {name!r}")
-    entry = directory / name
-    if not entry.exists() and (directory / f"qemu-{name}").exists():
-        entry = directory / f"qemu-{name}"
-    if not entry.exists():
+    entry = next((directory / n for n in (name, f"qemu-{name}") if (directory / n).is_file()), None)
+    if entry is None:
         raise NotFound(f"no binfmt handler named {name!r}", hint="see: envdeck binfmt")
     try:
         with open(entry, "w") as fh:
