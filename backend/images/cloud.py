@@ -1,13 +1,16 @@
 """Cloud images: fetched by URL (or path) once into the cache, checked against their digest,
 and used read-only as the backing file of each instance's qcow2 overlay.
 
-A download goes to a temporary file in the cache and is renamed only after its digest
-matched, so an interrupted or corrupt download never poses as the image.
+A download goes to a temporary file in the cache and is renamed only after its digest (or,
+without one, its announced length) matched and ``qemu-img`` showed a plain qcow2 or raw image,
+so an interrupted, corrupt or hostile download never poses as the image. An image with a
+backing file or an external data file is refused: QEMU would hand that host file to the guest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -15,14 +18,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from envdeck.backend import store
 from envdeck.backend.config import ImageSpec
-from envdeck.backend.errors import EnvdeckError
+from envdeck.backend.errors import EnvdeckError, UserInputError
 from envdeck.backend.hosttools import require_tool
 
 Progress = Callable[[str, float | None], None]
 CHUNK = 1 << 20
+#: disk formats an image may have; anything else (vmdk, vhdx, luks, ...) is refused
+FORMATS = ("qcow2", "raw")
 
 #: UEFI firmware for x86_64 guests (Debian/Ubuntu package ``ovmf``); first one found wins.
 OVMF_PAIRS = (
@@ -55,13 +61,13 @@ def _open(location: str):  # noqa: ANN202 - a binary file-like with an optional 
         try:
             response = urllib.request.urlopen(location, timeout=30)  # noqa: S310 - the user's URL
         except urllib.error.HTTPError as exc:
-            raise EnvdeckError(
+            raise UserInputError(
                 f"cannot download {location}: HTTP {exc.code} {exc.reason}",
                 hint="check the image URL in images:",
             ) from exc
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise EnvdeckError(
+            raise UserInputError(
                 f"cannot download {location}: {reason}",
                 hint="check the URL and the network (or use a local path)",
             ) from exc
@@ -71,23 +77,64 @@ def _open(location: str):  # noqa: ANN202 - a binary file-like with an optional 
     try:
         return path.open("rb"), path.stat().st_size
     except OSError as exc:
-        raise EnvdeckError(
+        raise UserInputError(
             f"cannot read the image {path}: {exc.strerror}", hint="check images: location"
         ) from exc
 
 
+def digest_warning(image: ImageSpec) -> str:
+    """What to tell the user about an image listed without a digest."""
+    how = (
+        f"curl -fsSL {image.location} | sha256sum"
+        if image.location.startswith(("http://", "https://"))
+        else f"sha256sum {image.location.removeprefix('file://')}"
+    )
+    return (
+        f"warning: the image {image.location} has no digest: envdeck cannot tell a tampered or"
+        f" truncated image from the real one. Add 'digest: sha256:<hex>' to its images: entry"
+        f" (compute it with: {how})"
+    )
+
+
 def fetch(image: ImageSpec, progress: Progress | None = None) -> Path:
-    """The image's cached copy, downloading (with progress) and verifying it if needed."""
+    """The image's cached copy, downloading (with progress) and verifying it if needed.
+
+    Without a digest the user is warned (through ``progress``) every time, and a body whose
+    length is unknown is refused: there is nothing to tell a cut download from the image."""
+    if image.digest is None and progress:
+        progress(digest_warning(image), None)
     target = cached_path(image)
     if target.exists():
         return target
     store.ensure_private_dir(target.parent)
     name = image.location.rsplit("/", 1)[-1] or image.location
     source, total = _open(image.location)
+    if total is None and image.digest is None:
+        source.close()
+        raise UserInputError(
+            f"the server sent {name} without a length and images: gives no digest,"
+            " so a cut download cannot be told from the image",
+            hint="add 'digest: sha256:<hex>' to the images: entry (sha256sum of the image)",
+        )
+    with source, store.atomic_output(target, verify=check_image) as out:  # renamed if all is well
+        _copy(source, out, total, name, image.digest, progress)
+    return target
+
+
+def _copy(
+    source: Any,
+    out: BinaryIO,
+    total: int | None,
+    name: str,
+    want: str | None,
+    progress: Progress | None,
+) -> None:
+    """Copy ``source`` to ``out`` checking its length and digest; UserInputError if they differ
+    or the connection breaks."""
     digest = hashlib.sha256()
     done = 0
-    with source, store.atomic_output(target) as out:  # renamed into place only if all is well
-        last = -1.0
+    last = -1.0
+    try:
         while chunk := source.read(CHUNK):
             out.write(chunk)
             digest.update(chunk)
@@ -96,38 +143,80 @@ def fetch(image: ImageSpec, progress: Progress | None = None) -> Path:
             if progress and (fraction is None or fraction - last >= 0.01 or done == total):
                 progress(f"downloading {name} ({done >> 20} MiB)", fraction)
                 last = fraction if fraction is not None else last
-        if total is not None and done != total:
-            raise EnvdeckError(
-                f"the download of {name} stopped at {done} of {total} bytes",
-                hint="run the command again to retry",
-            )
-        got = f"sha256:{digest.hexdigest()}"
-        if image.digest and got != image.digest:
-            raise EnvdeckError(
-                f"{name} does not match its digest: expected {image.digest}, got {got}",
-                hint="the file changed or the download is corrupt: check images: digest and location",
-            )
-    return target
+    except (http.client.HTTPException, OSError) as exc:  # a cut or reset connection
+        raise UserInputError(
+            f"the download of {name} broke off after {done} bytes: {_describe(exc)}",
+            hint="run the command again to retry (nothing was kept)",
+        ) from None
+    if total is not None and done != total:
+        raise UserInputError(
+            f"the download of {name} stopped at {done} of {total} bytes",
+            hint="run the command again to retry (nothing was kept)",
+        )
+    got = f"sha256:{digest.hexdigest()}"
+    if want and got != want:
+        raise UserInputError(
+            f"{name} does not match its digest: expected {want}, got {got}",
+            hint="the file changed or the download is corrupt: check images: digest and location",
+        )
 
 
-def image_info(path: Path) -> dict:
-    """``qemu-img info`` of a file (format, virtual-size)."""
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the server ended the response early"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def image_info(path: Path) -> dict[str, Any]:
+    """``qemu-img info`` of a file (format, virtual-size, backing file, ...)."""
     result = subprocess.run(
         [require_tool("qemu-img"), "info", "--output=json", str(path)],
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
-        raise EnvdeckError(
+        raise UserInputError(
             f"{path} is not a disk image QEMU can read: {result.stderr.strip()}",
             hint="images: must point at a raw or qcow2 disk image",
         )
-    return json.loads(result.stdout)
+    info: dict[str, Any] = json.loads(result.stdout)
+    return info
+
+
+def check_image(path: Path) -> dict[str, Any]:
+    """``path``'s qemu-img info if it is a self-contained qcow2 or raw image; else UserInputError.
+
+    A backing file or an external data file would make QEMU serve that host file to the guest
+    (the class of Lima's CVE-2023-32684), so either one is refused."""
+    info = image_info(path)
+    fmt = info.get("format")
+    if fmt not in FORMATS:
+        raise UserInputError(
+            f"the image is in {fmt!r} format, not qcow2 or raw",
+            hint="convert it (qemu-img convert -O qcow2 IN OUT) or list a qcow2/raw image",
+        )
+    backing = info.get("backing-filename") or info.get("full-backing-filename")
+    if backing:
+        raise UserInputError(
+            f"the image has a backing file ({backing}):"
+            " QEMU would hand that host file to the guest",
+            hint="use a self-contained image (qemu-img convert -O qcow2 IN OUT flattens one)",
+        )
+    data_file = info.get("format-specific", {}).get("data", {}).get("data-file")
+    if data_file:
+        raise UserInputError(
+            f"the image keeps its data in another file ({data_file}): QEMU would hand that"
+            " host file to the guest",
+            hint="use a self-contained image (qemu-img convert -O qcow2 IN OUT)",
+        )
+    return info
 
 
 def create_overlay(base: Path, disk: Path, size: int) -> None:
-    """A qcow2 overlay on the read-only cached ``base``, at least ``size`` bytes (or the base's)."""
-    info = image_info(base)
+    """A qcow2 overlay on the read-only cached ``base``, at least ``size`` bytes (or the base's).
+
+    The base is checked again (a cache filled by an older envdeck was not checked)."""
+    info = check_image(base)
     size = max(size, int(info.get("virtual-size", 0)))
     result = subprocess.run(
         [
