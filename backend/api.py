@@ -1,0 +1,218 @@
+"""The typed seam between the dashboard and the backend: every user action it can run.
+
+:class:`Backend` is what a client (the TUI) may ask for; :class:`LiveBackend` does it with the
+real backend modules. Those are imported inside the methods, so importing this module (and the
+dashboard) stays cheap. Coroutines return one line for the user; blocking calls run in threads
+or are documented as blocking (the caller runs them off its UI thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol
+
+ContainerAction = Literal["start", "stop", "restart", "pause", "unpause", "remove"]
+
+
+class LineStream(Protocol):
+    """A blocking iterator of lines; ``close()`` (from any thread) ends it."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __next__(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """Every command the dashboard runs against the world."""
+
+    async def start_instance(self, name: str) -> str:
+        """Start an instance without waiting for its boot (the event stream shows progress)."""
+        ...
+
+    async def stop_instance(self, name: str) -> str:
+        """Stop an instance."""
+        ...
+
+    async def restart_instance(self, name: str) -> str:
+        """Stop, then start an instance."""
+        ...
+
+    async def pause_instance(self, name: str) -> str:
+        """Pause an instance's vCPUs."""
+        ...
+
+    async def resume_instance(self, name: str) -> str:
+        """Resume a paused instance."""
+        ...
+
+    async def delete_instance(self, name: str, *, force: bool) -> str:
+        """Delete an instance (``force`` stops a running one first)."""
+        ...
+
+    async def create_instance(self, name: str, *, template: str) -> str:
+        """Create an instance from a template (may build its image first)."""
+        ...
+
+    def instance_shell_argv(self, name: str) -> list[str]:
+        """The interactive SSH command for the instance's guest (blocking)."""
+        ...
+
+    def instance_qemu_argv(self, name: str) -> list[str]:
+        """The literal QEMU command line of the instance's last launch (blocking)."""
+        ...
+
+    def instance_config_text(self, name: str) -> str:
+        """The instance's YAML as the user wrote it (blocking)."""
+        ...
+
+    async def add_forward(self, name: str, spec: str) -> str:
+        """Add a forward to a running instance ('8080', '80:8080', '80:0.0.0.0:8080')."""
+        ...
+
+    async def remove_forward(self, name: str, guest: str) -> str:
+        """Remove the forward of guest port ``guest`` from an instance."""
+        ...
+
+    async def container_action(
+        self, endpoint: str, ref: str, action: ContainerAction, *, force: bool = False
+    ) -> str:
+        """start/stop/restart/pause/unpause/remove a container on ``endpoint``."""
+        ...
+
+    def container_shell_argv(self, endpoint: str, ref: str) -> list[str]:
+        """``docker exec -it`` for the container, with the endpoint's host (blocking)."""
+        ...
+
+    def container_logs(self, endpoint: str, ref: str, *, tail: int) -> LineStream:
+        """The last ``tail`` log lines of a container, then new ones as they come (blocking)."""
+        ...
+
+    def container_stats(self, endpoint: str, ref: str) -> dict[str, Any]:
+        """CPU and memory of one container, sampled now (blocking)."""
+        ...
+
+    async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
+        """Signal a host process, only if it is still the one that started at ``start_time``."""
+        ...
+
+
+class LiveBackend:
+    """:class:`Backend` over envdeck.backend's instances, containers and processes modules."""
+
+    async def start_instance(self, name: str) -> str:
+        """Start without waiting for the boot."""
+        from envdeck.backend.instances import api
+
+        await api.start(name, wait=False)
+        return f"start: {name}"
+
+    async def stop_instance(self, name: str) -> str:
+        """Stop gracefully (the backend escalates if it must)."""
+        from envdeck.backend.instances import api
+
+        await api.stop(name)
+        return f"stop: {name}"
+
+    async def restart_instance(self, name: str) -> str:
+        """Stop, then start."""
+        from envdeck.backend.instances import api
+
+        await api.restart(name)
+        return f"restart: {name}"
+
+    async def pause_instance(self, name: str) -> str:
+        """QMP stop."""
+        from envdeck.backend.instances import api
+
+        await api.pause(name)
+        return f"pause: {name}"
+
+    async def resume_instance(self, name: str) -> str:
+        """QMP cont."""
+        from envdeck.backend.instances import api
+
+        await api.resume(name)
+        return f"resume: {name}"
+
+    async def delete_instance(self, name: str, *, force: bool) -> str:
+        """Remove the instance directory (stopping it first with ``force``)."""
+        from envdeck.backend.instances import api
+
+        await api.delete(name, force=force)
+        return f"delete: {name}"
+
+    async def create_instance(self, name: str, *, template: str) -> str:
+        """Create in a thread: building an image blocks for a while."""
+        from envdeck.backend.instances import api
+
+        await asyncio.to_thread(api.create, name, template=template)
+        return f"created {name} ({template})"
+
+    def instance_shell_argv(self, name: str) -> list[str]:
+        """OpenSSH with the pinned host key."""
+        from envdeck.backend.instances import api
+
+        return list(api.shell_argv(name))
+
+    def instance_qemu_argv(self, name: str) -> list[str]:
+        """From the instance's state file."""
+        from envdeck.backend.instances import api
+
+        return list(api.qemu_argv(name))
+
+    def instance_config_text(self, name: str) -> str:
+        """The instance.yaml file."""
+        from envdeck.backend.store import InstanceDir
+
+        return InstanceDir.of(name).config.read_text()
+
+    async def add_forward(self, name: str, spec: str) -> str:
+        """Ask the instance's agent."""
+        from envdeck.backend.instances import api
+
+        row = await api.forward_add(name, spec)
+        host = row.get("host")
+        return f"forward {spec} added to {name}" + (f" ({host})" if host else "")
+
+    async def remove_forward(self, name: str, guest: str) -> str:
+        """Ask the instance's agent."""
+        from envdeck.backend.instances import api
+
+        await api.forward_remove(name, guest)
+        return f"forward of guest {guest} removed from {name}"
+
+    async def container_action(
+        self, endpoint: str, ref: str, action: ContainerAction, *, force: bool = False
+    ) -> str:
+        """Through the Docker SDK (in a thread)."""
+        from envdeck.backend.containers import actions
+
+        return str(await actions.container_action(endpoint, ref, action, force=force))
+
+    def container_shell_argv(self, endpoint: str, ref: str) -> list[str]:
+        """Checks the container runs and the docker CLI is installed."""
+        from envdeck.backend.containers import actions
+
+        return list(actions.shell_argv(endpoint, ref))
+
+    def container_logs(self, endpoint: str, ref: str, *, tail: int) -> LineStream:
+        """A following log stream."""
+        from envdeck.backend.containers import actions
+
+        return actions.logs(endpoint, ref, tail=tail, follow=True)
+
+    def container_stats(self, endpoint: str, ref: str) -> dict[str, Any]:
+        """Two one-shot samples half a second apart."""
+        from envdeck.backend.containers import actions
+
+        return dict(actions.stats(endpoint, ref))
+
+    async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
+        """In a thread (reads /proc, opens a pidfd)."""
+        from envdeck.backend.processes import signals
+
+        await asyncio.to_thread(signals.send_signal, pid, start_time, sig)
+        return f"sent signal {sig} to {pid}"
