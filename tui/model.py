@@ -2,12 +2,19 @@
 
 The app feeds every event to :meth:`DashboardModel.apply`, which only updates dicts and marks
 which panes are dirty; panes re-render from the model on the next refresh tick (batched).
+
+Events are dispatched by class (:data:`HANDLERS`): an event class with no handler is recorded in
+``errors`` (the app shows it, a unit test checks every class in events.py has one). A line of a
+kind this build does not know never reaches the model: decoding raises
+:class:`~envdeck.backend.events.UnknownEvent` and sources skip the line.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from envdeck.backend import events as ev
 
@@ -36,13 +43,18 @@ class DashboardModel:
     dirty: set[str] = field(default_factory=lambda: set(PANES))
     last_ts: float = 0.0
     serial_window: int = SERIAL_WINDOW
+    errors: list[str] = field(default_factory=list)
 
     def apply(self, event: ev.Event) -> None:
         """Fold one event into the model and mark the panes it affects."""
         self.last_ts = max(self.last_ts, event.ts)
-        handler = getattr(self, "_on_" + event.kind.replace(".", "_"), None)
+        handler = HANDLERS.get(type(event))
         if handler is not None:
-            handler(event)
+            handler(self, event)
+            return
+        error = f"no handler for event {type(event).__name__} ({event.kind})"
+        if error not in self.errors:
+            self.errors.append(error)
 
     # --- instances -----------------------------------------------------------------------
 
@@ -169,3 +181,21 @@ class DashboardModel:
         """Hosts with process data or a reason there is none (host first)."""
         names = set(self.processes) | set(self.processes_unavailable)
         return sorted(names, key=lambda n: (n != "host", n))
+
+
+Handler = Callable[[DashboardModel, Any], None]
+
+HANDLERS: dict[type[ev.Event], Handler] = {
+    ev.InstanceStatus: DashboardModel._on_instance_status,
+    ev.BootStage: DashboardModel._on_instance_stage,
+    ev.AgentMessage: DashboardModel._on_instance_message,
+    ev.SerialOutput: DashboardModel._on_instance_serial,
+    ev.ForwardStatus: DashboardModel._on_forward_status,
+    ev.ForwardRemoved: DashboardModel._on_forward_removed,
+    ev.EndpointStatus: DashboardModel._on_docker_endpoint,
+    ev.ContainerInfo: DashboardModel._on_docker_container,
+    ev.ContainerRemoved: DashboardModel._on_docker_removed,
+    ev.ProcessDiff: DashboardModel._on_process_diff,
+    ev.ProcessesUnavailable: DashboardModel._on_process_unavailable,
+}
+"""Each event class and the method that folds it into the model."""

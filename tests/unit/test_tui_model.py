@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from envdeck.backend import events as ev
-from envdeck.tui.model import DashboardModel
+from envdeck.tui.model import HANDLERS, DashboardModel
 
 
 def fresh() -> DashboardModel:
@@ -108,3 +111,26 @@ def test_a_deleted_instance_is_forgotten():
     model.apply(ev.InstanceStatus(instance="a", state="deleted"))
     assert not model.instances and not model.serial and not model.forwards
     assert "instances" in model.dirty
+
+
+def event_classes(cls: type[ev.Event] = ev.Event) -> set[type[ev.Event]]:
+    """Every subclass of Event that events.py defines."""
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= event_classes(sub) | ({sub} if sub.__module__ == ev.__name__ else set())
+    return found
+
+
+def test_every_event_class_has_a_handler():
+    assert event_classes() == set(HANDLERS)
+
+
+def test_an_event_class_without_a_handler_is_an_error_not_silence():
+    @dataclass(kw_only=True)
+    class Renamed(ev.Event):
+        kind: ClassVar[str] = "instance.renamed"
+
+    model = fresh()
+    model.apply(Renamed())
+    model.apply(Renamed())
+    assert model.errors == ["no handler for event Renamed (instance.renamed)"] and not model.dirty
