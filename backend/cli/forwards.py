@@ -7,7 +7,7 @@ import asyncio
 
 from rich.table import Table
 
-from envdeck.backend.cli.output import console, human_bytes, print_json
+from envdeck.backend.cli.output import console, err_console, human_bytes, print_json
 from envdeck.backend.instances import api as instances
 
 STATE_STYLE = {"active": "green", "conflict": "yellow", "failed": "red"}
@@ -61,11 +61,14 @@ def cmd_forwards(args: argparse.Namespace) -> int:
 def cmd_forward(args: argparse.Namespace) -> int:
     if args.action == "add":
         row = asyncio.run(instances.forward_add(args.name, args.spec))
+        active = row["state"] == "active"
         console.print(
             f"guest {row['guest']} -> {row['host']}: {row['state']}"
-            + (f" ({row['reason']})" if row["reason"] else "")
+            + (f" ({row['reason']})" if row["reason"] and not active else "")
         )
-        return 0 if row["state"] == "active" else 1
+        if active and row["reason"]:  # listening beyond loopback
+            err_console.print(f"[bold yellow]{row['reason']}[/]", soft_wrap=True)
+        return 0 if active else 1
     asyncio.run(instances.forward_remove(args.name, args.spec))
     console.print(f"removed the forward of guest port {args.spec}")
     return 0

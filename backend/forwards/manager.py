@@ -7,6 +7,11 @@ see ``ssh_mux``), otherwise over the asyncssh connection (a direct-tcpip channel
 forward runs socat in the guest over asyncssh. Listeners stay up across SSH reconnects: a
 connection made while SSH is down is closed at once and counted as refused.
 
+A listener beyond loopback is reported with a warning (its ``reason``): the port is reachable
+from the network. A ``hostSocket`` never takes over a path: a live socket or any other file
+there is a conflict; only a stale socket nobody listens on is replaced, and only the socket
+envdeck bound (same device and inode) is removed when the forward ends.
+
 ``bytes_out`` counts host -> guest, ``bytes_in`` guest -> host.
 """
 
@@ -15,9 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
+import logging
 import os
+import re
 import shlex
 import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +39,8 @@ from envdeck.backend.events import Event, ForwardRemoved, ForwardStatus
 from envdeck.backend.forwards.listeners import Listener
 from envdeck.backend.ssh import mux as ssh_mux
 from envdeck.backend.ssh import splice as splice_relay
+
+log = logging.getLogger(__name__)
 
 SSH_GUEST_PORT = 22
 CHUNK = 256 << 10
@@ -87,10 +98,18 @@ class Forward:
 
 
 class HostListener:
-    """A listening socket and the task that accepts on it; ``handle(conn)`` runs per connection."""
+    """A listening socket and the task that accepts on it; ``handle(conn)`` runs per connection.
 
-    def __init__(self, sock: socket.socket, handle: Callable[[socket.socket], Any]) -> None:
+    For a unix socket, ``bound`` is the socket file it made (removed on close if still ours)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        handle: Callable[[socket.socket], Any],
+        bound: BoundPath | None = None,
+    ) -> None:
         self.sock = sock
+        self.bound = bound
         self._handle = handle
         self._task = asyncio.create_task(self._accept())
 
@@ -107,6 +126,40 @@ class HostListener:
     def close(self) -> None:
         self._task.cancel()
         self.sock.close()
+        if self.bound is not None:
+            self.bound.remove()
+
+
+@dataclass(frozen=True)
+class BoundPath:
+    """A unix socket file envdeck bound: its path and the (device, inode) it had then."""
+
+    path: Path
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> BoundPath:
+        info = path.lstat()
+        return cls(path, info.st_dev, info.st_ino)
+
+    def remove(self) -> None:
+        """Unlink the path only if it is still the socket we bound (not a file put there since)."""
+        try:
+            info = self.path.lstat()
+        except OSError:
+            return
+        if stat.S_ISSOCK(info.st_mode) and (info.st_dev, info.st_ino) == (self.device, self.inode):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+class PathTaken(OSError):
+    """Something envdeck did not make is at a hostSocket path (a forward conflict)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(errno.EADDRINUSE, reason)
+        self.reason = reason
 
 
 def bind_tcp(host_ip: str, port: int) -> socket.socket:
@@ -128,16 +181,18 @@ def bind_tcp(host_ip: str, port: int) -> socket.socket:
     return sock
 
 
-def bind_unix(path: Path) -> socket.socket:
-    """A listening unix socket only its owner can use (a stale one from a dead agent is replaced)."""
+def bind_unix(path: Path) -> tuple[socket.socket, BoundPath]:
+    """A listening unix socket only its owner can use, and the file it made.
+
+    A socket nobody listens on (a dead agent's) is replaced; a live socket or any other file
+    at ``path`` raises PathTaken and is left alone."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        if path.is_socket():
-            path.unlink()
+    _clear_stale_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
         sock.bind(str(path))
+        bound = BoundPath.of(path)
         sock.listen(128)
         sock.setblocking(False)
     except BaseException:
@@ -145,7 +200,47 @@ def bind_unix(path: Path) -> socket.socket:
         raise
     finally:
         os.umask(old_umask)
-    return sock
+    return sock, bound
+
+
+def _clear_stale_socket(path: Path) -> None:
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise PathTaken(f"{path} exists and is not a socket (envdeck leaves it alone)")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:  # nobody listens: a stale socket file
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    except OSError as exc:
+        raise PathTaken(
+            f"{path} is a socket envdeck cannot check ({exc.strerror or exc})"
+        ) from None
+    finally:
+        probe.close()
+    raise PathTaken(f"{path} is a live socket of another program")
+
+
+def exposure_warning(host_ip: str) -> str | None:
+    """A warning for a listener beyond loopback (None for 127.0.0.0/8 and ::1)."""
+    try:
+        loopback = ipaddress.ip_address(host_ip).is_loopback
+    except ValueError:
+        return None
+    if loopback:
+        return None
+    return f"warning: listening on {host_ip}: the port is reachable from the network"
+
+
+def socat_escape(value: str) -> str:
+    """``value`` as one parameter of a socat address: its special characters backslash-escaped."""
+    return re.sub(r"""([\\:,!'"()\[\]{}])""", r"\\\1", value)
 
 
 def auto_target(port: int, rules: tuple[PortForwardRule, ...]) -> tuple[str, int] | None:
@@ -193,22 +288,38 @@ def socket_rules(rules: tuple[PortForwardRule, ...], base: Path) -> list[tuple[s
     return found
 
 
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+
+
 def parse_spec(spec: str) -> tuple[int, str, int]:
-    """'8080' or '80:8080' or '80:0.0.0.0:8080' -> (guest port, host ip, host port)."""
+    """'8080' or '80:8080' or '80:0.0.0.0:8080' -> (guest port, host ip, host port).
+
+    Both ports must be 1-65535: a runtime forward has a fixed host port (port 0, "any free
+    port", is not offered: the saved forward would move on every restart)."""
     parts = spec.split(":")
+    if len(parts) == 1:
+        parts = [parts[0], "127.0.0.1", parts[0]]
+    elif len(parts) == 2:
+        parts = [parts[0], "127.0.0.1", parts[1]]
+    if len(parts) != 3 or not all(_PORT_RE.fullmatch(p) for p in (parts[0], parts[2])):
+        raise UserInputError(
+            f"forward {spec!r} is not GUEST[:HOST]",
+            hint="e.g. 8080, 80:8080, or 80:0.0.0.0:8080 to listen beyond loopback",
+        )
+    guest, host_ip, host_port = int(parts[0]), parts[1], int(parts[2])
+    for what, port in (("guest", guest), ("host", host_port)):
+        if not 1 <= port <= 65535:
+            raise UserInputError(
+                f"forward {spec!r}: {what} port {port} is out of range", hint="use 1 to 65535"
+            )
     try:
-        if len(parts) == 1:
-            return int(parts[0]), "127.0.0.1", int(parts[0])
-        if len(parts) == 2:
-            return int(parts[0]), "127.0.0.1", int(parts[1])
-        if len(parts) == 3:
-            return int(parts[0]), parts[1], int(parts[2])
+        ipaddress.IPv4Address(host_ip)
     except ValueError:
-        pass
-    raise UserInputError(
-        f"forward {spec!r} is not GUEST[:HOST]",
-        hint="e.g. 8080, 80:8080, or 80:0.0.0.0:8080 to listen beyond loopback",
-    )
+        raise UserInputError(
+            f"forward {spec!r}: {host_ip!r} is not an IPv4 address",
+            hint="use 127.0.0.1 (the default) or an address of this host, e.g. 0.0.0.0",
+        ) from None
+    return guest, host_ip, host_port
 
 
 class ForwardManager:
@@ -246,7 +357,11 @@ class ForwardManager:
                 Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path)
             )
         for item in manual:
-            guest, host_ip, host_port = parse_spec(item["spec"])
+            try:
+                guest, host_ip, host_port = parse_spec(str(item.get("spec")))
+            except UserInputError as exc:  # saved by an older envdeck that did not check
+                log.warning("skipping the saved forward %r: %s", item.get("spec"), exc.message)
+                continue
             await self._open(Forward(guest, host_ip, host_port, "manual"))
 
     async def close(self) -> None:
@@ -255,10 +370,7 @@ class ForwardManager:
             self._flusher.cancel()
         for fwd in self.forwards.values():
             if fwd.server:
-                fwd.server.close()
-            if fwd.host_socket is not None:
-                with contextlib.suppress(OSError):
-                    fwd.host_socket.unlink()
+                fwd.server.close()  # removes a socket file only if it is the one it bound
         for task in self._carriers:
             task.cancel()
         if self._carriers:
@@ -339,12 +451,16 @@ class ForwardManager:
         fwd.last_try = time.monotonic()
         previous = (fwd.state, fwd.reason)
         try:
+            bound = None
             if fwd.host_socket is not None:
-                sock = bind_unix(fwd.host_socket)
+                sock, bound = bind_unix(fwd.host_socket)
             else:
                 sock = bind_tcp(fwd.host_ip, fwd.host_port)
-            fwd.server = HostListener(sock, lambda conn, f=fwd: self._spawn_carrier(f, conn))
-            fwd.state, fwd.reason = "active", None
+            fwd.server = HostListener(sock, lambda conn, f=fwd: self._spawn_carrier(f, conn), bound)
+            fwd.state = "active"
+            fwd.reason = None if fwd.host_socket is not None else exposure_warning(fwd.host_ip)
+        except PathTaken as exc:
+            fwd.state, fwd.reason = "conflict", exc.reason
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 fwd.state = "conflict"
@@ -408,8 +524,9 @@ class ForwardManager:
         (dropbear has no streamlocal channels)."""
         if fwd.guest_socket is None:
             return await conn.open_connection("127.0.0.1", fwd.guest_port, encoding=None)
+        address = "UNIX-CONNECT:" + socat_escape(fwd.guest_socket)
         process = await conn.create_process(
-            f"exec socat STDIO UNIX-CONNECT:{shlex.quote(fwd.guest_socket)}", encoding=None
+            f"exec socat STDIO {shlex.quote(address)}", encoding=None
         )
         return process.stdout, process.stdin
 
