@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import asyncssh
 
@@ -54,7 +55,8 @@ async def connect(
     except asyncssh.HostKeyNotVerifiable as exc:
         raise HostKeyChanged(
             f"the guest of {inst.name!r} presented a host key that is not the pinned one ({exc})",
-            hint=f"if you rebuilt the guest on purpose, recreate the instance; pinned keys: {inst.known_hosts}",
+            hint="if you rebuilt the guest on purpose, recreate the instance;"
+            f" pinned keys: {inst.known_hosts}",
         ) from exc
 
 
@@ -98,11 +100,25 @@ async def first_banner(
             task.cancel()
 
 
+def ssh_path(path: Path | str) -> str:
+    """A path for an OpenSSH flag that expands %-tokens (-i, -S): ``%`` doubled."""
+    return str(path).replace("%", "%%")
+
+
+def ssh_option_path(path: Path | str) -> str:
+    """A path as the value of ``-o Key=value``: %-tokens escaped, then double-quoted with ``\\``
+    and ``"`` backslash-escaped (ssh splits an unquoted value at spaces into several files)."""
+    quoted = ssh_path(path).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}"'
+
+
 def openssh_options(inst: InstanceDir, port: int) -> list[str]:
-    """OpenSSH client options for the guest: host key pinned, our key only, no user config."""
+    """OpenSSH client options for the guest: host key pinned, our key only, no user config.
+
+    Paths are escaped for ssh's own parsing (ENVDECK_HOME may hold spaces or ``%``)."""
     return [
         "-i",
-        str(inst.client_key),
+        ssh_path(inst.client_key),
         "-p",
         str(port),
         "-o",
@@ -110,7 +126,7 @@ def openssh_options(inst: InstanceDir, port: int) -> list[str]:
         "-o",
         "StrictHostKeyChecking=yes",
         "-o",
-        f"UserKnownHostsFile={inst.known_hosts}",
+        f"UserKnownHostsFile={ssh_option_path(inst.known_hosts)}",
         "-o",
         f"HostKeyAlias={host_alias(inst.name)}",
         "-o",

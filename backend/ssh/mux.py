@@ -29,6 +29,7 @@ from pathlib import Path
 import psutil
 
 from envdeck.backend.pidrecord import PidRecord, live_record
+from envdeck.backend.ssh.client import ssh_path
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class OpenSSHMaster:
             "-N",
             "-n",
             "-S",
-            str(self.control_path),
+            ssh_path(self.control_path),
             "-o",
             "ControlPersist=no",
             "-o",
