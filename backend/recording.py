@@ -16,7 +16,7 @@ from typing import IO
 
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.events import Event, UnknownEvent, from_dict
-from envdeck.backend.sources import Emit, Hub, Source
+from envdeck.backend.sources import Emit, Hub, ReplayClock, Source
 
 
 def read_recording(path: Path) -> Iterator[tuple[float, Event]]:
@@ -43,7 +43,7 @@ def read_recording(path: Path) -> Iterator[tuple[float, Event]]:
                 continue  # a newer or older event kind: play what we understand
 
 
-class ReplaySource:
+class ReplaySource(ReplayClock):
     """Play a recording with its original timing (``speed`` 2.0 = twice as fast, 0 = at once)."""
 
     def __init__(self, path: str | Path, speed: float = 1.0) -> None:

@@ -2,6 +2,10 @@
 
 A *source* is an async callable that runs until cancelled and hands every event it produces to
 ``emit``. The :class:`Hub` runs a set of sources and fans their events out to subscribers.
+
+Some sources can do more, and say so by matching a capability protocol: :class:`Pokeable`
+(rescan now, e.g. after the user created an instance) and :class:`ReplayClock` (a playback
+with the recording's own clock).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from envdeck.backend.events import Event
 
@@ -24,6 +28,22 @@ class Source(Protocol):
 
     async def run(self, emit: Emit) -> None:  # pragma: no cover - protocol
         """Produce events by calling ``emit`` until cancelled."""
+
+
+@runtime_checkable
+class Pokeable(Protocol):
+    """A source that can look again at once instead of at its next interval."""
+
+    def poke(self) -> None:  # pragma: no cover - protocol
+        """Rescan as soon as possible."""
+
+
+@runtime_checkable
+class ReplayClock(Protocol):
+    """A source that plays a recording: its events carry the recording's time, not now."""
+
+    def now(self) -> float:  # pragma: no cover - protocol
+        """The recording's wall clock at this point of the playback."""
 
 
 class Hub:
@@ -57,6 +77,16 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - a source's failure must not stop the others
             logging.getLogger("envdeck.sources").exception("source %s failed", source.name)
             self.errors.append((source.name, exc))
+
+    def poke(self) -> None:
+        """Ask every source that can rescan now to do so."""
+        for source in self.sources:
+            if isinstance(source, Pokeable):
+                source.poke()
+
+    def replay(self) -> ReplayClock | None:
+        """The source that plays a recording, if this hub runs one."""
+        return next((s for s in self.sources if isinstance(s, ReplayClock)), None)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Cancel every source and wait (bounded) for them to end."""

@@ -1,7 +1,7 @@
 """The envdeck dashboard: one screen over instances, containers, forwards, processes, serial.
 
 A client of the backend: it subscribes to a :class:`~envdeck.backend.sources.Hub` of sources
-(live ones from :mod:`envdeck.tui.live`, or a replay) and renders the model they fill at 15 Hz
+(live ones from :mod:`envdeck.backend.live`, or a replay) and renders the model they fill at 15 Hz
 at most; user actions go through :mod:`envdeck.tui.actions` in workers, errors become
 notifications.
 """
@@ -38,7 +38,6 @@ from .detailscreen import DetailScreen
 from .header import HostHeader
 from .hostinfo import host_summary
 from .keys import all_ids, bindings_of, help_text
-from .live import LIVE_SOURCES, live_sources
 from .logscreen import LogScreen
 from .model import DashboardModel
 from .pane import Pane
@@ -112,15 +111,18 @@ class EnvdeckApp(CommandsMixin, App[int]):
         self.notices: list[str] = list(self.settings.notices)
         self.missing_sources: set[str] = set()
         if sources is None:
-            sources = live_sources(self.notices)
-            present = {s.__class__.__module__ for s in sources}
-            self.missing_sources = {_pane_of(m) for m, *_ in LIVE_SOURCES if m not in present}
+            from envdeck.backend.live import live_sources  # (imports every source's module)
+
+            live = live_sources()
+            sources = live.sources
+            self.missing_sources = live.missing
+            self.notices.extend(live.notices)
         self.sources = sources
         self.hub = Hub(sources)
         self.model = DashboardModel()
         self.readonly = readonly
-        replay = next((s for s in sources if hasattr(s, "now")), None)
-        self.clock: Callable[[], float] = clock or (replay.now if replay else time.time)  # type: ignore[union-attr]
+        replay = self.hub.replay()
+        self.clock: Callable[[], float] = clock or (replay.now if replay else time.time)
         self.host_info = host_info or host_summary
         self.host_line = ""
         self.mode_tags = [
@@ -421,17 +423,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
         elif event.state == WorkerState.SUCCESS and worker.group == "actions":
             if worker.result:
                 self.notify(str(worker.result), timeout=4)
-            for source in self.sources:  # sources that can rescan now (e.g. after create/delete)
-                poke = getattr(source, "poke", None)
-                if callable(poke):
-                    poke()
-
-
-def _pane_of(module: str) -> str:
-    return {
-        "envdeck.backend.instances.source": "instances",
-        "envdeck.backend.containers.source": "containers",
-    }.get(module, "processes")
+            self.hub.poke()  # sources that can rescan now (e.g. after create/delete)
 
 
 def run_dashboard(

@@ -29,16 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Record the live sources for ``--seconds``."""
+    from envdeck.backend.live import live_sources
     from envdeck.backend.recording import record
 
     if args.seconds <= 0:
         raise UserInputError("--seconds must be positive")
-    # The source discovery lives beside the dashboard; that module does not import Textual.
-    live = importlib.import_module("envdeck.tui.live")
-    notices: list[str] = []
-    sources = live.live_sources(notices)
-    for notice in notices:
+    live = live_sources()
+    for notice in live.notices:
         output.err_console.print(f"[yellow]note:[/] {notice}", markup=True)
+    sources = live.sources
     if not sources:
         raise EnvdeckError("no live sources are available to record")
     output.err_console.print(

@@ -124,3 +124,50 @@ def test_cli_has_record_and_replay():
     assert args.theme == "x" and args.readonly is False
     args = parser.parse_args(["record", "f.jsonl", "--seconds", "5"])
     assert args.seconds == 5 and args.func.__name__ == "cmd_record"
+
+
+class PokedSource(TickSource):
+    """A tick source that can be asked to rescan."""
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+        self.pokes = 0
+
+    def poke(self) -> None:
+        self.pokes += 1
+
+
+def test_a_hub_knows_its_replay_and_pokes_only_sources_that_can_rescan(tmp_path: Path):
+    replay = ReplaySource(write(tmp_path / "r.jsonl", []))
+    poked = PokedSource()
+    hub = Hub([TickSource(1.0), poked, replay])
+    hub.poke()
+    assert poked.pokes == 1 and hub.replay() is replay
+    assert Hub([TickSource(1.0), poked]).replay() is None
+
+
+def test_a_live_source_that_cannot_start_is_a_notice_not_a_failure(monkeypatch):
+    from envdeck.backend import live
+
+    def broken() -> TickSource:
+        raise RuntimeError("no /proc here")
+
+    def not_installed() -> TickSource:
+        raise ModuleNotFoundError("No module named 'docker'", name="docker")
+
+    monkeypatch.setattr(
+        live,
+        "LIVE_SOURCES",
+        (
+            live.LiveSource("instances", "instances", lambda: TickSource(1.0)),
+            live.LiveSource("containers", "containers", not_installed),
+            live.LiveSource("processes", "the process tree", broken),
+        ),
+    )
+    found = live.live_sources()
+    assert [s.name for s in found.sources] == ["ticks"]
+    assert found.missing == {"containers", "processes"}
+    assert found.notices == [
+        "containers: needs docker (not installed)",
+        "the process tree: failed to start: no /proc here",
+    ]
