@@ -1,24 +1,27 @@
-"""The agent socket's wire form: JSON Lines both ways, and the async client for it.
+"""The agent socket's wire form: JSON Lines both ways, and its commands declared once.
 
 Requests: ``{"id": N, "cmd": "...", ...}``. Replies: ``{"id": N, "ok": true, "result": ...}`` or
 ``{"id": N, "ok": false, "error": "...", "hint": "..."}``. Pushed events: ``{"event": {...}}``
 (the JSON form of :mod:`events`).
+
+Each command is a frozen dataclass below: its ``name`` is the ``cmd`` field, its fields are the
+typed arguments. The client builds them (:mod:`agent.client`), the server parses them back
+with :func:`parse_request` and dispatches on their class (:mod:`agent.server`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
+import dataclasses
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from envdeck.backend.errors import EnvdeckError
-from envdeck.backend.events import Event, from_dict
 
-MAX_LINE = 16 << 20
+MAX_LINE = 16 << 20  # the longest line a client accepts (a large serial backlog)
+MAX_REQUEST_LINE = 1 << 20  # the longest request line the agent accepts
 
 
 class AgentUnavailable(EnvdeckError):
@@ -29,86 +32,155 @@ class AgentError(EnvdeckError):
     """The agent refused or failed a command."""
 
 
+class BadRequest(EnvdeckError):
+    """A request line the agent cannot act on (not an object, unknown command, bad argument)."""
+
+
 def encode(message: dict[str, Any]) -> bytes:
     """One protocol line."""
     return (json.dumps(message, separators=(",", ":"), default=str) + "\n").encode()
 
 
-class AgentClient:
-    """A connection to one instance agent: requests with replies, and a stream of events."""
+@dataclass(frozen=True)
+class Request:
+    """A command for the agent; each subclass names one and declares its arguments."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._events: asyncio.Queue[Event | None] = asyncio.Queue()
-        self._task = asyncio.create_task(self._read_loop())
+    name: ClassVar[str]
 
-    @classmethod
-    async def connect(cls, socket_path: Path, timeout: float = 0.0) -> AgentClient:
-        """Connect, retrying for up to ``timeout`` seconds while the agent starts."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            try:
-                reader, writer = await asyncio.open_unix_connection(
-                    str(socket_path), limit=MAX_LINE
-                )
-                return cls(reader, writer)
-            except (FileNotFoundError, ConnectionRefusedError, OSError) as exc:
-                if loop.time() >= deadline:
-                    raise AgentUnavailable(f"no agent answers on {socket_path}: {exc}") from None
-                await asyncio.sleep(0.05)
+    def wire(self, ident: int) -> dict[str, Any]:
+        """The request as sent: ``{"id", "cmd", **arguments}``."""
+        return {"id": ident, "cmd": self.name, **dataclasses.asdict(self)}
 
-    async def _read_loop(self) -> None:
-        try:
-            while line := await self._reader.readline():
-                message = json.loads(line)
-                if "event" in message:
-                    with contextlib.suppress(ValueError):
-                        self._events.put_nowait(from_dict(message["event"]))
-                    continue
-                future = self._pending.pop(message.get("id"), None)
-                if future and not future.done():
-                    if message.get("ok"):
-                        future.set_result(message.get("result"))
-                    else:
-                        future.set_exception(
-                            AgentError(
-                                message.get("error", "agent error"), hint=message.get("hint")
-                            )
-                        )
-        except (ConnectionError, json.JSONDecodeError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(AgentUnavailable("the agent closed the connection"))
-            self._pending.clear()
-            self._events.put_nowait(None)
 
-    async def request(self, cmd: str, reply_timeout: float | None = 30.0, **args: Any) -> Any:
-        """Send a command and wait for its result (raises AgentError / AgentUnavailable)."""
-        ident = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = future
-        try:
-            self._writer.write(encode({"id": ident, "cmd": cmd, **args}))
-            await self._writer.drain()
-        except (ConnectionError, OSError) as exc:
-            self._pending.pop(ident, None)
-            raise AgentUnavailable(f"the agent went away: {exc}") from None
-        return await asyncio.wait_for(future, reply_timeout)
+@dataclass(frozen=True)
+class Status(Request):
+    """The instance status."""
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Events pushed by the agent, until the connection closes."""
-        while (event := await self._events.get()) is not None:
-            yield event
+    name = "status"
 
-    async def close(self) -> None:
-        """Close the connection."""
-        self._task.cancel()
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
+
+@dataclass(frozen=True)
+class Subscribe(Request):
+    """Status, then the recent history and the last ``backlog`` serial lines, then live events."""
+
+    name = "subscribe"
+    backlog: int = 200
+
+    def __post_init__(self) -> None:
+        if self.backlog < 0:
+            raise BadRequest(f"backlog must not be negative (got {self.backlog})")
+
+
+@dataclass(frozen=True)
+class FollowSerial(Request):
+    """Where serial.log ends now; then serial output only, live."""
+
+    name = "follow_serial"
+
+
+@dataclass(frozen=True)
+class Stop(Request):
+    """Power down (then quit, then kill) within ``timeout`` seconds."""
+
+    name = "stop"
+    timeout: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.timeout) or self.timeout < 0:
+            raise BadRequest(f"timeout must be a non-negative number of seconds ({self.timeout})")
+
+
+@dataclass(frozen=True)
+class Pause(Request):
+    """Freeze the guest."""
+
+    name = "pause"
+
+
+@dataclass(frozen=True)
+class Resume(Request):
+    """Let a paused guest run again."""
+
+    name = "resume"
+
+
+@dataclass(frozen=True)
+class Forwards(Request):
+    """The instance's forwards."""
+
+    name = "forwards"
+
+
+@dataclass(frozen=True)
+class ForwardAdd(Request):
+    """Add a manual forward ('8080', '80:8080', '80:0.0.0.0:8080')."""
+
+    name = "forward_add"
+    spec: str
+
+
+@dataclass(frozen=True)
+class ForwardRemove(Request):
+    """Remove a forward by its guest port."""
+
+    name = "forward_remove"
+    guest: str
+
+
+@dataclass(frozen=True)
+class Stages(Request):
+    """The boot stages so far."""
+
+    name = "stages"
+
+
+COMMANDS: dict[str, type[Request]] = {
+    command.name: command
+    for command in (
+        Status,
+        Subscribe,
+        FollowSerial,
+        Stop,
+        Pause,
+        Resume,
+        Forwards,
+        ForwardAdd,
+        ForwardRemove,
+        Stages,
+    )
+}
+_HINTS = {name: typing.get_type_hints(command) for name, command in COMMANDS.items()}
+
+
+def _argument(command: str, field: str, kind: Any, value: Any) -> Any:
+    """``value`` if it has the declared type (an int is a float too; a bool is neither)."""
+    if isinstance(value, bool) or not (
+        isinstance(value, kind) or (kind is float and isinstance(value, int))
+    ):
+        raise BadRequest(f"{command}: {field} must be {kind.__name__}, not {value!r:.40}")
+    if kind is not float:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise BadRequest(f"{command}: {field} is out of range") from None
+
+
+def parse_request(message: Any) -> Request:
+    """The typed request in a decoded line; BadRequest says what is wrong with it.
+
+    Fields the command does not declare are ignored (a newer client may send more)."""
+    if not isinstance(message, dict):
+        raise BadRequest(f"a request is a JSON object, not {type(message).__name__}")
+    name = message.get("cmd")
+    if not isinstance(name, str) or name not in COMMANDS:
+        raise BadRequest(f"unknown command {name!r:.60}")
+    command = COMMANDS[name]
+    hints = _HINTS[name]
+    args: dict[str, Any] = {}
+    for field in dataclasses.fields(command):
+        if field.name in message:
+            args[field.name] = _argument(name, field.name, hints[field.name], message[field.name])
+        elif field.default is dataclasses.MISSING:
+            raise BadRequest(f"{name}: missing argument {field.name!r}")
+    return command(**args)

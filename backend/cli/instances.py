@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.table import Table
 
@@ -168,7 +168,8 @@ class StagePrinter:
                 err_console.print(f"  [dim]… {event.stage}[/]")
             else:
                 err_console.print(
-                    f"  [red]![/] {event.stage} {event.status} after {event.elapsed_s:.0f}s: {event.detail}"
+                    f"  [red]![/] {event.stage} {event.status} after {event.elapsed_s:.0f}s: "
+                    f"{event.detail}"
                 )
         elif isinstance(event, AgentMessage):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
@@ -190,7 +191,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     state = result["state"]
     if state == "ready":
         console.print(
-            f"[green]{args.name} is ready[/] (ssh port {result['ssh_port']}, accel {result['accel']})"
+            f"[green]{args.name} is ready[/] "
+            f"(ssh port {result['ssh_port']}, accel {result['accel']})"
         )
         return 0
     if args.no_wait:
@@ -289,11 +291,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 async def _follow(inst: InstanceDir) -> int:
     """Print the log up to the agent's current offset, then the agent's live stream."""
-    from envdeck.backend.agent.protocol import AgentClient
+    from envdeck.backend.agent.client import AgentClient
 
     client = await AgentClient.connect(inst.agent_sock, timeout=5)
     try:
-        where = await client.request("follow_serial")
+        where = await client.follow_serial()
         files = serial.log_files(inst.serial_log)
         for path in files[:-1]:
             _print_file(path)
@@ -343,8 +345,8 @@ async def _exec(name: str, command: list[str]) -> int:
         result = await conn.run(shlex.join(command), check=False, encoding=None)
     finally:
         conn.close()
-    sys.stdout.buffer.write(result.stdout or b"")
-    sys.stderr.buffer.write(result.stderr or b"")
+    sys.stdout.buffer.write(cast(bytes, result.stdout or b""))  # encoding=None: bytes
+    sys.stderr.buffer.write(cast(bytes, result.stderr or b""))
     sys.stdout.flush()
     return int(result.exit_status if result.exit_status is not None else 255)
 

@@ -15,11 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from envdeck.backend.agent.protocol import AgentClient, AgentUnavailable
+from envdeck.backend.agent.client import AgentClient, Outcome
+from envdeck.backend.agent.protocol import AgentUnavailable
 from envdeck.backend.config import (
     ConfigError,
     InstanceConfig,
@@ -137,7 +138,7 @@ def offline_status(inst: InstanceDir) -> InstanceStatus:
     """The truth from disk when no agent answers: stopped, crashed, or an orphaned QEMU."""
     cfg = _config_or_none(inst) or InstanceConfig()
     state = inst.read_state()
-    common = dict(
+    common: dict[str, Any] = dict(
         instance=inst.name,
         arch=cfg.arch,
         cpus=cfg.cpus,
@@ -175,8 +176,7 @@ async def status(name: str, timeout: float = 2.0) -> dict[str, Any]:
         with contextlib.suppress(AgentUnavailable, TimeoutError, EnvdeckError):
             client = await AgentClient.connect(inst.agent_sock, timeout=timeout)
             try:
-                data = await client.request("status", reply_timeout=timeout)
-                info = InstanceStatus(**{k: v for k, v in data.items() if k != "kind"})
+                info = await client.status(reply_timeout=timeout)
             finally:
                 await client.close()
     if info is None:
@@ -186,7 +186,7 @@ async def status(name: str, timeout: float = 2.0) -> dict[str, Any]:
 
 def status_json(info: InstanceStatus) -> dict[str, Any]:
     """The stable JSON shape of ``envdeck list --json``."""
-    running = info.state in RUNNING_STATES and info.started_at
+    running = info.state in RUNNING_STATES
     return {
         "name": info.instance,
         "state": info.state,
@@ -196,7 +196,9 @@ def status_json(info: InstanceStatus) -> dict[str, Any]:
         "memory_bytes": info.memory_bytes,
         "disk_bytes": info.disk_bytes,
         "ssh_port": info.ssh_port if info.state in RUNNING_STATES else None,
-        "uptime_s": round(time.time() - info.started_at, 1) if running else None,
+        "uptime_s": round(time.time() - info.started_at, 1)
+        if running and info.started_at
+        else None,
         "reason": info.reason if info.state in ("crashed", "degraded") else None,
         "pid": info.pid if info.state in RUNNING_STATES else None,
     }
@@ -261,9 +263,8 @@ async def start(
     client = await _connect_agent(inst, proc, timeout=30)
     try:
         if not wait:
-            data = await client.request("status")
-            return status_json(InstanceStatus(**{k: v for k, v in data.items() if k != "kind"}))
-        await client.request("subscribe", backlog=0)
+            return status_json(await client.status())
+        await client.subscribe(backlog=0)
         final: InstanceStatus | None = None
         async with asyncio.timeout(timeout):
             async for event in client.events():
@@ -290,17 +291,17 @@ async def start(
         await client.close()
 
 
-async def stop(name: str, timeout: float = 20.0) -> dict[str, str]:
+async def stop(name: str, timeout: float = 20.0) -> Outcome:
     """Stop gracefully (ACPI powerdown), then QMP quit, then kill; say which it took."""
     inst = InstanceDir.existing(name)
     proc = None
     if not agent_running(inst):
         if live_record(inst.qemu_pid) is None:
-            return {"how": "already", "text": f"{name} is not running"}
+            return Outcome(how="already", text=f"{name} is not running")
         proc = spawn_agent(inst)  # adopts the orphaned QEMU, then stops it
     client = await _connect_agent(inst, proc, timeout=30)
     try:
-        return await client.request("stop", reply_timeout=timeout + 30, timeout=timeout)
+        return await client.stop(timeout)
     finally:
         await client.close()
         await _wait_agent_gone(inst, 10)
@@ -377,8 +378,9 @@ __all__ = [
 # --- forwards (held by the agent) -------------------------------------------------------------
 
 
-async def agent_request(name: str, cmd: str, **args: Any) -> Any:
-    """Send one command to a running instance's agent."""
+@contextlib.asynccontextmanager
+async def running_agent(name: str) -> AsyncIterator[AgentClient]:
+    """A connection to a running instance's agent (UserInputError when it does not run)."""
     inst = InstanceDir.existing(name)
     if not agent_running(inst):
         raise UserInputError(
@@ -386,24 +388,27 @@ async def agent_request(name: str, cmd: str, **args: Any) -> Any:
         )
     client = await AgentClient.connect(inst.agent_sock, timeout=5)
     try:
-        return await client.request(cmd, **args)
+        yield client
     finally:
         await client.close()
 
 
-async def pause(name: str) -> dict[str, str]:
+async def pause(name: str) -> Outcome:
     """Freeze a running instance's guest (QMP stop); ``resume`` lets it run again."""
-    return await agent_request(name, "pause")  # type: ignore[no-any-return]
+    async with running_agent(name) as agent:
+        return await agent.pause()
 
 
-async def resume(name: str) -> dict[str, str]:
+async def resume(name: str) -> Outcome:
     """Let a paused instance run again."""
-    return await agent_request(name, "resume")  # type: ignore[no-any-return]
+    async with running_agent(name) as agent:
+        return await agent.resume()
 
 
 async def forwards(name: str) -> list[dict[str, Any]]:
     """The instance's forwards (``envdeck forwards --json``)."""
-    return list(await agent_request(name, "forwards"))
+    async with running_agent(name) as agent:
+        return await agent.forwards()
 
 
 async def forward_add(name: str, spec: str) -> dict[str, Any]:
@@ -411,9 +416,11 @@ async def forward_add(name: str, spec: str) -> dict[str, Any]:
     from envdeck.backend.forwards.manager import parse_spec
 
     parse_spec(spec)  # bad input fails here with exit 2, before the agent is asked
-    return dict(await agent_request(name, "forward_add", spec=spec))
+    async with running_agent(name) as agent:
+        return await agent.forward_add(spec)
 
 
 async def forward_remove(name: str, guest: str) -> None:
     """Remove a forward by its guest port."""
-    await agent_request(name, "forward_remove", guest=guest)
+    async with running_agent(name) as agent:
+        await agent.forward_remove(guest)

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from envdeck.backend.agent.protocol import AgentClient, AgentUnavailable
+from envdeck.backend.agent.client import AgentClient
+from envdeck.backend.agent.protocol import AgentUnavailable
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.events import InstanceStatus, ProcessesUnavailable
 from envdeck.backend.instances.api import agent_running, offline_status
@@ -97,7 +98,7 @@ class InstancesSource:
         except (AgentUnavailable, EnvdeckError):
             return
         try:
-            await client.request("subscribe", backlog=self.serial_backlog)
+            await client.subscribe(backlog=self.serial_backlog)
             async for event in client.events():
                 emit(event)
                 if isinstance(event, InstanceStatus):

@@ -1,0 +1,331 @@
+"""QEMU supervision: launch (with the KVM watchdog) or adopt, watch the exit and say why it
+happened, pause, resume and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from typing import Any, Protocol
+
+from envdeck.backend.agent.console import SerialConsole
+from envdeck.backend.agent.exits import describe_exit, verdict
+from envdeck.backend.agent.state import AgentState
+from envdeck.backend.agent.tasks import TaskSet
+from envdeck.backend.agent.timings import Timings
+from envdeck.backend.config import InstanceConfig
+from envdeck.backend.errors import EnvdeckError
+from envdeck.backend.images import cloud as cloud_images
+from envdeck.backend.instances import files as instance_files
+from envdeck.backend.pidrecord import PidRecord, live_record
+from envdeck.backend.store import InstanceDir
+from envdeck.backend.vm import accel as accel_mod
+from envdeck.backend.vm.argv import MachineSpec, build_argv
+from envdeck.backend.vm.qmp import Monitor
+
+
+class Link(Protocol):
+    """What the machine needs of the guest SSH link."""
+
+    @property
+    def up(self) -> bool: ...
+
+    def hang_up(self) -> None: ...
+
+
+class Machine:
+    """One instance's QEMU process, for the lifetime of that process."""
+
+    def __init__(
+        self,
+        inst: InstanceDir,
+        cfg: InstanceConfig,
+        state: AgentState,
+        console: SerialConsole,
+        link: Link,
+        timings: Timings,
+        tasks: TaskSet,
+    ) -> None:
+        self.inst = inst
+        self.cfg = cfg
+        self.state = state
+        self.console = console
+        self.link = link
+        self.timings = timings
+        self.tasks = tasks
+        self.proc: asyncio.subprocess.Process | None = None
+        self.qemu: PidRecord | None = None
+        self.monitor: Monitor | None = None
+
+    async def start(self) -> None:
+        """Adopt the QEMU a dead agent left running, or launch a new one."""
+        adopted = live_record(self.inst.qemu_pid)
+        if adopted:
+            await self.adopt(adopted)
+        else:
+            await self.launch()
+
+    # --- launch ---------------------------------------------------------------------------
+
+    async def launch(self) -> None:
+        """Prepare boot files, choose the accelerator, start QEMU (with the KVM watchdog)."""
+        self.state.set_status(state="starting", reason=None)
+        await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None, refresh=False)
+        ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg)
+        choice = accel_mod.choose(self.cfg.accel, self.cfg.arch)
+        self.state.say("info", f"accelerator {choice.accel}: {choice.why}")
+        await self._spawn(choice.accel, ssh_port)
+        self._started(choice.accel, ssh_port)
+        if choice.guarded:
+            watchdog = self.timings.kvm_watchdog_s
+            try:
+                async with asyncio.timeout(watchdog):
+                    await self.console.kernel_booted.wait()
+            except TimeoutError:
+                reason = (
+                    f"the guest kernel did not reach /init within {watchdog:.0f}s "
+                    f"under {choice.accel}"
+                )
+                accel_mod.record_verdict(choice.accel, reason)
+                self.state.say(
+                    "warning", f"{reason}: falling back to TCG (remembered until the host reboots)"
+                )
+                await self._kill_for_restart()
+                self.state.restart_boot()
+                await self._spawn("tcg", ssh_port)
+                self._started("tcg", ssh_port)
+
+    def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
+        if self.cfg.images:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
+            code, _ = cloud_images.ovmf()
+            boot: dict[str, Any] = dict(
+                kernel=None,
+                initrd=None,
+                cmdline="",
+                disk=self.inst.disk,
+                firmware=(code, self.inst.efi_vars),
+                seed=self.inst.seed,
+            )
+        else:
+            kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
+            if accel == "tcg":
+                cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
+            boot = dict(
+                kernel=kernel,
+                initrd=initrd,
+                cmdline=cmdline,
+                disk=self.inst.disk if self.inst.disk.exists() else None,
+            )
+        return MachineSpec(
+            name=self.inst.name,
+            arch=self.cfg.arch,
+            accel=accel,
+            cpus=self.cfg.cpus,
+            memory_bytes=self.cfg.memory_bytes,
+            serial_socket=self.console.socket_path,
+            qmp_socket=self.inst.qmp_sock,
+            ssh_port=ssh_port,
+            **boot,
+        )
+
+    async def _spawn(self, accel: str, ssh_port: int) -> None:
+        for stale in (self.console.socket_path, self.inst.qmp_sock):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        argv = build_argv(self._spec(accel, ssh_port))
+        qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=qemu_log,
+                stderr=qemu_log,
+                start_new_session=True,  # QEMU outlives a killed agent; a new agent adopts it
+            )
+        finally:
+            qemu_log.close()
+        self.qemu = PidRecord.of(self.proc.pid, instance_files.qemu_marker(self.inst))
+        self.qemu.save(self.inst.qemu_pid)
+        self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port)
+        self.tasks.spawn(self._watch_child(self.proc))
+        await self.console.attach()
+        self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
+        try:
+            await self.monitor.connect(self.inst.qmp_sock)
+        except Exception as exc:  # noqa: BLE001 - QEMU may have died at once: its log says why
+            if not self.state.exited.is_set():
+                raise EnvdeckError(f"QEMU's monitor did not answer: {exc}") from exc
+
+    def _started(self, accel: str, ssh_port: int) -> None:
+        assert self.qemu is not None
+        self.state.tracker.reached("qemu started", f"pid {self.qemu.pid}, accel {accel}")
+        self.state.set_status(
+            state="booting",
+            accel=accel,
+            ssh_port=ssh_port,
+            pid=self.qemu.pid,
+            started_at=time.time(),
+        )
+
+    async def _kill_for_restart(self) -> None:
+        proc, self.proc = self.proc, None  # the watcher ignores this exit
+        if self.monitor:
+            await self.monitor.close()
+        if proc and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        self.console.detach()
+
+    # --- adopt ----------------------------------------------------------------------------
+
+    async def adopt(self, record: PidRecord) -> None:
+        """Take over a QEMU that outlived its agent."""
+        saved = self.inst.read_state()
+        self.qemu = record
+        self.state.say("info", f"adopting running QEMU pid {record.pid}")
+        self.tasks.spawn(self._watch_adopted(record.pid))
+        await self.console.attach()
+        self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
+        await self.monitor.connect(self.inst.qmp_sock, timeout=5)
+        self.state.tracker.reached("first serial output", "adopted")
+        self.state.set_status(
+            state="booting",
+            accel=saved.get("accel"),
+            ssh_port=saved.get("ssh_port"),
+            pid=record.pid,
+            started_at=record.start_time,
+        )
+
+    # --- exit -----------------------------------------------------------------------------
+
+    async def _watch_child(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if proc is self.proc:
+            self._on_exit(describe_exit(code))
+
+    async def _watch_adopted(self, pid: int) -> None:
+        """Wait for a QEMU that is not our child to exit (pidfd: no polling)."""
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._on_exit("QEMU exited while no agent was running")
+            return
+        done: asyncio.Future[None] = loop.create_future()
+
+        def exited() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(fd, exited)
+        try:
+            await done
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._on_exit("QEMU exited (adopted process: exit status unknown)")
+
+    def _on_exit(self, how: str) -> None:
+        if self.state.exited.is_set():
+            return
+        self.console.flush()
+        tail = self.console.tail.last(30)
+        state, reason = verdict(how, self.state.stopping, tail, self.inst.root / "qemu.log")
+        self.link.hang_up()
+        with contextlib.suppress(FileNotFoundError):
+            self.inst.qemu_pid.unlink()
+        self.inst.update_state(state=state, reason=reason, stopped_at=time.time())
+        self.state.set_status(state=state, reason=reason, pid=None, started_at=None)
+        if state == "crashed" and reason:
+            self.state.tracker.failed(reason)
+        self.state.exited.set()
+
+    async def abort(self, reason: str) -> None:
+        """Startup failed: make sure no QEMU is left behind, record the reason."""
+        if self.proc and self.proc.returncode is None:
+            self.state.stopping = True
+            self.proc.kill()
+            await self.proc.wait()
+        self.state.stopping = False
+        if not self.state.exited.is_set():
+            self.inst.update_state(state="crashed", reason=reason, stopped_at=time.time())
+            self.state.set_status(state="crashed", reason=reason, pid=None)
+            self.state.exited.set()
+
+    # --- pause / resume / stop --------------------------------------------------------------
+
+    async def pause(self) -> dict[str, str]:
+        """Freeze the guest (QMP stop). SSH may time out meanwhile; resume brings it back."""
+        status = self.state.status
+        if status.state not in ("ready", "degraded") or self.monitor is None:
+            raise EnvdeckError(
+                f"{self.inst.name} is {status.state}; only a running instance can be paused"
+            )
+        await self.monitor.pause()
+        self.state.set_status(state="paused", reason=None)
+        return {"text": "paused: its vCPUs are stopped, its memory is kept"}
+
+    async def resume(self) -> dict[str, str]:
+        """Let a paused guest run again; ready once SSH answers (reconnecting if it dropped)."""
+        status = self.state.status
+        if status.state != "paused" or self.monitor is None:
+            raise EnvdeckError(
+                f"{self.inst.name} is {status.state}, not paused",
+                hint=f"pause it first: envdeck pause {self.inst.name}",
+            )
+        await self.monitor.resume()
+        if self.link.up:
+            self.state.set_status(state="ready", reason=None)
+        else:
+            self.state.set_status(
+                state="degraded", reason="SSH connection to the guest lost; reconnecting"
+            )
+        return {"text": "resumed"}
+
+    async def stop(self, timeout: float = 20.0) -> dict[str, str]:
+        """Power down over QMP; then quit; then kill. Say which one it took."""
+        if self.state.exited.is_set():
+            return {"how": "already", "text": "the instance is not running"}
+        was_paused = self.state.status.state == "paused"
+        self.state.stopping = True
+        self.state.set_status(state="stopping")
+        if was_paused and self.monitor:  # a frozen guest cannot answer the power button
+            with contextlib.suppress(Exception):
+                await self.monitor.resume()
+        self.link.hang_up()
+        t0 = time.monotonic()
+        if self.monitor:
+            with contextlib.suppress(Exception):
+                await self.monitor.powerdown()
+            if await self._wait_exit(timeout):
+                return {
+                    "how": "powerdown",
+                    "text": f"the guest powered off in {time.monotonic() - t0:.1f}s",
+                }
+            await self.monitor.quit()
+            if await self._wait_exit(5):
+                return {
+                    "how": "quit",
+                    "text": f"the guest did not power off within {timeout:.0f}s; "
+                    "QEMU quit over QMP",
+                }
+        if self.qemu:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.qemu.pid, signal.SIGKILL)
+        await self._wait_exit(5)
+        return {"how": "kill", "text": "QEMU did not answer; it was killed (SIGKILL)"}
+
+    async def _wait_exit(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self.state.exited.wait()
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        """Close the QMP connection (QEMU itself is not touched)."""
+        if self.monitor:
+            await self.monitor.close()

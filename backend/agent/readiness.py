@@ -1,0 +1,166 @@
+"""From a booting QEMU to a usable guest: walk the boot stages (reporting stalls with a
+diagnosis), bring up SSH, start the forwards, wait for cloud-init, provision; then keep the
+auto-forwards in step with the guest's listening sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncssh
+
+from envdeck.backend.agent.console import SerialConsole
+from envdeck.backend.agent.state import AgentState
+from envdeck.backend.agent.tasks import TaskSet
+from envdeck.backend.agent.timings import Timings
+from envdeck.backend.config import InstanceConfig
+from envdeck.backend.forwards.listeners import READ_TABLES, parse_listeners
+from envdeck.backend.forwards.manager import ForwardManager
+from envdeck.backend.ssh import client as ssh
+from envdeck.backend.ssh.link import GuestLink
+from envdeck.backend.store import InstanceDir
+from envdeck.backend.vm.boot import diagnose
+from envdeck.backend.vm.provision import run_provisioning
+
+log = logging.getLogger("envdeck.agent")
+
+
+class Readiness:
+    """Brings one booting guest to ready (or degraded, with the reason)."""
+
+    def __init__(
+        self,
+        inst: InstanceDir,
+        cfg: InstanceConfig,
+        state: AgentState,
+        console: SerialConsole,
+        link: GuestLink,
+        forwards: ForwardManager,
+        timings: Timings,
+        tasks: TaskSet,
+    ) -> None:
+        self.inst = inst
+        self.cfg = cfg
+        self.state = state
+        self.console = console
+        self.link = link
+        self.forwards = forwards
+        self.timings = timings
+        self.tasks = tasks
+
+    async def wait_ready(self) -> None:
+        """Walk the remaining boot stages; report stalls with a diagnosis; end ready or degraded."""
+        port = self.state.status.ssh_port
+        assert port is not None
+        probe = asyncio.create_task(ssh.first_banner(port))  # runs until sshd answers
+        probe.add_done_callback(lambda _t: self.state.progress.set())
+        try:
+            await self._walk_stages(port, probe)
+        finally:
+            probe.cancel()
+
+    async def _walk_stages(self, port: int, probe: asyncio.Task[str]) -> None:
+        state, stall_after = self.state, self.timings.stall_after_s
+        stage_since = boot_start = time.monotonic()
+        last_stage = state.tracker.current
+        reported: set[str] = set()
+        while not state.exited.is_set():
+            tracker = state.tracker
+            stage = tracker.current
+            if stage != last_stage:
+                last_stage, stage_since = stage, time.monotonic()
+            if stage is None:
+                return
+            if "ssh port open" not in tracker.done and probe.done() and not probe.cancelled():
+                tracker.reached("ssh port open", f"127.0.0.1:{port}")
+                continue
+            if stage == "ssh authenticated" and await self._connect_ssh(port):
+                await self._on_ssh_up()
+                return
+            waited = time.monotonic() - stage_since
+            if stage in stall_after and waited > stall_after[stage] and stage not in reported:
+                reported.add(stage)
+                hint = diagnose(stage, waited, self.console.tail.last(20), port)
+                tracker.stalled(hint)
+                state.say("warning", f"boot stage '{stage}' stalled: {hint}")
+            if time.monotonic() - boot_start > self.timings.boot_deadline_s:
+                reason = diagnose(stage, waited, self.console.tail.last(20), port)
+                tracker.failed(reason)
+                state.set_status(state="degraded", reason=f"did not become ready: {reason}")
+                return
+            state.progress.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await state.progress.wait()
+
+    async def _connect_ssh(self, port: int) -> bool:
+        try:
+            return await self.link.try_connect(port)
+        except ssh.HostKeyChanged as exc:
+            self.state.tracker.failed(exc.message)
+            self.state.set_status(state="degraded", reason=exc.message)
+            raise
+
+    async def _on_ssh_up(self) -> None:
+        """SSH works: forwards, listener polling, provisioning; then ready."""
+        self.state.tracker.reached("ssh authenticated")
+        await self.forwards.start(self.inst.read_state().get("forwards", []))
+        self.tasks.spawn(self._poll_listeners())
+        if await self._provision():
+            self.state.tracker.reached("ready")
+            self.state.set_status(state="ready", reason=None)
+
+    async def _provision(self) -> bool:
+        """Run the provision scripts (output into the boot log); False if one failed."""
+        if self.cfg.images:
+            await self._wait_for_cloud_init()
+        result = await run_provisioning(self.link.conn, self.cfg.provision, self.console.add_line)
+        if result.failed_step is not None:
+            last = result.output_tail.splitlines()[-1] if result.output_tail else ""
+            reason = (
+                f"provision script {result.failed_step} failed with exit status "
+                f"{result.exit_status}: {last}"
+            )
+            self.state.tracker.failed(
+                reason + ("\n" + result.output_tail if result.output_tail else "")
+            )
+            self.state.set_status(state="degraded", reason=reason)
+            return False
+        self.state.tracker.reached(
+            "provisioning done", "ran the scripts" if result.ran else "nothing to run"
+        )
+        return True
+
+    async def _wait_for_cloud_init(self, timeout: float = 600.0) -> None:
+        """Cloud images: let cloud-init finish first (it may still restart services such as sshd);
+        its verdict goes into the boot log, a failure becomes a warning (our keys are in by now)."""
+        try:
+            result = await asyncio.wait_for(
+                self.link.conn.run("cloud-init status --wait --long", check=False), timeout
+            )
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
+            self.state.say("warning", f"could not wait for cloud-init: {exc}")
+            return
+        for text in str(result.stdout or "").splitlines():
+            if text.strip() and not text.startswith("."):
+                self.console.add_line(f"[cloud-init] {text.strip()}")
+        if result.exit_status != 0:
+            self.state.say(
+                "warning",
+                f"cloud-init reported a problem (exit status {result.exit_status}); "
+                "see 'envdeck logs' and /var/log/cloud-init.log in the guest",
+            )
+
+    async def _poll_listeners(self, interval: float = 1.0) -> None:
+        """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""
+        while not self.state.exited.is_set() and not self.state.stopping:
+            conn = self.link.conn
+            if conn is not None:
+                try:
+                    result = await asyncio.wait_for(conn.run(READ_TABLES, check=False), 5)
+                    await self.forwards.sync_auto(parse_listeners(str(result.stdout or "")))
+                except Exception as exc:  # noqa: BLE001 - SSH blips: the link reconnects
+                    log.debug("listener poll failed: %s", exc)
+            await asyncio.sleep(interval)
