@@ -29,6 +29,8 @@ MAX_DEPTH = 64
 #: guestIP values whose meaning envdeck already honours: it reaches guest services through the
 #: guest's 127.0.0.1, which serves listeners bound to 127.0.0.1 and to 0.0.0.0
 GUEST_IPS = ("127.0.0.1", "0.0.0.0")
+#: the largest disk envdeck creates (a qcow2 overlay grows on demand; this is its virtual size)
+MAX_DISK = 64 << 40
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -218,18 +220,19 @@ class _Doc:
 
     def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
         value = self.scalar(node, what)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(
-                node, f"{what} is {show(value)}", f"use a whole number from {low} to {high}"
-            )
-        if node.style is None and not _DECIMAL_RE.fullmatch(node.value):
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if is_int and node.style is None and not _DECIMAL_RE.fullmatch(node.value):
             # YAML 1.1 reads 010 as 8, 0x10 as 16 and 1:20 as 80: refuse rather than guess
             raise self.fail(
                 node,
-                f"{what} is written {node.value!r}, which YAML reads as {value}",
-                f"write it as a plain decimal number without a leading zero, e.g. {what}: {value}",
+                f"{what} is written {node.value!r}, which YAML would read as {value}",
+                "write it as a plain decimal number without a leading zero or sign",
             )
-        return value
+        if not is_int or not low <= value <= high:
+            raise self.fail(
+                node, f"{what} is {show(value)}", f"use a whole number from {low} to {high}"
+            )
+        return int(value)
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
         value = self.scalar(node, what)
@@ -533,6 +536,12 @@ def parse_config(
             keys["memory"][1],
             f"memory {format_size(memory)} is more than this host's RAM ({limit >> 20}MiB)",
             "give the guest at most the host's RAM, e.g. memory: 2GiB",
+        )
+    if (disk := values.get("disk_bytes")) and disk > MAX_DISK:
+        raise doc.fail(
+            keys["disk"][1],
+            f"disk {format_size(disk)} is more than envdeck's limit of {format_size(MAX_DISK)}",
+            "give the guest a smaller disk, e.g. disk: 20GiB",
         )
     if (
         "images" not in keys
