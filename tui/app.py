@@ -34,21 +34,21 @@ from envdeck.themes import (
 
 from . import actions
 from .commands import CommandsMixin
-from .detailscreen import DetailScreen
-from .header import HostHeader
 from .hostinfo import host_summary
 from .keys import all_ids, bindings_of, help_text
-from .logscreen import LogScreen
 from .model import DashboardModel
-from .pane import Pane
-from .pane_containers import ContainersPane
-from .pane_forwards import ForwardsPane
-from .pane_instances import InstancesPane
-from .pane_processes import ProcessesPane
-from .pane_serial import SerialLog, SerialPane
-from .procview import ProcessView
-from .screens import PromptScreen, TextScreen
+from .panes.base import Pane
+from .panes.containers import ContainersPane
+from .panes.forwards import ForwardsPane
+from .panes.instances import InstancesPane
+from .panes.processes import ProcessesPane
+from .panes.serial import SerialLog, SerialPane
+from .screens.details import DetailScreen
+from .screens.logs import LogScreen
+from .screens.modals import PromptScreen, TextScreen
 from .settings import UISettings, load_settings
+from .widgets.header import HostHeader
+from .widgets.procview import ProcessView
 
 REFRESH_HZ = 15
 MUTATING = {
@@ -235,7 +235,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
 
     @property
     def shutting_down(self) -> bool:
-        """True from the moment Textual starts tearing the app down (it clears ``_running`` first)."""
+        """True from the moment Textual starts tearing the app down (``_running`` clears first)."""
         return not self.is_running or not self.screen_stack
 
     def flush(self) -> None:

@@ -23,16 +23,16 @@ from textual.worker import Worker
 from envdeck.backend import store
 
 from . import actions
-from .detailscreen import DetailScreen
-from .logscreen import LogScreen
-from .pane_containers import ContainersPane
-from .pane_forwards import ForwardsPane
-from .pane_instances import STAGE_MARK, InstancesPane
-from .pane_processes import ProcessesPane
+from .panes.containers import ContainersPane
+from .panes.forwards import ForwardsPane
+from .panes.instances import STAGE_MARK, InstancesPane
+from .panes.processes import ProcessesPane
+from .panes.serial_search import search_log
 from .proctree import command_text
-from .procview import ProcessView
-from .screens import ConfirmScreen, PickScreen, PromptScreen, TextScreen, signal_options
-from .serialsearch import search_log
+from .screens.details import DetailScreen
+from .screens.logs import LogScreen
+from .screens.modals import ConfirmScreen, PickScreen, PromptScreen, TextScreen, signal_options
+from .widgets.procview import ProcessView
 
 if TYPE_CHECKING:
     from .model import DashboardModel

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Static
 
 from envdeck.tui.app import EnvdeckApp
 from envdeck.tui.proctree import TreeOptions, visible_rows
-from envdeck.tui.procview import ProcessView
 from envdeck.tui.settings import UISettings
+from envdeck.tui.widgets.procview import ProcessView
 from tests.benchmarks.test_bench_processes import extra_processes  # noqa: F401 - fixture
 from tests.e2e.synthetic import Flood, OneInstance, process_rows, write_recording
 from tests.e2e.tui_harness import HOST_LINE, TERMINAL, settle
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.benchmark
 
 def report(name: str, value: float, anchor: float, unit: str = "ms") -> None:
     print(
-        f"\n[bench] {name}: {value:.1f} {unit} vs anchor {anchor:.1f} {unit} -> ratio {value / anchor:.2f}"
+        f"\n[bench] {name}: {value:.1f} {unit} vs anchor {anchor:.1f} {unit}"
+        f" -> ratio {value / anchor:.2f}"
     )
 
 
@@ -94,7 +95,8 @@ async def test_keypress_latency_while_the_serial_log_floods():
     )
     window = max((len(w) for w in app.model.serial.values()), default=0)
     print(
-        f"[bench] flood lines sent: {flood.sent}; serial window kept: {window} lines; max RSS {rss:.0f} MiB"
+        f"[bench] flood lines sent: {flood.sent}; serial window kept: {window} lines;"
+        f" max RSS {rss:.0f} MiB"
     )
 
 
@@ -123,8 +125,9 @@ async def test_memory_stays_bounded_under_a_sustained_serial_flood():
         sent = flood.sent
     mib_sent = sent * 100 / (1 << 20)
     print(
-        f"\n[bench] serial flood for {seconds:.0f} s ({sent} lines, {mib_sent:.0f} MiB): RSS {late:.0f} MiB at the end, "
-        f"{early:.0f} MiB at {seconds / 4:.0f} s (growth {late - early:+.0f} MiB); anchor at 1 s {anchor:.0f} MiB "
+        f"\n[bench] serial flood for {seconds:.0f} s ({sent} lines, {mib_sent:.0f} MiB):"
+        f" RSS {late:.0f} MiB at the end, {early:.0f} MiB at {seconds / 4:.0f} s"
+        f" (growth {late - early:+.0f} MiB); anchor at 1 s {anchor:.0f} MiB "
         f"-> ratio {late / anchor:.2f}"
     )
 
@@ -163,7 +166,8 @@ async def test_process_pane_refresh_2000_rows_vs_datatable():
         await pilot.pause()
         ours = (time.perf_counter() - start) * 1000
     report(
-        f"process pane refresh, {len(snapshot)} rows (tree + visible lines) vs DataTable update_cell",
+        f"process pane refresh, {len(snapshot)} rows (tree + visible lines)"
+        " vs DataTable update_cell",
         ours,
         anchor,
     )
@@ -230,7 +234,8 @@ def test_idle_cpu_with_2000_extra_processes_vs_htop(extra_processes, tmp_path: P
         subprocess.run([tmux, "-L", sock, "kill-server"], check=False)
     scale = 60.0 / elapsed
     report(
-        f"dashboard CPU-s per minute at 1 s refresh, {extra_processes} extra processes (goal <= htop)",
+        f"dashboard CPU-s per minute at 1 s refresh, {extra_processes} extra processes"
+        " (goal <= htop)",
         used["dash"] * scale,
         used["htop"] * scale,
         unit="CPU-s/min",

@@ -10,10 +10,10 @@ import pytest
 from textual.widgets import DataTable
 
 from envdeck.tui.app import EnvdeckApp
-from envdeck.tui.pane_processes import ProcessesPane
-from envdeck.tui.procview import ProcessView
-from envdeck.tui.screens import ConfirmScreen, PickScreen
+from envdeck.tui.panes.processes import ProcessesPane
+from envdeck.tui.screens.modals import ConfirmScreen, PickScreen
 from envdeck.tui.settings import UISettings
+from envdeck.tui.widgets.procview import ProcessView
 from tests.e2e.tui_harness import HOST_LINE, TERMINAL, actions_done
 
 pytestmark = pytest.mark.e2e

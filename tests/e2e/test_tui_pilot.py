@@ -16,12 +16,12 @@ from rich.console import Console
 from textual.widgets import Button, DataTable, Input, Log
 
 from envdeck.tui.app import EnvdeckApp
-from envdeck.tui.detailscreen import DetailScreen
 from envdeck.tui.keys import all_ids
-from envdeck.tui.pane_processes import ProcessesPane
-from envdeck.tui.procview import ProcessView
-from envdeck.tui.screens import ConfirmScreen, PickScreen, TextScreen
+from envdeck.tui.panes.processes import ProcessesPane
+from envdeck.tui.screens.details import DetailScreen
+from envdeck.tui.screens.modals import ConfirmScreen, PickScreen, TextScreen
 from envdeck.tui.settings import UISettings
+from envdeck.tui.widgets.procview import ProcessView
 from tests.e2e.tui_harness import TERMINAL, actions_done, make_app, settle
 
 pytestmark = pytest.mark.e2e
@@ -356,7 +356,7 @@ async def test_container_actions(recording: Path, backend):
 
 @covers("container.logs", "logs.close", "logs.follow")
 async def test_container_logs_follow_in_a_full_screen_view(recording: Path, backend):
-    from envdeck.tui.logscreen import LogScreen
+    from envdeck.tui.screens.logs import LogScreen
 
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:
@@ -378,7 +378,7 @@ async def test_container_logs_follow_in_a_full_screen_view(recording: Path, back
 
 @covers("forward.new", "forward.remove", "instance.new_forward")
 async def test_new_and_remove_forward(recording: Path, backend):
-    from envdeck.tui.screens import PromptScreen
+    from envdeck.tui.screens.modals import PromptScreen
 
     app = make_app(recording)
     async with app.run_test(size=TERMINAL) as pilot:

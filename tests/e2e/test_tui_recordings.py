@@ -10,8 +10,8 @@ from rich.style import Style
 
 from envdeck.backend.recording import ReplaySource, read_recording
 from envdeck.tui.app import EnvdeckApp
-from envdeck.tui.procview import ProcessView
 from envdeck.tui.settings import HighlightRule, UISettings
+from envdeck.tui.widgets.procview import ProcessView
 from tests.e2e.tui_harness import HOST_LINE, TERMINAL, make_app, settle
 
 pytestmark = pytest.mark.e2e

@@ -76,7 +76,8 @@ def test_replay_in_a_real_terminal(recording: Path, tmp_path: Path):
     require_tool("tmux")
     env = {**os.environ, "TERM": "xterm-256color", "ENVDECK_CONFIG": str(tmp_path / "config")}
     # After the dashboard exits, the shell prints a marker and keeps the pane for inspection.
-    command = f"{envdeck_command('replay', str(recording), '--speed', '0')}; echo DASHBOARD-EXITED $?; sleep 30"
+    replay = envdeck_command("replay", str(recording), "--speed", "0")
+    command = f"{replay}; echo DASHBOARD-EXITED $?; sleep 30"
     tmux = Tmux(command, env)
     try:
         screen = tmux.wait_for("2 emulated processes · 41 % CPU")  # the last event of the replay

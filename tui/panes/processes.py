@@ -8,9 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input
 
-from .line import Line
-from .pane import Pane
-from .proctree import (
+from ..proctree import (
     DESCENDING_BY_DEFAULT,
     SORT_ORDER,
     TreeOptions,
@@ -18,7 +16,9 @@ from .proctree import (
     summarize,
     visible_rows,
 )
-from .procview import HEADER, ProcessView
+from ..widgets.line import Line
+from ..widgets.procview import HEADER, ProcessView
+from .base import Pane
 
 
 class ProcessesPane(Pane):

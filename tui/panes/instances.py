@@ -9,9 +9,9 @@ from textual.widgets import DataTable, Static
 
 from envdeck.backend import events as ev
 
-from .formatting import duration, human_bytes, same_arch, state_text
-from .pane import Pane
-from .tablesync import cursor_key, sync_rows
+from ..formatting import duration, human_bytes, same_arch, state_text
+from ..widgets.tablesync import cursor_key, sync_rows
+from .base import Pane
 
 STAGE_MARK = {"done": "✓", "running": "…", "failed": "✗", "stalled": "!"}
 CRASH_LINES = 5

@@ -9,9 +9,9 @@ from textual.widgets import DataTable, Static
 
 from envdeck.backend import events as ev
 
-from .formatting import state_text
-from .pane import Pane
-from .tablesync import cursor_key, sync_rows
+from ..formatting import state_text
+from ..widgets.tablesync import cursor_key, sync_rows
+from .base import Pane
 
 ENDPOINT_PREFIX = "endpoint:"
 IMAGE_WIDTH = 24

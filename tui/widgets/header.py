@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from ..proctree import summarize
 from .line import Line
-from .proctree import summarize
 
 if TYPE_CHECKING:
-    from .app import EnvdeckApp
+    from ..app import EnvdeckApp
 
 
 class HostHeader(Line):

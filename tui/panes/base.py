@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from .app import EnvdeckApp
+    from ..app import EnvdeckApp
 
 
 class Pane(Vertical):

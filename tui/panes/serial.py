@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Log
 
-from .pane import Pane
+from .base import Pane
 
 
 class SerialLog(Log):

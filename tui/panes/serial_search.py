@@ -17,7 +17,7 @@ def log_files(serial_log: Path) -> list[Path]:
 
 
 def search_log(serial_log: Path, pattern: str, limit: int = 500) -> tuple[list[str], int]:
-    """Lines matching ``pattern`` (regex, case-insensitive) as ``file:line: text``; and total hits."""
+    """Lines matching ``pattern`` (regex, any case) as ``file:line: text``; and total hits."""
     try:
         regex = re.compile(pattern, re.IGNORECASE)
     except re.error:

@@ -13,9 +13,9 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .formatting import human_bytes
-from .proctree import VisibleRow, command_text
-from .settings import HighlightRule
+from ..formatting import human_bytes
+from ..proctree import VisibleRow, command_text
+from ..settings import HighlightRule
 
 HEADER = f"{'PID':>7} {'USER':<9} {'CPU%':>5} {'RSS':>6} S  COMMAND"
 

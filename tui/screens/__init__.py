@@ -1,0 +1,1 @@
+"""Modal screens: text, confirm, pick, prompt, the tabbed details and the log follow."""

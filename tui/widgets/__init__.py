@@ -1,0 +1,1 @@
+"""Reusable widgets: one-line text, the header, the line-API process view, table syncing."""
