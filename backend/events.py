@@ -12,7 +12,10 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from envdeck.backend.processes.model import ProcessRow
 
 _REGISTRY: dict[str, type[Event]] = {}
 
@@ -209,8 +212,8 @@ class ProcessDiff(Event):
     kind: ClassVar[str] = "process.diff"
     host: str
     full: bool = False
-    added: list[dict] = field(default_factory=list)
-    changed: list[dict] = field(default_factory=list)
+    added: list[ProcessRow] = field(default_factory=list)
+    changed: list[ProcessRow] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
 

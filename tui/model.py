@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envdeck.backend import events as ev
+from envdeck.backend.processes.model import ProcessRow
 
 SERIAL_WINDOW = 5_000  # lines of serial console kept in memory per instance (whole log on disk)
 MESSAGES_KEPT = 50
@@ -34,7 +35,7 @@ class DashboardModel:
     forwards: dict[str, dict[str, ev.ForwardStatus]] = field(default_factory=dict)
     endpoints: dict[str, ev.EndpointStatus] = field(default_factory=dict)
     containers: dict[tuple[str, str], ev.ContainerInfo] = field(default_factory=dict)
-    processes: dict[str, dict[int, dict]] = field(default_factory=dict)
+    processes: dict[str, dict[int, ProcessRow]] = field(default_factory=dict)
     process_summary: dict[str, dict] = field(default_factory=dict)
     processes_unavailable: dict[str, str] = field(default_factory=dict)
     serial: dict[str, deque[str]] = field(default_factory=dict)

@@ -1,32 +1,47 @@
 """Turn a process snapshot into the rows the process pane shows (pure, no Textual).
 
 Tree mode orders children under parents (siblings sorted by the sort key) and hides collapsed
-subtrees; flat mode sorts everything. A filter (regex, ``!`` prefix inverts) or the
+subtrees; flat mode sorts everything. The filter and the sort are the backend's
+(:mod:`envdeck.backend.processes.view`, the same as ``envdeck ps``); the filter or the
 emulated-only toggle keeps matching rows and, in tree mode, their ancestors for context.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-SORT_KEYS: dict[str, Callable[[dict], object]] = {
-    "pid": lambda r: r.get("pid", 0),
-    "user": lambda r: r.get("user") or "",
-    "cpu": lambda r: r.get("cpu_percent") or 0.0,
-    "mem": lambda r: r.get("rss_bytes") or 0,
-    "command": lambda r: command_text(r),
-}
-SORT_ORDER = list(SORT_KEYS)
-DESCENDING_BY_DEFAULT = {"cpu", "mem"}
+from envdeck.backend.processes import view
+from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.processes.view import (
+    DESCENDING_BY_DEFAULT,
+    SORT_ORDER,
+    Predicate,
+    RowFilter,
+    command_text,
+    sort_rows,
+)
+
+__all__ = [
+    "DESCENDING_BY_DEFAULT",
+    "SORT_ORDER",
+    "TreeOptions",
+    "VisibleRow",
+    "command_text",
+    "compile_filter",
+    "descendants",
+    "summarize",
+    "visible_rows",
+]
+
+Processes = dict[int, ProcessRow]
 
 
 class VisibleRow(NamedTuple):
     """One line of the process pane (a tuple: 2,000 of these are built per refresh)."""
 
-    row: dict
+    row: ProcessRow
     depth: int
     has_children: bool
     collapsed: bool
@@ -45,75 +60,29 @@ class TreeOptions:
     collapsed: set[int] = field(default_factory=set)
 
 
-def command_text(row: dict) -> str:
-    """The command as the user ran it (for emulated processes: the program, not qemu)."""
-    emulated = row.get("emulated")
-    if emulated:
-        if emulated.get("command"):
-            return str(emulated["command"])
-        if emulated.get("argv"):
-            return " ".join(emulated["argv"])
-        if emulated.get("program"):
-            return str(emulated["program"])
-    cmdline = row.get("cmdline")
-    if cmdline:
-        return " ".join(cmdline) if isinstance(cmdline, list) else str(cmdline)
-    return f"[{row.get('name') or '?'}]"
+def compile_filter(text: str) -> Predicate | None:
+    """The filter being typed (the backend's syntax); an invalid regex matches literally."""
+    return view.compile_filter(text, literal_if_invalid=True)
 
 
-def compile_filter(text: str) -> Callable[[dict], bool] | None:
-    """A predicate for the filter text (regex, case-insensitive; ``!`` inverts); None = all.
-
-    An invalid regex is matched literally, so typing never raises.
-    """
-    if not text:
-        return None
-    invert = text.startswith("!")
-    body = text[1:] if invert else text
-    if not body:
-        return None
-    try:
-        pattern = re.compile(body, re.IGNORECASE)
-    except re.error:
-        pattern = re.compile(re.escape(body), re.IGNORECASE)
-
-    def predicate(row: dict) -> bool:
-        hay = " ".join(
-            str(x)
-            for x in (row.get("pid"), row.get("user"), row.get("container"), command_text(row))
-        )
-        return bool(pattern.search(hay)) != invert
-
-    return predicate
+def _matches(options: TreeOptions) -> Predicate | None:
+    flt = RowFilter(text=options.filter, emulated_only=options.emulated_only)
+    return flt.predicate(literal_if_invalid=True)
 
 
-def _matches(options: TreeOptions) -> Callable[[dict], bool] | None:
-    text = compile_filter(options.filter)
-    if text is None and not options.emulated_only:
-        return None
-
-    def predicate(row: dict) -> bool:
-        if options.emulated_only and not row.get("emulated"):
-            return False
-        return text is None or text(row)
-
-    return predicate
+def _sorted(rows: Iterable[ProcessRow], options: TreeOptions) -> list[ProcessRow]:
+    return sort_rows(rows, options.sort, options.reverse)
 
 
-def _sorted(rows: Iterable[dict], options: TreeOptions) -> list[dict]:
-    key = SORT_KEYS.get(options.sort, SORT_KEYS["pid"])
-    return sorted(rows, key=lambda r: (key(r), r.get("pid", 0)), reverse=options.reverse)
-
-
-def visible_rows(processes: dict[int, dict], options: TreeOptions) -> list[VisibleRow]:
+def visible_rows(processes: Processes, options: TreeOptions) -> list[VisibleRow]:
     """The rows to draw, top to bottom."""
     predicate = _matches(options)
     if not options.tree:
         rows = processes.values() if predicate is None else filter(predicate, processes.values())
         return [VisibleRow(r, 0, False, False) for r in _sorted(rows, options)]
 
-    children: dict[int, list[dict]] = {}
-    roots: list[dict] = []
+    children: dict[int, list[ProcessRow]] = {}
+    roots: list[ProcessRow] = []
     for row in processes.values():
         ppid = row.get("ppid")
         if ppid in processes and ppid != row["pid"]:
@@ -134,8 +103,8 @@ def visible_rows(processes: dict[int, dict], options: TreeOptions) -> list[Visib
     out: list[VisibleRow] = []
     seen: set[int] = set()
 
-    def walk(start: list[dict]) -> None:
-        stack: list[tuple[dict, int]] = [(r, 0) for r in reversed(_sorted(start, options))]
+    def walk(start: list[ProcessRow]) -> None:
+        stack: list[tuple[ProcessRow, int]] = [(r, 0) for r in reversed(_sorted(start, options))]
         while stack:
             row, depth = stack.pop()
             pid = row["pid"]
@@ -159,7 +128,7 @@ def visible_rows(processes: dict[int, dict], options: TreeOptions) -> list[Visib
 
 
 def _hidden_below_collapsed(
-    processes: dict[int, dict], collapsed: set[int], children: dict[int, list[dict]]
+    processes: Processes, collapsed: set[int], children: dict[int, list[ProcessRow]]
 ) -> set[int]:
     hidden: set[int] = set()
     stack = [pid for pid in collapsed if pid in processes]
@@ -171,7 +140,7 @@ def _hidden_below_collapsed(
     return hidden
 
 
-def summarize(processes: dict[int, dict]) -> tuple[int, float, float]:
+def summarize(processes: Processes) -> tuple[int, float, float]:
     """(emulated process count, their CPU %, all processes' CPU %)."""
     count = 0
     emulated_cpu = 0.0
@@ -185,11 +154,11 @@ def summarize(processes: dict[int, dict]) -> tuple[int, float, float]:
     return count, emulated_cpu, total_cpu
 
 
-def descendants(processes: dict[int, dict], pid: int) -> set[int]:
+def descendants(processes: Processes, pid: int) -> set[int]:
     """Every pid below ``pid`` (for expand-all / collapse-all of a subtree)."""
     children: dict[int, list[int]] = {}
     for row in processes.values():
-        children.setdefault(row.get("ppid"), []).append(row["pid"])
+        children.setdefault(row.get("ppid", -1), []).append(row["pid"])
     out: set[int] = set()
     stack = [pid]
     while stack:

@@ -7,8 +7,8 @@ import asyncio
 import signal
 import sys
 import time
-from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -21,7 +21,8 @@ from envdeck.backend.processes.guest import (
     parse_guest_walk,
 )
 from envdeck.backend.processes.host import read_start_time, send_signal, snapshot, tree_order
-from envdeck.backend.processes.view import SORT_KEYS, RowFilter, select
+from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.processes.view import SORT_ORDER, Predicate, RowFilter, command_text, select
 
 SIGNALS = {
     "TERM": signal.SIGTERM,
@@ -39,9 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--emulated", action="store_true", help="only processes under QEMU emulation")
     p.add_argument("--json", action="store_true", help="machine-readable list of rows")
     p.add_argument(
-        "--sort", choices=sorted(SORT_KEYS), default=None, help="flat order (default pid)"
+        "--sort",
+        choices=SORT_ORDER,
+        default=None,
+        help="flat order (default pid; cpu and mem descending)",
     )
-    p.add_argument("--filter", metavar="TEXT", help="substring of the command line or name")
+    p.add_argument(
+        "--filter",
+        metavar="REGEX",
+        help="case-insensitive regex over 'PID USER CONTAINER COMMAND' and the name; ! inverts",
+    )
     p.add_argument("--user", metavar="USER", help="only this user's processes")
     p.add_argument("--container", metavar="NAME", help="only processes of this container")
     p.set_defaults(func=cmd_ps)
@@ -54,10 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.set_defaults(func=cmd_kill)
 
 
-def _filter(args: argparse.Namespace) -> RowFilter:
-    return RowFilter(
+def _filter(args: argparse.Namespace) -> Predicate | None:
+    """The rows to keep; an invalid regex is a UserInputError (exit 2), before any scan."""
+    flt = RowFilter(
         text=args.filter, user=args.user, container=args.container, emulated_only=args.emulated
     )
+    return flt.predicate()
 
 
 def guest_exec(instance: str, script: str) -> str:
@@ -92,32 +102,24 @@ def guest_exec(instance: str, script: str) -> str:
         ) from exc
 
 
-def _guest_rows(instance: str) -> list[dict[str, Any]]:
+def _guest_rows(instance: str) -> list[ProcessRow]:
     """One /proc walk of a running instance."""
     return parse_guest_walk(guest_exec(instance, GUEST_WALK_SCRIPT), instance).rows()
 
 
-def _command(row: dict[str, Any]) -> str:
-    if row["kernel"] or not row["cmdline"]:
-        return f"[{row['name']}]"
-    emu = row["emulated"]
-    if emu and emu.get("argv"):
-        return " ".join(emu["argv"])
-    return " ".join(row["cmdline"])
-
-
-def render(rows: list[dict[str, Any]], tree: bool) -> Table:
+def render(rows: list[ProcessRow], tree: bool) -> Table:
     """The rich table of rows; emulated processes in magenta with their arch."""
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     with_container = any(r["container"] for r in rows)
-    for col, justify, width in (
+    columns: tuple[tuple[str, JustifyMethod, int], ...] = (
         ("PID", "right", 7),
         ("USER", "left", 8),
         ("S", "left", 1),
         ("CPU%", "right", 5),
         ("RSS", "right", 7),
         ("AGE", "right", 6),
-    ):
+    )
+    for col, justify, width in columns:
         table.add_column(col, justify=justify, no_wrap=True, min_width=width)
     if with_container:
         table.add_column("CONTAINER", no_wrap=True, min_width=12, max_width=20)
@@ -131,9 +133,9 @@ def render(rows: list[dict[str, Any]], tree: bool) -> Table:
         emu = row["emulated"]
         if emu:
             command.append(f"[{emu['arch']}] ", style="bold magenta")
-            command.append(_command(row), style="magenta")
+            command.append(command_text(row), style="magenta")
         else:
-            command.append(_command(row), style="dim" if row["kernel"] else "")
+            command.append(command_text(row), style="dim" if row["kernel"] else "")
         cells = [
             str(row["pid"]),
             row["user"] or "?",
@@ -150,8 +152,9 @@ def render(rows: list[dict[str, Any]], tree: bool) -> Table:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     """List processes."""
+    keep = _filter(args)
     rows = tree_order(_guest_rows(args.instance)) if args.instance else snapshot().rows()
-    rows = select(rows, _filter(args), tree=args.tree, sort=args.sort or "pid")
+    rows = select(rows, keep, tree=args.tree, sort=args.sort or "pid")
     if args.json:
         print_json(rows)
         return 0

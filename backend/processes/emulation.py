@@ -18,6 +18,8 @@ import shlex
 import stat
 from collections.abc import Mapping
 
+from envdeck.backend.processes.model import Emulation
+
 #: QEMU user-mode targets (``qemu-<arch>``), so qemu-img, qemu-nbd, qemu-system-* never match.
 QEMU_USER_ARCHES: frozenset[str] = frozenset(
     [
@@ -235,7 +237,7 @@ def detect(
     cwd: str | None = None,
     preserve_argv0: Mapping[str, bool] | None = None,
     read_elf: bool = True,
-) -> dict | None:
+) -> Emulation | None:
     """Describe an emulated process, or None for a native one.
 
     ``exe`` is the /proc/PID/exe target (None when unreadable), ``cmdline`` the process's argv.
@@ -244,15 +246,15 @@ def detect(
     ``preserve_argv0`` maps binfmt interpreter paths to their P flag (from the registry), for
     interpreters whose name does not say it (Debian's ``*-binfmt-P`` does). ``read_elf=False``
     skips the ELF check (the program lives on another machine, e.g. a guest).
-    Returns ``{"arch", "interpreter", "program", "argv", "preserve_argv0", "arch_source"}``.
+    Returns ``{"arch", "interpreter", "program", "argv", "command", "preserve_argv0",
+    "arch_source"}``.
     """
     argv0 = cmdline[0] if cmdline else ""
     registry = preserve_argv0 or {}
-    arch = interpreter_arch(exe)
     argv0_arch = interpreter_arch(argv0) if argv0 else None
-    if arch is None and argv0_arch is None:
+    arch = interpreter_arch(exe) or argv0_arch
+    if arch is None:
         return None
-    arch = arch or argv0_arch
     via_interpreter = argv0_arch is not None or argv0 in registry
     interpreter = argv0 if via_interpreter else (exe or argv0)
     preserve = via_interpreter and (
@@ -263,7 +265,7 @@ def detect(
     rest = cmdline[1:] if preserve else _skip_qemu_options(cmdline[1:])
     path = rest[0] if rest else None
     argv = rest[1:] if preserve else rest
-    result: dict = {
+    result: Emulation = {
         "arch": arch,
         "interpreter": interpreter,
         "program": path,

@@ -5,9 +5,43 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 PF_KTHREAD = 0x00200000  # task flag of kernel threads (/proc/PID/stat field 9)
+
+
+class Emulation(TypedDict):
+    """How an emulated process runs (``emulation.detect``): a row's ``emulated`` part."""
+
+    arch: str  # guest arch, QEMU spelling (aarch64, arm, riscv64, ...)
+    interpreter: str  # the QEMU binary or binfmt interpreter
+    program: str | None  # the guest program's path, as passed to the interpreter
+    argv: list[str]  # the guest program's argv
+    command: str  # argv as a shell would quote it (the program path when argv is empty)
+    preserve_argv0: bool  # binfmt P flag: argv[0] was passed as given
+    arch_source: str  # "interpreter" (from its name) or "elf" (the program's header)
+
+
+class ProcessRow(TypedDict):
+    """One process as plain JSON: a row of ``envdeck ps --json``, of ProcessDiff, of recordings."""
+
+    pid: int
+    ppid: int
+    user: str | None
+    uid: int | None
+    state: str
+    cpu_percent: float
+    rss_bytes: int
+    start_time: float
+    start_ticks: int
+    name: str
+    cmdline: list[str]
+    exe: str | None
+    kernel: bool
+    depth: int
+    container: str | None
+    container_id: str | None
+    emulated: Emulation | None
 
 
 @dataclass(slots=True, eq=False)
@@ -24,7 +58,7 @@ class Static:
     shim_container: str | None = None  # set on containerd-shim processes: their children's id
     runtime: bool = False  # a container runtime process (containerd-shim, conmon)
     cgroup_read: bool = False  # cgroup is read only while a container runtime runs
-    emulated: dict | None = None
+    emulated: Emulation | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -65,12 +99,12 @@ class Proc:
             self.container,
         )
 
-    def row(self) -> dict[str, Any]:
+    def row(self) -> ProcessRow:
         """The plain-JSON row (the keys of ``envdeck ps --json``)."""
         st = self.static
         emulated = None
         if st.emulated is not None:
-            emulated = {k: v for k, v in st.emulated.items()}
+            emulated = st.emulated.copy()
         return {
             "pid": self.pid,
             "ppid": self.ppid,
@@ -102,7 +136,7 @@ class Snapshot:
     interval: float | None = None  # seconds since the previous snapshot of the same scanner
     clock: float | None = None  # the scanned host's monotonic clock (guests: their uptime)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[ProcessRow]:
         """Every row, in tree order."""
         return [p.row() for p in self.procs.values()]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from envdeck.backend.events import ProcessDiff
-from envdeck.backend.processes.model import Proc, Snapshot
+from envdeck.backend.processes.model import Proc, ProcessRow, Snapshot
 
 
 def tree_walk(
@@ -57,14 +57,14 @@ def tree_walk(
     return out
 
 
-def tree_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tree_order(rows: list[ProcessRow]) -> list[ProcessRow]:
     """Rows (``envdeck ps --json`` dicts) in tree order, ``depth`` updated in place.
 
     For UIs that keep rows by pid and apply diffs: call it after applying one.
     """
     by_pid = {r["pid"]: r for r in rows}
 
-    def start(r: dict[str, Any]) -> int:
+    def start(r: ProcessRow) -> int:
         ticks = r.get("start_ticks")
         return int(ticks) if ticks is not None else round((r.get("start_time") or 0) * 100)
 
@@ -137,8 +137,8 @@ def diff(old: Snapshot | None, new: Snapshot) -> ProcessDiff:
     """
     if old is None:
         return ProcessDiff(host=new.host, full=True, added=new.rows(), summary=new.summary())
-    added: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    added: list[ProcessRow] = []
+    changed: list[ProcessRow] = []
     removed: list[int] = []
     old_procs = old.procs
     for pid, p in new.procs.items():

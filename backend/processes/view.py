@@ -1,60 +1,147 @@
-"""Filtering and ordering of process rows (``envdeck ps --json`` dicts): shared by CLI and TUI."""
+"""Filtering and ordering of process rows: one implementation for ``envdeck ps`` and the pane.
+
+The filter is a case-insensitive regex searched in ``PID USER CONTAINER COMMAND`` (the command
+as shown, :func:`command_text`; so ``^1234 `` is one pid) and in the process name; a leading
+``!`` keeps the rows that do not match. Sorting is by a key of :data:`SORT_KEYS`, ties by pid;
+cpu and mem sort descending unless told otherwise.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-Row = dict[str, Any]
+from envdeck.backend.errors import UserInputError
+from envdeck.backend.processes.model import ProcessRow
 
-SORT_KEYS: dict[str, Callable[[Row], Any]] = {
-    "cpu": lambda r: (-r["cpu_percent"], r["pid"]),
-    "mem": lambda r: (-r["rss_bytes"], r["pid"]),
-    "pid": lambda r: r["pid"],
+Predicate = Callable[[ProcessRow], bool]
+
+
+def command_text(row: ProcessRow) -> str:
+    """The command as the user ran it (for emulated processes: the program, not qemu)."""
+    emulated = row.get("emulated")
+    if emulated:
+        if emulated.get("command"):
+            return str(emulated["command"])
+        if emulated.get("argv"):
+            return " ".join(emulated["argv"])
+        if emulated.get("program"):
+            return str(emulated["program"])
+    cmdline: Any = row.get("cmdline")
+    if cmdline:
+        return " ".join(cmdline) if isinstance(cmdline, list) else str(cmdline)
+    return f"[{row.get('name') or '?'}]"
+
+
+SORT_KEYS: dict[str, Callable[[ProcessRow], Any]] = {
+    "pid": lambda r: r.get("pid", 0),
+    "user": lambda r: r.get("user") or "",
+    "cpu": lambda r: r.get("cpu_percent") or 0.0,
+    "mem": lambda r: r.get("rss_bytes") or 0,
+    "command": command_text,
 }
+SORT_ORDER = list(SORT_KEYS)
+DESCENDING_BY_DEFAULT = frozenset({"cpu", "mem"})
+
+
+def compile_filter(text: str | None, *, literal_if_invalid: bool = False) -> Predicate | None:
+    """A predicate for the filter ``text``; None when it keeps every row (empty, or ``!``).
+
+    An invalid regex is a UserInputError, or, with ``literal_if_invalid`` (a filter being
+    typed), matched as plain text.
+    """
+    text = text or ""
+    invert = text.startswith("!")
+    body = text[1:] if invert else text
+    if not body:
+        return None
+    try:
+        pattern = re.compile(body, re.IGNORECASE)
+    except re.error as exc:
+        if not literal_if_invalid:
+            raise UserInputError(
+                f"invalid filter regex {body!r}: {exc}",
+                hint="escape special characters with \\ (e.g. c\\+\\+)",
+            ) from exc
+        pattern = re.compile(re.escape(body), re.IGNORECASE)
+    search = pattern.search
+
+    def predicate(row: ProcessRow) -> bool:
+        shown = (
+            f"{row.get('pid')} {row.get('user') or ''} {row.get('container') or ''} "
+            f"{command_text(row)}"
+        )
+        found = search(shown) is not None or search(row.get("name") or "") is not None
+        return found != invert
+
+    return predicate
 
 
 @dataclass(frozen=True)
 class RowFilter:
-    """What a user narrowed the list to; an empty filter matches everything."""
+    """What a user narrowed the list to; an empty filter keeps everything."""
 
-    text: str | None = None  # substring of name or command line (case-insensitive), or a pid
+    text: str | None = None  # the filter regex (see the module docstring)
     user: str | None = None
     container: str | None = None  # name or id
     emulated_only: bool = False
 
-    def matches(self, row: Row) -> bool:
-        """Whether ``row`` passes every given criterion."""
-        if self.emulated_only and not row.get("emulated"):
-            return False
-        if self.user and row.get("user") != self.user:
-            return False
-        if self.container and self.container not in (row.get("container"), row.get("container_id")):
-            return False
-        if self.text:
-            needle = self.text.lower()
-            hay = " ".join([row.get("name") or "", *row.get("cmdline", [])]).lower()
-            if needle not in hay and needle != str(row["pid"]):
+    def predicate(self, *, literal_if_invalid: bool = False) -> Predicate | None:
+        """Every criterion as one predicate (compiled once); None when nothing is filtered."""
+        text = compile_filter(self.text, literal_if_invalid=literal_if_invalid)
+        if text is None and not (self.emulated_only or self.user or self.container):
+            return None
+
+        def predicate(row: ProcessRow) -> bool:
+            if self.emulated_only and not row.get("emulated"):
                 return False
-        return True
+            if self.user and row.get("user") != self.user:
+                return False
+            if self.container and self.container not in (
+                row.get("container"),
+                row.get("container_id"),
+            ):
+                return False
+            return text is None or text(row)
+
+        return predicate
 
 
-def select(rows: Iterable[Row], flt: RowFilter, *, tree: bool, sort: str = "pid") -> list[Row]:
-    """Filter rows, then order them.
+def sort_rows(
+    rows: Iterable[ProcessRow], sort: str = "pid", reverse: bool | None = None
+) -> list[ProcessRow]:
+    """Rows ordered by ``sort`` (an unknown key sorts by pid), ties by pid; ``reverse`` None
+    means the key's default direction (descending for cpu and mem)."""
+    key = SORT_KEYS.get(sort, SORT_KEYS["pid"])
+    if reverse is None:
+        reverse = sort in DESCENDING_BY_DEFAULT
+    return sorted(rows, key=lambda r: (key(r), r.get("pid", 0)), reverse=reverse)
 
-    ``tree``: keep the input's tree order, with the ancestors of every match kept too so the
-    tree stays connected. Otherwise a flat list sorted by ``sort`` (cpu, mem or pid).
+
+def select(
+    rows: Iterable[ProcessRow],
+    keep: Predicate | None,
+    *,
+    tree: bool,
+    sort: str = "pid",
+    reverse: bool | None = None,
+) -> list[ProcessRow]:
+    """The rows ``keep`` accepts (None: all), in order.
+
+    ``tree``: the input's tree order, with the ancestors of every match kept too so the tree
+    stays connected. Otherwise a flat list ordered by :func:`sort_rows`.
     """
     rows = list(rows)
-    matched = {r["pid"] for r in rows if flt.matches(r)}
-    if tree:
-        by_pid = {r["pid"]: r for r in rows}
-        keep = set(matched)
-        for pid in matched:
-            row = by_pid[pid]
-            while row["depth"] > 0 and row["ppid"] in by_pid and row["ppid"] not in keep:
-                keep.add(row["ppid"])
-                row = by_pid[row["ppid"]]
-        return [r for r in rows if r["pid"] in keep]
-    return sorted((r for r in rows if r["pid"] in matched), key=SORT_KEYS[sort])
+    matched = rows if keep is None else [r for r in rows if keep(r)]
+    if not tree:
+        return sort_rows(matched, sort, reverse)
+    by_pid = {r["pid"]: r for r in rows}
+    kept = {r["pid"] for r in matched}
+    for row in matched:
+        up = row
+        while up["depth"] > 0 and up["ppid"] in by_pid and up["ppid"] not in kept:
+            kept.add(up["ppid"])
+            up = by_pid[up["ppid"]]
+    return [r for r in rows if r["pid"] in kept]

@@ -24,9 +24,12 @@ from envdeck.backend.processes.guest import (
     parse_guest_walk,
 )
 from envdeck.backend.processes.host import HostScanner, ProcessSource, send_signal, snapshot
+from envdeck.tui.proctree import TreeOptions, visible_rows
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.integration
+
+ENVDECK = [sys.executable, "-m", "envdeck.backend.cli.main"]
 
 
 @pytest.fixture
@@ -163,7 +166,7 @@ def test_cli_ps_json_and_kill(spawn):
     victim = spawn(["sh", "-c", f"sleep 30 # {tag}"])
     wait_for(lambda: snapshot().procs.get(victim.pid))
     out = subprocess.run(
-        ["envdeck", "ps", "--json", "--filter", tag], capture_output=True, text=True, check=True
+        [*ENVDECK, "ps", "--json", "--filter", tag], capture_output=True, text=True, check=True
     ).stdout
     rows = json.loads(out)
     mine = [r for r in rows if r["pid"] == victim.pid]
@@ -171,17 +174,65 @@ def test_cli_ps_json_and_kill(spawn):
     for key in ("pid", "ppid", "user", "cpu_percent", "rss_bytes", "cmdline", "depth"):
         assert key in mine[0]
     assert mine[0]["container"] is None and mine[0]["emulated"] is None
-    tree = subprocess.run(["envdeck", "ps", "--tree"], capture_output=True, text=True, check=True)
+    tree = subprocess.run([*ENVDECK, "ps", "--tree"], capture_output=True, text=True, check=True)
     assert "PID" in tree.stdout
     refused = subprocess.run(
-        ["envdeck", "kill", str(victim.pid)],
+        [*ENVDECK, "kill", str(victim.pid)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
     )
     assert refused.returncode == 2 and victim.poll() is None
-    subprocess.run(["envdeck", "kill", str(victim.pid), "--yes", "-s", "KILL"], check=True)
+    subprocess.run([*ENVDECK, "kill", str(victim.pid), "--yes", "-s", "KILL"], check=True)
     assert victim.wait(timeout=5) == -signal.SIGKILL
+
+
+def _cli_ps(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ENVDECK, "ps", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_and_pane_filters_keep_the_same_processes(spawn):
+    """`envdeck ps --filter` and the pane's `/` filter: one syntax, the same matches."""
+    tag = uuid.uuid4().hex[:10]
+    sleeper = "import time; time.sleep(60)"
+    procs = {
+        name: spawn([sys.executable, "-c", sleeper, f"{tag}-{name}"])
+        for name in ("alpha", "alpha-two", "beta")
+    }
+    ours = {p.pid for p in procs.values()}
+    wait_for(lambda: ours <= snapshot().procs.keys())
+    everything = _cli_ps()
+    assert everything.returncode == 0, everything.stderr
+    rows = {r["pid"]: r for r in json.loads(everything.stdout)}
+    assert ours <= rows.keys()
+    alpha, two, beta = (procs[n].pid for n in ("alpha", "alpha-two", "beta"))
+    expected = {
+        tag: {alpha, two, beta},
+        f"{tag}-alpha": {alpha, two},
+        f"{tag.upper()}-BETA$": {beta},
+        f"!{tag}-beta": {alpha, two},
+        f"^{two} ": {two},
+        f"{tag}-(alpha|beta)$": {alpha, beta},
+    }
+    for text, pids in expected.items():
+        cli = _cli_ps("--filter", text)
+        assert cli.returncode == 0, cli.stderr
+        by_cli = {r["pid"] for r in json.loads(cli.stdout)} & ours
+        pane = visible_rows(rows, TreeOptions(tree=False, filter=text))
+        by_pane = {v.row["pid"] for v in pane} & ours
+        assert by_cli == by_pane == pids, text
+
+    invalid = _cli_ps("--filter", f"{tag}-alpha(")
+    assert invalid.returncode == 2 and "invalid filter regex" in invalid.stderr
+    assert invalid.stdout == ""
+    # The pane (a filter being typed) matches it literally instead.
+    pane = visible_rows(rows, TreeOptions(tree=False, filter=f"{tag}-alpha("))
+    assert not {v.row["pid"] for v in pane} & ours
 
 
 async def _busybox_sh(script: str) -> str:
