@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import require
 pytestmark = pytest.mark.integration
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
+ENVDECK = [sys.executable, "-m", "envdeck.backend.cli.main"]
 
 
 def need_registry() -> None:
@@ -26,7 +28,7 @@ def test_real_registry_parses():
     need_registry()
     reg = binfmt.read_registry()
     assert reg.mounted and reg.error is None
-    names = sorted(p.name for p in BINFMT.iterdir() if p.name not in ("status", "register"))
+    names = sorted(p.name for p in BINFMT.iterdir() if p.name not in binfmt.CONTROL_FILES)
     assert sorted(h.name for h in reg.handlers) == names
     for h in reg.handlers:
         assert h.interpreter.startswith("/")
@@ -38,9 +40,7 @@ def test_real_registry_parses():
 
 def test_cli_lists_the_registry_as_json():
     need_registry()
-    out = subprocess.run(
-        ["envdeck", "binfmt", "--json"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([*ENVDECK, "binfmt", "--json"], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
     assert data["mounted"] is True
     assert {h["name"] for h in data["handlers"]} == {
@@ -59,7 +59,7 @@ def test_register_and_unregister_an_arch():
     )
     try:
         result = subprocess.run(
-            ["envdeck", "binfmt", "register", arch], capture_output=True, text=True
+            [*ENVDECK, "binfmt", "register", arch], capture_output=True, text=True
         )
         assert result.returncode == 0, result.stderr
         handler = binfmt.parse_entry(f"qemu-{arch}", (BINFMT / f"qemu-{arch}").read_text())
