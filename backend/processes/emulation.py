@@ -115,7 +115,8 @@ _QEMU_OPTS_WITH_VALUE = frozenset(
 
 
 def interpreter_arch(path: str | None) -> str | None:
-    """``/usr/bin/qemu-aarch64-static`` -> ``aarch64``; ``.../arm-binfmt-P`` -> ``arm``; else None."""
+    """The arch an interpreter runs, or None: ``/usr/bin/qemu-aarch64-static`` -> ``aarch64``,
+    ``.../arm-binfmt-P`` -> ``arm``."""
     if not path:
         return None
     base = os.path.basename(path)

@@ -30,7 +30,8 @@ echo "@@envdeck-walk 1"
 echo "@@pagesize $(getconf PAGESIZE || echo 4096)"
 ls -ldn /proc/[0-9]* /proc/[0-9]*/exe
 echo "@@heads"
-head -c 131072 /proc/uptime /proc/stat /etc/passwd /proc/sys/fs/binfmt_misc/* /proc/[0-9]*/stat /proc/[0-9]*/cmdline /proc/[0-9]*/cgroup
+head -c 131072 /proc/uptime /proc/stat /etc/passwd /proc/sys/fs/binfmt_misc/* \
+  /proc/[0-9]*/stat /proc/[0-9]*/cmdline /proc/[0-9]*/cgroup
 exit 0
 """
 
@@ -141,12 +142,12 @@ def parse_guest_walk(
             st = old.static
         else:
             st = _static(comm, flags, parts, exes.get(pid), uid, users, preserve)
-        known = old is not None and old.start_ticks == start_ticks
+        same = old if old is not None and old.start_ticks == start_ticks else None
         pct = cpu_percent(
             cpu_ticks,
             start_ticks,
             GUEST_CLK_TCK,
-            prev_ticks=old.cpu_ticks if known else None,
+            prev_ticks=same.cpu_ticks if same is not None else None,
             dt=dt,
             uptime=uptime,
         )

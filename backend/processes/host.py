@@ -282,14 +282,14 @@ class HostScanner:
                     continue
             seen[key] = st
             runtime = runtime or st.runtime
-            known = old is not None and old.start_ticks == start_ticks
-            if not known or old.raw_ppid != ppid:
+            same = old if old is not None and old.start_ticks == start_ticks else None
+            if same is None or same.raw_ppid != ppid:
                 tree_changed = True
             pct = cpu_percent(
                 cpu_ticks,
                 start_ticks,
                 CLK_TCK,
-                prev_ticks=old.cpu_ticks if known else None,
+                prev_ticks=same.cpu_ticks if same is not None else None,
                 dt=dt,
                 uptime=uptime,
             )
