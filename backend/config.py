@@ -221,7 +221,8 @@ class _Doc:
     def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
         value = self.scalar(node, what)
         is_int = isinstance(value, int) and not isinstance(value, bool)
-        if is_int and node.style is None and not _DECIMAL_RE.fullmatch(node.value):
+        plain = isinstance(node, yaml.ScalarNode) and node.style is None
+        if is_int and plain and not _DECIMAL_RE.fullmatch(node.value):
             # YAML 1.1 reads 010 as 8, 0x10 as 16 and 1:20 as 80: refuse rather than guess
             raise self.fail(
                 node,

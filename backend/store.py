@@ -128,7 +128,7 @@ def ensure_private_dir(path: Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_output(
-    path: Path, mode: int = 0o600, verify: Callable[[Path], None] | None = None
+    path: Path, mode: int = 0o600, verify: Callable[[Path], object] | None = None
 ) -> Iterator[BinaryIO]:
     """A file to write ``path`` through: a temp file in the same dir, renamed over ``path``
     only when the block ends without an exception (then nothing is left behind).

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -456,7 +457,7 @@ class ForwardManager:
                 sock, bound = bind_unix(fwd.host_socket)
             else:
                 sock = bind_tcp(fwd.host_ip, fwd.host_port)
-            fwd.server = HostListener(sock, lambda conn, f=fwd: self._spawn_carrier(f, conn), bound)
+            fwd.server = HostListener(sock, functools.partial(self._spawn_carrier, fwd), bound)
             fwd.state = "active"
             fwd.reason = None if fwd.host_socket is not None else exposure_warning(fwd.host_ip)
         except PathTaken as exc:
