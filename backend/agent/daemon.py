@@ -98,14 +98,18 @@ class Agent:
                 await self.machine.abort(f"agent failed: {exc}")
         finally:
             await asyncio.sleep(0.1)  # let clients read the final status
-            await self.server.close()
-            await self.tasks.cancel()
-            await self.forwards.close()
-            await self.link.close()
-            await self.machine.close()
-            self.console.log.close()
-            self.state.events_log.close()
+            await self.close()
         return 0 if self.state.status.state == "stopped" else 1
+
+    async def close(self) -> None:
+        """Hang up on clients, end background work, close SSH, QMP and the logs."""
+        await self.server.close()
+        await self.tasks.cancel()
+        await self.forwards.close()
+        await self.link.close()
+        await self.machine.close()
+        self.console.log.close()
+        self.state.events_log.close()
 
     async def _stop_on(self, requested: asyncio.Event) -> None:
         await requested.wait()

@@ -1,9 +1,10 @@
 """The agent socket: owner-only, JSON Lines, one command table.
 
-Every request line gets exactly one reply (an error when it is not JSON, not an object, names
-no known command or has a bad argument), or — for a line longer than ``MAX_REQUEST_LINE`` —
-an error and a clean close. A client that stops reading is dropped once ``MAX_CLIENT_BUFFER``
-bytes wait for it; one with ``MAX_IN_FLIGHT`` requests unanswered gets errors for more.
+Every request line gets exactly one reply: an error when it is longer than
+``MAX_REQUEST_LINE`` (skipped without being held in memory), not JSON, not an object, names no
+known command or has a bad argument. A client that stops reading is dropped once
+``MAX_CLIENT_BUFFER`` bytes wait for it; one with ``MAX_IN_FLIGHT`` requests unanswered gets
+errors for more.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Session:
         self.subscribed = False
         self.serial_only = False
         self.in_flight = 0
+        self.idle = asyncio.Event()  # no request of this client is being answered
+        self.idle.set()
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message; a client that stops reading is dropped rather than buffered forever."""
@@ -97,7 +100,8 @@ class AgentServer:
         self.path = path
         self.commands = commands
         self.sessions: set[Session] = set()
-        self.tasks = TaskSet()
+        self.tasks = TaskSet()  # requests being answered
+        self._connections: set[asyncio.Task[Any]] = set()
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -125,6 +129,8 @@ class AgentServer:
         for session in list(self.sessions):
             session.writer.close()
         await self.tasks.cancel()
+        if self._connections:  # they end as their (closed) connections reach EOF
+            await asyncio.wait(self._connections, timeout=1)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -135,21 +141,39 @@ class AgentServer:
             return
         session = Session(writer)
         self.sessions.add(session)
+        connection = asyncio.current_task()
+        assert connection is not None  # asyncio runs each connection's handler as a task
+        self._connections.add(connection)
         try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except ValueError:  # no newline within the limit: the rest is not worth reading
-                    session.refuse(None, f"request line longer than {MAX_REQUEST_LINE} bytes")
-                    break
-                if not line:
-                    break
-                self._receive(session, line)
+            await self._read_lines(reader, session)
+            await session.idle.wait()  # a client that closed its end may still read replies
         except (ConnectionError, OSError):
             pass
         finally:
             self.sessions.discard(session)
+            self._connections.discard(connection)
             writer.close()
+
+    async def _read_lines(self, reader: asyncio.StreamReader, session: Session) -> None:
+        """Hand each line to :meth:`_receive`; refuse one that is too long, dropping it as it
+        arrives."""
+        too_long = False
+        while True:
+            try:
+                line = await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as end:  # the client closed: maybe a last line
+                if end.partial and not too_long:
+                    self._receive(session, end.partial)
+                return
+            except asyncio.LimitOverrunError as overrun:
+                await reader.readexactly(overrun.consumed)  # already buffered: drop it
+                too_long = True
+                continue
+            if too_long:
+                too_long = False
+                session.refuse(None, f"request line longer than {MAX_REQUEST_LINE} bytes")
+            else:
+                self._receive(session, line)
 
     def _receive(self, session: Session, line: bytes) -> None:
         """Answer one line: errors at once, a valid request in its own task."""
@@ -168,6 +192,7 @@ class AgentServer:
             session.refuse(ident, f"more than {MAX_IN_FLIGHT} requests unanswered; wait for them")
             return
         session.in_flight += 1
+        session.idle.clear()
         self.tasks.spawn(self._answer(session, ident, request))
 
     async def _answer(self, session: Session, ident: Any, request: Request) -> None:
@@ -187,3 +212,5 @@ class AgentServer:
                 session.reply(ident, result)
         finally:
             session.in_flight -= 1
+            if not session.in_flight:
+                session.idle.set()
