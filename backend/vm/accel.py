@@ -1,9 +1,11 @@
 """Choosing a QEMU accelerator: kvm/hvf when they really work, else TCG, and why.
 
-``/dev/kvm`` existing is not enough: on nested setups KVM guests can hang with no output.
-The agent starts with KVM when it looks usable and, if the guest prints nothing within a
-watchdog period, falls back to TCG and records that verdict here for this host boot, so
-later starts go straight to TCG.
+``/dev/kvm`` existing is not enough: on nested setups KVM guests can hang with no output, or
+QEMU aborts as the vCPU starts (``failed to set MSR 0x10a``). Before the first KVM boot of a
+host boot, a probe runs QEMU with KVM on a 16-byte firmware that writes to a debug-exit port
+(about 30 ms when KVM works, at most ``PROBE_TIMEOUT_S`` when it hangs). The verdict, good or
+bad, is remembered here for this host boot. The agent still guards a KVM boot with its
+watchdog and falls back to TCG if the guest stays silent.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import os
 import platform
 import re
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,28 +44,77 @@ def _verdict_file() -> Path:
     return store.cache_dir() / "accel-verdicts.json"
 
 
-def recorded_verdict(accel: str) -> str | None:
-    """A 'hangs' verdict recorded for ``accel`` during this host boot, or None."""
+def _verdict_entry(accel: str) -> dict | None:
+    """The verdict recorded for ``accel`` during this host boot, or None."""
     try:
         data = json.loads(_verdict_file().read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    entry = data.get(accel)
-    if entry and entry.get("boot_id") == _boot_id():
+    entry = data.get(accel) if isinstance(data, dict) else None
+    if isinstance(entry, dict) and entry.get("boot_id") == _boot_id():
+        return entry
+    return None
+
+
+def recorded_verdict(accel: str) -> str | None:
+    """Why ``accel`` was found not to work during this host boot, or None."""
+    entry = _verdict_entry(accel)
+    if entry and not entry.get("works"):
         return entry.get("reason")
     return None
 
 
-def record_verdict(accel: str, reason: str) -> None:
-    """Remember that ``accel`` does not work on this host until the next reboot."""
+def record_verdict(accel: str, reason: str, *, works: bool = False) -> None:
+    """Remember whether ``accel`` works on this host until the next reboot."""
     path = _verdict_file()
     store.ensure_private_dir(path.parent)
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         data = {}
-    data[accel] = {"boot_id": _boot_id(), "reason": reason}
+    if not isinstance(data, dict):
+        data = {}
+    data[accel] = {"boot_id": _boot_id(), "reason": reason, "works": works}
     store.write_atomic(path, json.dumps(data, indent=2))
+
+
+# Real-mode code at the x86 reset vector: mov al,1; out 0xf4,al; hlt; jmp $-3. QEMU's
+# isa-debug-exit at 0xf4 then exits with status (1 << 1) | 1 = 3.
+_PROBE_CODE = bytes([0xB0, 0x01, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD])
+_PROBE_EXIT = 3
+PROBE_TIMEOUT_S = 2.0
+
+
+def probe(
+    accel: str = "kvm", binary: str = "qemu-system-x86_64", timeout: float = PROBE_TIMEOUT_S
+) -> str | None:
+    """Run a vCPU under QEMU with ``accel`` for a few instructions; None when it works, else why.
+
+    x86_64 hosts only (elsewhere: None, the agent's boot watchdog still guards KVM).
+    """
+    if host_arch() != "x86_64":
+        return None
+    firmware = bytearray(0x10000)  # a BIOS image is a multiple of 64 KiB; reset vector at -16
+    firmware[0xFFF0 : 0xFFF0 + len(_PROBE_CODE)] = _PROBE_CODE
+    with tempfile.TemporaryDirectory(prefix="envdeck-kvm-probe-") as tmp:
+        bios = Path(tmp) / "probe.bin"
+        bios.write_bytes(firmware)
+        cpu = "host" if accel == "kvm" else "max"
+        argv = [binary, "-accel", accel, "-M", "microvm", "-cpu", cpu, "-m", "16M"]
+        argv += ["-nodefaults", "-display", "none", "-no-reboot", "-bios", str(bios)]
+        argv += ["-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return (
+                f"a {accel} vCPU did not run 4 instructions within {timeout:.0f}s (it hangs here)"
+            )
+        except OSError as exc:
+            return f"cannot run {binary} for the KVM probe: {exc.strerror or exc}"
+    if done.returncode == _PROBE_EXIT:
+        return None
+    said = " | ".join(done.stderr.strip().splitlines()[:2]) or f"exit status {done.returncode}"
+    return f"QEMU failed with {accel} ({said[:200]})"
 
 
 def kvm_usable() -> tuple[bool, str]:
@@ -92,9 +145,15 @@ def choose(requested: str, guest_arch: str) -> AccelChoice:
     ok, why = kvm_usable()
     if not ok:
         return AccelChoice("tcg", why, False)
-    hang = recorded_verdict("kvm")
-    if hang:
-        return AccelChoice("tcg", f"kvm skipped: {hang} (seen earlier this host boot)", False)
+    entry = _verdict_entry("kvm")
+    if entry is None:
+        broken = probe("kvm")
+        record_verdict("kvm", broken or "the KVM probe ran", works=broken is None)
+        if broken:
+            return AccelChoice("tcg", f"kvm skipped: {broken}", False)
+    elif not entry.get("works"):
+        reason = entry.get("reason")
+        return AccelChoice("tcg", f"kvm skipped: {reason} (seen earlier this host boot)", False)
     return AccelChoice("kvm", why + "; guarded by a boot watchdog", True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from envdeck.backend.vm import accel
 from envdeck.backend.vm.argv import MachineSpec, build_argv, render_argv
 
@@ -66,7 +68,21 @@ def test_accel_choice_tcg_requested_and_foreign_arch():
 def test_kvm_verdict_is_remembered_for_this_boot(tmp_path, monkeypatch):
     monkeypatch.setenv("ENVDECK_CACHE", str(tmp_path))
     monkeypatch.setattr(accel, "kvm_usable", lambda: (True, "ok"))
+    probes = []
+    monkeypatch.setattr(accel, "probe", lambda a: probes.append(a))  # works: returns None
     assert accel.choose("auto", "x86_64").accel == "kvm"
+    assert accel.choose("auto", "x86_64").accel == "kvm"
+    assert probes == ["kvm"]  # probed once per host boot, the good verdict remembered
     accel.record_verdict("kvm", "no guest output within 5 s")
     choice = accel.choose("auto", "x86_64")
     assert choice.accel == "tcg" and "no guest output" in choice.why
+
+
+def test_a_failed_kvm_probe_means_tcg_at_once_and_is_remembered(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENVDECK_CACHE", str(tmp_path))
+    monkeypatch.setattr(accel, "kvm_usable", lambda: (True, "ok"))
+    monkeypatch.setattr(accel, "probe", lambda a: "QEMU failed with kvm (failed to set MSR)")
+    choice = accel.choose("auto", "x86_64")
+    assert choice.accel == "tcg" and "failed to set MSR" in choice.why
+    monkeypatch.setattr(accel, "probe", lambda a: pytest.fail("probed twice"))
+    assert "seen earlier" in accel.choose("auto", "x86_64").why
