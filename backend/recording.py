@@ -97,8 +97,10 @@ async def record(hub_or_sources: Hub | list[Source], path: str | Path, seconds: 
     Given a list of sources, runs them in a private Hub (started and stopped here); given a Hub,
     subscribes to it (the caller owns starting and stopping it).
     """
-    own = not isinstance(hub_or_sources, Hub)
-    hub = Hub(list(hub_or_sources)) if own else hub_or_sources
+    if isinstance(hub_or_sources, Hub):
+        hub, own = hub_or_sources, False
+    else:
+        hub, own = Hub(list(hub_or_sources)), True
     count = 0
     start = time.monotonic()
     stream = hub.subscribe()

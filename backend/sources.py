@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Protocol, runtime_checkable
 
 from envdeck.backend.events import Event
@@ -98,7 +98,7 @@ class Hub:
                 self.errors.append((task.get_name(), TimeoutError("did not stop when cancelled")))
         self._tasks.clear()
 
-    async def subscribe(self) -> AsyncIterator[Event]:
+    async def subscribe(self) -> AsyncGenerator[Event, None]:
         """Yield events as they arrive, until the caller stops iterating."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
         self._queues.append(queue)

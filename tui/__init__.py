@@ -1,14 +1,15 @@
 """envdeck's dashboard (Textual). A client of the backend: it renders events, sends commands.
 
 Module map:
-    app          EnvdeckApp: layout, hub subscription, 15 Hz batched refresh, navigation, palette
-    commands     what the action keys do (start/stop, delete, signal, shell, x, Enter, forwards)
-    actions      the one seam to backend commands (lazy imports, blocking calls in threads)
-    live         the live sources, found lazily (also used by `envdeck record`)
-    model        events folded into state; marks dirty panes
-    pane*        the five panes (instances, containers, forwards, processes, serial)
-    procview     line-API process list (renders only visible rows); proctree: its pure logic
-    screens, detailscreen, logscreen   modals (help/text, confirm, pick, prompt, details, logs)
+    app          EnvdeckApp: layout, hub subscription, 15 Hz batched refresh, navigation,
+                 palette; runs what panes ask for (screens, backend commands, shells)
+    context      DashContext: what the app hands the panes (model, backend, colours, selection)
+    messages     what panes tell the app (InstanceSelected, ScreenRequested, ActionRequested, ...)
+    model        events folded into state (dispatch by event class); marks dirty panes
+    panes/       the five panes, each with its keys and actions (base: the common Pane)
+    widgets/     header, line, procview (line-API process list), tablesync
+    screens/     modals (text, confirm, pick, prompt), details (tabs), logs (container logs)
     keys         binding ids, keymap display, the grouped help; settings: config.yaml part
-    header, line, hostinfo, formatting, tablesync, serialsearch   small helpers
+    proctree     the process pane's pure logic; hostinfo, formatting: small helpers
+The backend commands are the typed envdeck.backend.api.Backend (LiveBackend by default).
 """

@@ -2,27 +2,32 @@
 
 A client of the backend: it subscribes to a :class:`~envdeck.backend.sources.Hub` of sources
 (live ones from :mod:`envdeck.backend.live`, or a replay) and renders the model they fill at 15 Hz
-at most; user actions go through :mod:`envdeck.tui.actions` in workers, errors become
-notifications.
+at most. Each pane owns its keys; it asks for screens, backend commands (a typed
+:class:`~envdeck.backend.api.Backend`, run here in workers) and shells with the messages of
+:mod:`envdeck.tui.messages`. Errors become notifications.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 
 from rich.style import Style
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from envdeck.backend import store
+from envdeck.backend.api import Backend, LiveBackend
 from envdeck.backend.sources import Hub, Source
 from envdeck.themes import (
     BUILTIN_THEMES,
@@ -32,10 +37,10 @@ from envdeck.themes import (
     variable_defaults,
 )
 
-from . import actions
-from .commands import CommandsMixin
+from .context import DashContext
 from .hostinfo import host_summary
 from .keys import all_ids, bindings_of, help_text
+from .messages import ActionRequested, InstanceSelected, ScreenRequested, ShellRequested
 from .model import DashboardModel
 from .panes.base import Pane
 from .panes.containers import ContainersPane
@@ -51,20 +56,11 @@ from .widgets.header import HostHeader
 from .widgets.procview import ProcessView
 
 REFRESH_HZ = 15
-MUTATING = {
-    "instance",
-    "container",
-    "shell",
-    "create_tiny",
-    "signal",
-    "new_forward",
-    "remove_forward",
-}
 PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 
-class EnvdeckApp(CommandsMixin, App[int]):
-    """The dashboard. ``sources`` default to the live ones; tests pass replays."""
+class EnvdeckApp(App[int]):
+    """The dashboard. ``sources`` default to the live ones, ``backend`` to the real one."""
 
     CSS_PATH = "app.tcss"
     TITLE = "envdeck"
@@ -105,48 +101,68 @@ class EnvdeckApp(CommandsMixin, App[int]):
         settings: UISettings | None = None,
         clock: Callable[[], float] | None = None,
         host_info: Callable[[], str] | None = None,
+        backend: Backend | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings if settings is not None else load_settings()
         self.notices: list[str] = list(self.settings.notices)
-        self.missing_sources: set[str] = set()
+        missing: set[str] = set()
         if sources is None:
             from envdeck.backend.live import live_sources  # (imports every source's module)
 
             live = live_sources()
             sources = live.sources
-            self.missing_sources = live.missing
+            missing = live.missing
             self.notices.extend(live.notices)
         self.sources = sources
         self.hub = Hub(sources)
-        self.model = DashboardModel()
-        self.readonly = readonly
         replay = self.hub.replay()
-        self.clock: Callable[[], float] = clock or (replay.now if replay else time.time)
+        self.ctx = DashContext(
+            model=DashboardModel(),
+            backend=backend if backend is not None else LiveBackend(),
+            settings=self.settings,
+            clock=clock or (replay.now if replay else time.time),
+            readonly=readonly,
+            missing_sources=missing,
+            mode_tags=[
+                t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_
+            ],
+        )
         self.host_info = host_info or host_summary
-        self.host_line = ""
-        self.mode_tags = [
-            t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_
-        ]
-        self.selected_instance: str | None = None
-        self.colours: dict[str, str] = {}
         self._requested_theme = theme
         self._reported_errors = 0
+        self._reported_model_errors = 0
         self._suspended = False
+
+    @property
+    def model(self) -> DashboardModel:
+        """What the panes render."""
+        return self.ctx.model
+
+    @property
+    def missing_sources(self) -> set[str]:
+        """What the live sources that could not start would feed (panes say so)."""
+        return self.ctx.missing_sources
+
+    @property
+    def selected_instance(self) -> str | None:
+        """The instance that drives the forwards and serial panes."""
+        return self.ctx.selected_instance
 
     # --- setup ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         """Header, two columns of panes, footer."""
-        yield HostHeader(id="header")
+        ctx = self.ctx
+        yield HostHeader(ctx, id="header")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield InstancesPane(id="instances")
-                yield ContainersPane(id="containers")
-                yield ForwardsPane(id="forwards")
+                yield InstancesPane(ctx, id="instances")
+                yield ContainersPane(ctx, id="containers")
+                yield ForwardsPane(ctx, id="forwards")
             with Vertical(id="right"):
-                yield ProcessesPane(id="processes")
-                yield SerialPane(id="serial")
+                yield ProcessesPane(ctx, id="processes")
+                yield SerialPane(ctx, id="serial")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -162,7 +178,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
                     f"keymap: unknown binding ids {', '.join(unknown)} (see ? for the ids)"
                 )
             self.set_keymap(self.settings.keymap)
-        self.host_line = self.host_info()
+        self.ctx.host_line = self.host_info()
         self.set_interval(1 / REFRESH_HZ, self.flush)
         self.set_interval(1.0, self._every_second)
         self.set_interval(3.0, self._refresh_host)
@@ -223,7 +239,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
             with contextlib.suppress(Exception):
                 Style.parse(value)
                 colours[key] = value
-        self.colours = colours
+        self.ctx.colours = colours
         self.model.dirty.update(("instances", "containers", "forwards", "processes", "header"))
 
     # --- rendering --------------------------------------------------------------------------
@@ -263,22 +279,25 @@ class EnvdeckApp(CommandsMixin, App[int]):
         for name, exc in errors[self._reported_errors :]:
             self.notify(f"{name}: {exc}", title="source failed", severity="error", timeout=10)
         self._reported_errors = len(errors)
+        for error in self.model.errors[self._reported_model_errors :]:
+            self.notify(error, title="dashboard", severity="error", timeout=10)
+        self._reported_model_errors = len(self.model.errors)
 
     def _refresh_host(self) -> None:
-        self.host_line = self.host_info()
+        self.ctx.host_line = self.host_info()
         self.model.dirty.add("header")
 
     def select_instance(self, name: str | None) -> None:
         """The instance that drives the forwards and serial panes."""
-        if name != self.selected_instance:
-            self.selected_instance = name
+        if name != self.ctx.selected_instance:
+            self.ctx.selected_instance = name
             self.model.dirty.update(("forwards", "serial", "instances"))
 
     # --- navigation ---------------------------------------------------------------------------
 
     def focused_pane(self) -> Pane | None:
         """The pane that holds the focus."""
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None and not isinstance(node, Pane):
             node = node.parent
         return node
@@ -359,7 +378,7 @@ class EnvdeckApp(CommandsMixin, App[int]):
         self.model.dirty.update(
             ("instances", "containers", "forwards", "processes", "serial", "header")
         )
-        self.host_line = self.host_info()
+        self.ctx.host_line = self.host_info()
         self.flush()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -401,24 +420,59 @@ class EnvdeckApp(CommandsMixin, App[int]):
 
         return run
 
-    # --- actions ----------------------------------------------------------------------------
+    # --- what panes ask for -----------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Read-only mode: actions that change things show greyed out and do nothing."""
-        if self.readonly and action in MUTATING:
-            return None
-        return True
+    @on(InstanceSelected)
+    def _instance_selected(self, message: InstanceSelected) -> None:
+        self.select_instance(message.name)
+
+    @on(ScreenRequested)
+    def _screen_requested(self, message: ScreenRequested) -> None:
+        self.push_screen(message.screen, message.done)
+
+    @on(ActionRequested)
+    def _action_requested(self, message: ActionRequested) -> None:
+        self.run_worker(message.command, group="actions", exit_on_error=False)
+
+    @on(ShellRequested)
+    def _shell_requested(self, message: ShellRequested) -> None:
+        self._shell(message.argv)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _shell(self, lookup: Callable[[], list[str]]) -> None:
+        """Find the argv off the UI (it may ask dockerd), then run it on the real terminal."""
+        argv = lookup()
+        self.call_from_thread(self.run_interactive, argv)
+
+    def run_interactive(self, argv: list[str]) -> None:
+        """Run ``argv`` on the real terminal (the app is suspended meanwhile)."""
+        try:
+            self._suspended = True
+            with self.suspend():
+                completed = subprocess.run(argv, check=False)
+        except Exception as exc:  # noqa: BLE001 - SuspendNotSupported, missing program
+            self.notify(
+                f"{exc.__class__.__name__}: {exc}\n{shlex.join(argv)}",
+                title="shell",
+                severity="error",
+            )
+            return
+        finally:
+            self._suspended = False
+        self.action_refresh_now()
+        if completed.returncode not in (0, 130):
+            self.notify(f"shell exited with {completed.returncode}", severity="warning")
 
     @on(Worker.StateChanged)
     def _worker_done(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if event.state == WorkerState.ERROR:
             error = worker.error
-            title = (
-                "unavailable" if isinstance(error, actions.ActionUnavailable) else "action failed"
-            )
             self.notify(
-                str(error) or error.__class__.__name__, title=title, severity="error", timeout=8
+                str(error) or error.__class__.__name__,
+                title="action failed",
+                severity="error",
+                timeout=8,
             )
         elif event.state == WorkerState.SUCCESS and worker.group == "actions":
             if worker.result:

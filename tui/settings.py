@@ -14,8 +14,10 @@ Errors never stop the dashboard: they come back as notices for the user.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.style import Style
@@ -32,7 +34,7 @@ class HighlightRule:
     patterns: dict[str, re.Pattern[str]]
     style: Style
 
-    def matches(self, row: dict, command: str) -> bool:
+    def matches(self, row: Mapping[str, Any], command: str) -> bool:
         """True when every pattern of the rule matches the row."""
         values = {
             "command": command,

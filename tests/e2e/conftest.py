@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.tui import actions
 from tests.e2e.synthetic import write_recording
 from tests.e2e.tui_harness import FakeBackend
 
@@ -27,8 +26,6 @@ def recording(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
-    """Replace the backend modules behind tui/actions.py with a recorder."""
-    fake = FakeBackend()
-    monkeypatch.setattr(actions, "_backend", fake)
-    return fake
+def backend() -> FakeBackend:
+    """A recorder of backend calls, for ``make_app(..., backend=backend)``."""
+    return FakeBackend()

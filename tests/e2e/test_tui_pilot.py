@@ -1,7 +1,7 @@
 """Every key in the `?` help does what it says — driven through Textual's pilot.
 
 The dashboard runs on a synthetic replay (generated in the test, see synthetic.py); backend
-commands go to a recorder that stands in for envdeck.backend (tui/actions.py is the seam).
+commands go to a recorder implementing envdeck.backend.api.Backend (the dashboard's one seam).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from envdeck.tui.screens.details import DetailScreen
 from envdeck.tui.screens.modals import ConfirmScreen, PickScreen, TextScreen
 from envdeck.tui.settings import UISettings
 from envdeck.tui.widgets.procview import ProcessView
-from tests.e2e.tui_harness import TERMINAL, actions_done, make_app, settle
+from tests.e2e.tui_harness import TERMINAL, FakeBackend, actions_done, make_app, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -194,15 +194,15 @@ async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
     "instance.pause",
 )
 async def test_instance_actions_call_the_backend_and_delete_confirms(recording: Path, backend):
-    app = make_app(recording)
+    app = make_app(recording, backend=backend)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("S", "s", "r")
         await actions_done(app)
         assert [c[:2] for c in backend.calls] == [
-            ("instances.start", "tiny"),
-            ("instances.stop", "tiny"),
-            ("instances.restart", "tiny"),
+            ("start_instance", "tiny"),
+            ("stop_instance", "tiny"),
+            ("restart_instance", "tiny"),
         ]
         backend.calls.clear()
         await pilot.press("p")  # pause; on a paused instance the same key resumes
@@ -213,8 +213,8 @@ async def test_instance_actions_call_the_backend_and_delete_confirms(recording: 
         await pilot.press("p")
         await actions_done(app)
         assert [c[:2] for c in backend.calls] == [
-            ("instances.pause", "tiny"),
-            ("instances.resume", "tiny"),
+            ("pause_instance", "tiny"),
+            ("resume_instance", "tiny"),
         ]
         backend.calls.clear()
         await pilot.press("d")
@@ -226,7 +226,7 @@ async def test_instance_actions_call_the_backend_and_delete_confirms(recording: 
         assert backend.calls == []
         await pilot.press("d", "tab", "enter")  # move to Delete deliberately
         await actions_done(app)
-        assert backend.calls == [("instances.delete", "tiny", ("force", True))]
+        assert backend.calls == [("delete_instance", "tiny", ("force", True))]
         backend.calls.clear()
         await pilot.press("n")
         assert backend.calls == [] and any(
@@ -235,11 +235,11 @@ async def test_instance_actions_call_the_backend_and_delete_confirms(recording: 
         del app.model.instances["tiny"]  # as if it were deleted: n creates it
         await pilot.press("n")
         await actions_done(app)
-        assert backend.calls == [("instances.create", "tiny", ("template", "tiny"))]
+        assert backend.calls == [("create_instance", "tiny", ("template", "tiny"))]
 
 
 async def test_readonly_disables_actions(recording: Path, backend):
-    app = make_app(recording, readonly=True)
+    app = make_app(recording, backend=backend, readonly=True)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("S", "d", "n", "E")
@@ -249,14 +249,14 @@ async def test_readonly_disables_actions(recording: Path, backend):
         assert "READ-ONLY" in screen_text(app)
 
 
-async def test_backend_errors_become_notifications(recording: Path, monkeypatch):
-    from envdeck.tui import actions
+async def test_backend_errors_become_notifications(recording: Path):
+    from envdeck.backend.errors import EnvdeckError
 
-    def missing(name: str, attr: str):
-        raise actions.ActionUnavailable(f"envdeck.backend.{name} is not available")
+    class Failing(FakeBackend):
+        async def start_instance(self, name: str) -> str:
+            raise EnvdeckError(f"the agent of {name} is not available")
 
-    monkeypatch.setattr(actions, "_backend", missing)
-    app = make_app(recording)
+    app = make_app(recording, backend=Failing())
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("S")
@@ -278,7 +278,7 @@ async def test_backend_errors_become_notifications(recording: Path, monkeypatch)
 async def test_x_shows_the_literal_command_enter_details_and_E_shell(
     recording: Path, backend, monkeypatch
 ):
-    app = make_app(recording)
+    app = make_app(recording, backend=backend)
     ran: list[list[str]] = []
     monkeypatch.setattr(app, "run_interactive", ran.append)
     async with app.run_test(size=TERMINAL) as pilot:
@@ -286,7 +286,9 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(
         await pilot.press("x")
         await actions_done(app)
         await pilot.pause()
-        assert isinstance(app.screen, TextScreen) and "echo qemu_argv tiny" in screen_text(app)
+        assert isinstance(app.screen, TextScreen) and "echo instance_qemu_argv tiny" in screen_text(
+            app
+        )
         await pilot.press("escape", "enter")
         await actions_done(app)
         assert isinstance(app.screen, DetailScreen) and '"state": "ready"' in screen_text(app)
@@ -295,15 +297,15 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(
         await pilot.press("right_square_bracket")
         assert "not available" in screen_text(app)  # no instance.yaml in this replay's home
         await pilot.press("right_square_bracket")
-        assert "echo qemu_argv tiny" in screen_text(app)
+        assert "echo instance_qemu_argv tiny" in screen_text(app)
         await pilot.press("right_square_bracket", "left_square_bracket")
-        assert "echo qemu_argv tiny" in screen_text(app)
+        assert "echo instance_qemu_argv tiny" in screen_text(app)
         await pilot.press("escape", "E")
         await actions_done(app)
-        assert ran == [["echo", "shell_argv", "tiny"]]
+        assert ran == [["echo", "instance_shell_argv", "tiny"]]
         await pilot.press("2", "down", "E")  # the first container (arm-loop, on host)
         await actions_done(app)
-        assert ran[-1] == ["echo", "shell_argv", "host", "a1b2" * 16]
+        assert ran[-1] == ["echo", "container_shell_argv", "host", "a1b2" * 16]
 
 
 @covers(
@@ -316,7 +318,7 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(
     "container.details",
 )
 async def test_container_actions(recording: Path, backend):
-    app = make_app(recording)
+    app = make_app(recording, backend=backend)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("2", "down")
@@ -324,7 +326,7 @@ async def test_container_actions(recording: Path, backend):
         await actions_done(app)
         cid = "a1b2" * 16
         assert [c[:4] for c in backend.calls] == [
-            ("containers.container_action", "host", cid, verb)
+            ("container_action", "host", cid, verb)
             for verb in ("start", "stop", "restart", "pause")
         ]
         backend.calls.clear()
@@ -334,9 +336,7 @@ async def test_container_actions(recording: Path, backend):
         ) and "docker -H unix:///run/docker.sock rm -f a1b2a1b2a1b2" in screen_text(app)
         await pilot.press("tab", "enter")
         await actions_done(app)
-        assert backend.calls == [
-            ("containers.container_action", "host", cid, "remove", ("force", True))
-        ]
+        assert backend.calls == [("container_action", "host", cid, "remove", ("force", True))]
         await pilot.press("x")
         assert isinstance(
             app.screen, PickScreen
@@ -345,9 +345,7 @@ async def test_container_actions(recording: Path, backend):
         await actions_done(app)
         assert isinstance(app.screen, DetailScreen) and "busybox:arm64" in screen_text(app)
         await pilot.press("right_square_bracket")
-        assert "echo stats" not in screen_text(
-            app
-        )  # stats come from the backend: the recorder says ok
+        assert '"cpu_percent": 1.5' in screen_text(app)  # stats come from the backend
         await pilot.press("right_square_bracket")
         assert "sh -c while true; do :; done" in screen_text(app)  # Top: its processes
         await pilot.press("escape", "up", "S")  # on the endpoint row: nothing selected
@@ -358,7 +356,7 @@ async def test_container_actions(recording: Path, backend):
 async def test_container_logs_follow_in_a_full_screen_view(recording: Path, backend):
     from envdeck.tui.screens.logs import LogScreen
 
-    app = make_app(recording)
+    app = make_app(recording, backend=backend)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("2", "down", "l")
@@ -367,9 +365,7 @@ async def test_container_logs_follow_in_a_full_screen_view(recording: Path, back
         await pilot.pause(0.2)
         log = app.screen.query_one(Log)
         assert log.line_count == 30 and log.lines[-1] == "log line 29"
-        assert backend.calls == [
-            ("containers.logs", "host", "a1b2" * 16, ("follow", True), ("tail", 500))
-        ]
+        assert backend.calls == [("container_logs", "host", "a1b2" * 16, ("tail", 500))]
         await pilot.press("s")
         assert not log.auto_scroll
         await pilot.press("escape")
@@ -380,14 +376,14 @@ async def test_container_logs_follow_in_a_full_screen_view(recording: Path, back
 async def test_new_and_remove_forward(recording: Path, backend):
     from envdeck.tui.screens.modals import PromptScreen
 
-    app = make_app(recording)
+    app = make_app(recording, backend=backend)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("F")  # from the instances pane
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*"9090:19090", "enter")
         await actions_done(app)
-        assert backend.calls == [("instances.forward_add", "tiny", "9090:19090")]
+        assert backend.calls == [("add_forward", "tiny", "9090:19090")]
         await pilot.press("3", "F", "escape")
         await pilot.press("d")
         assert isinstance(
@@ -395,7 +391,7 @@ async def test_new_and_remove_forward(recording: Path, backend):
         ) and "Remove the forward of guest 22?" in screen_text(app)
         await pilot.press("tab", "enter")
         await actions_done(app)
-        assert backend.calls[-1] == ("instances.forward_remove", "tiny", "22")
+        assert backend.calls[-1] == ("remove_forward", "tiny", "22")
 
 
 @covers("forward.open", "forward.details")
@@ -512,7 +508,7 @@ async def test_process_tree_keys(recording: Path):
 
 @covers("process.signal")
 async def test_signal_picker_then_confirm(recording: Path, backend):
-    app = make_app(recording)
+    app = make_app(recording, backend=backend)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("4", "end", "k")  # qemu-system (1200) is last
@@ -522,7 +518,7 @@ async def test_signal_picker_then_confirm(recording: Path, backend):
         await pilot.press("tab", "enter")
         await actions_done(app)
         assert backend.calls == [
-            ("processes.send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))
+            ("send_signal", 1200, 1780000000.0 - 1000 + 1200, int(signal.SIGTERM))
         ]
 
 
@@ -603,14 +599,16 @@ async def test_command_mode_refresh_and_palette_theme(recording: Path):
 
 async def test_keymap_from_config_remaps_by_binding_id(recording: Path, backend):
     app = make_app(
-        recording, settings=UISettings(keymap={"instance.stop": "z", "instance.nope": "y"})
+        recording,
+        settings=UISettings(keymap={"instance.stop": "z", "instance.nope": "y"}),
+        backend=backend,
     )
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("s")
         await pilot.press("z")
         await actions_done(app)
-        assert backend.calls == [("instances.stop", "tiny")]
+        assert backend.calls == [("stop_instance", "tiny")]
         await pilot.press("question_mark")
         assert "z  Stop" in screen_text(app).replace("\xa0", " ")
         assert any("unknown binding ids instance.nope" in n.message for n in app._notifications)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from envdeck.backend.api import Backend, ContainerAction, LineStream
 from envdeck.backend.recording import ReplaySource
 from envdeck.tui.app import EnvdeckApp
 from envdeck.tui.settings import UISettings
@@ -15,41 +17,103 @@ HOST_LINE = "testhost x86_64 · 2 cpus · load 0.50 · mem 1.0G/4.0G"
 TERMINAL = (160, 48)
 
 
-class FakeBackend:
-    """Records every backend call the dashboard makes (through tui/actions.py)."""
+class FakeBackend(Backend):
+    """The dashboard's Backend as a recorder: every call is kept as (method name, *args)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    def __call__(self, name: str, attr: str) -> Callable:
-        def sync(*args, **kwargs):
-            self.calls.append((f"{name.split('.')[0]}.{attr}", *args, *sorted(kwargs.items())))
-            if attr == "logs":
-                return iter([f"log line {n}" for n in range(30)])
-            if attr in ("shell_argv", "qemu_argv"):
-                return ["echo", attr, *map(str, args)]
-            return "ok"
+    def _record(self, method: str, *args: object, **kwargs: object) -> str:
+        self.calls.append((method, *args, *sorted(kwargs.items())))
+        return "ok"
 
-        async def coro(*args, **kwargs):
-            return sync(*args, **kwargs)
+    async def start_instance(self, name: str) -> str:
+        return self._record("start_instance", name)
 
-        asynchronous = (
-            "start",
-            "stop",
-            "restart",
-            "delete",
-            "container_action",
-            "forward_add",
-            "forward_remove",
-        )
-        return coro if attr in asynchronous else sync
+    async def stop_instance(self, name: str) -> str:
+        return self._record("stop_instance", name)
+
+    async def restart_instance(self, name: str) -> str:
+        return self._record("restart_instance", name)
+
+    async def pause_instance(self, name: str) -> str:
+        return self._record("pause_instance", name)
+
+    async def resume_instance(self, name: str) -> str:
+        return self._record("resume_instance", name)
+
+    async def delete_instance(self, name: str, *, force: bool) -> str:
+        return self._record("delete_instance", name, force=force)
+
+    async def create_instance(self, name: str, *, template: str) -> str:
+        return self._record("create_instance", name, template=template)
+
+    def instance_shell_argv(self, name: str) -> list[str]:
+        self._record("instance_shell_argv", name)
+        return ["echo", "instance_shell_argv", name]
+
+    def instance_qemu_argv(self, name: str) -> list[str]:
+        self._record("instance_qemu_argv", name)
+        return ["echo", "instance_qemu_argv", name]
+
+    def instance_config_text(self, name: str) -> str:
+        self._record("instance_config_text", name)
+        raise FileNotFoundError(f"{name} has no instance.yaml in this replay")
+
+    async def add_forward(self, name: str, spec: str) -> str:
+        return self._record("add_forward", name, spec)
+
+    async def remove_forward(self, name: str, guest: str) -> str:
+        return self._record("remove_forward", name, guest)
+
+    async def container_action(
+        self, endpoint: str, ref: str, action: ContainerAction, *, force: bool = False
+    ) -> str:
+        return self._record("container_action", endpoint, ref, action, force=force)
+
+    def container_shell_argv(self, endpoint: str, ref: str) -> list[str]:
+        self._record("container_shell_argv", endpoint, ref)
+        return ["echo", "container_shell_argv", endpoint, ref]
+
+    def container_logs(self, endpoint: str, ref: str, *, tail: int) -> LineStream:
+        self._record("container_logs", endpoint, ref, tail=tail)
+        return Lines([f"log line {n}" for n in range(30)])
+
+    def container_stats(self, endpoint: str, ref: str) -> dict[str, Any]:
+        self._record("container_stats", endpoint, ref)
+        return {"cpu_percent": 1.5, "memory_bytes": 1 << 20}
+
+    async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
+        return self._record("send_signal", pid, start_time, sig)
+
+
+class Lines:
+    """A finished log stream."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = iter(lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._lines)
+
+    def close(self) -> None:
+        self._lines = iter(())
 
 
 def make_app(recording: Path, **kwargs) -> EnvdeckApp:
-    """The real dashboard over the synthetic replay (played at once), host line frozen."""
+    """The real dashboard over the synthetic replay (played at once), host line frozen; the
+    backend is a recorder unless the test passes one (``backend=``)."""
     settings = kwargs.pop("settings", None) or UISettings()
+    backend = kwargs.pop("backend", None) or FakeBackend()
     return EnvdeckApp(
-        [ReplaySource(recording, speed=0)], settings=settings, host_info=lambda: HOST_LINE, **kwargs
+        [ReplaySource(recording, speed=0)],
+        settings=settings,
+        host_info=lambda: HOST_LINE,
+        backend=backend,
+        **kwargs,
     )
 
 

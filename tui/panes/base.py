@@ -1,16 +1,24 @@
-"""The base of the five panes: a titled, numbered box that re-renders from the model."""
+"""The base of the five panes: a titled, numbered box that re-renders from the model.
+
+A pane owns its keys and what they do. It reads the :class:`~envdeck.tui.context.DashContext`
+the app gives it and tells the app what happened with messages (never calling up into it).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
-if TYPE_CHECKING:
-    from ..app import EnvdeckApp
+from ..context import DashContext
+from ..messages import ActionRequested, ScreenRequested
 
 
 class Pane(Vertical):
@@ -21,9 +29,11 @@ class Pane(Vertical):
     title: str = ""
     pane_id: str = ""
     help_group: str = ""
+    MUTATING: ClassVar[frozenset[str]] = frozenset()  # actions read-only mode disables
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
+    def __init__(self, ctx: DashContext, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
         super().__init__(**kwargs)
+        self.ctx = ctx
         self._shown: dict[str, tuple] = {}
 
     def on_mount(self) -> None:
@@ -39,11 +49,6 @@ class Pane(Vertical):
         """The focusable widget of the pane."""
         raise NotImplementedError
 
-    @property
-    def dash(self) -> EnvdeckApp:
-        """The app, typed."""
-        return self.app  # type: ignore[return-value]
-
     def focus_pane(self) -> None:
         """Give the pane focus."""
         self.main.focus()
@@ -57,5 +62,37 @@ class Pane(Vertical):
             self.query_one(selector, Static).update(value)
 
     def render_model(self) -> None:
-        """Re-render from the app's model (called on refresh ticks when dirty)."""
+        """Re-render from the model (called on refresh ticks when dirty)."""
         raise NotImplementedError
+
+    # --- telling the app ----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode: actions that change things show greyed out and do nothing."""
+        if self.ctx.readonly and action in self.MUTATING:
+            return None
+        return True
+
+    def show_screen(self, screen: Screen[Any], done: Callable[[Any], None] | None = None) -> None:
+        """Ask the app to show ``screen`` (safe from a worker thread too)."""
+        self.post_message(ScreenRequested(screen, done))
+
+    def run_command(self, command: Coroutine[Any, Any, str]) -> None:
+        """Ask the app to run a backend command in a worker."""
+        self.post_message(ActionRequested(command))
+
+    def warn(self, text: str) -> None:
+        """A warning notification (nothing selected, wrong pane ...)."""
+        self.notify(text, severity="warning")
+
+    @on(Worker.StateChanged)
+    def _lookup_failed(self, event: Worker.StateChanged) -> None:
+        """A pane's own thread work (a lookup, a save) failed: say so."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                str(error) or error.__class__.__name__,
+                title="action failed",
+                severity="error",
+                timeout=8,
+            )

@@ -1,6 +1,13 @@
-"""Pane 2: containers, grouped by Docker endpoint, foreign-arch (emulated) ones marked."""
+"""Pane 2: containers, grouped by Docker endpoint, foreign-arch (emulated) ones marked.
+
+Its keys start, stop, restart, pause/unpause and remove (asks first) the selected container,
+exec a shell in it, follow its logs, show its docker commands (x) and details (Enter).
+"""
 
 from __future__ import annotations
+
+import shlex
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -8,8 +15,15 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from envdeck.backend import events as ev
+from envdeck.backend.api import Backend, ContainerAction
+from envdeck.backend.processes.model import ProcessRow
 
 from ..formatting import state_text
+from ..messages import ShellRequested
+from ..proctree import command_text
+from ..screens.details import DetailScreen, json_text
+from ..screens.logs import LogScreen
+from ..screens.modals import ConfirmScreen, PickScreen
 from ..widgets.tablesync import cursor_key, sync_rows
 from .base import Pane
 
@@ -29,16 +43,17 @@ class ContainersPane(Pane):
     title = "Containers"
     pane_id = "containers"
     help_group = "Containers"
+    MUTATING = frozenset(("start", "stop", "restart", "pause", "remove", "shell"))
     BINDINGS = [
-        Binding("S", "app.container('start')", "Start", id="container.start"),
-        Binding("s", "app.container('stop')", "Stop", id="container.stop"),
-        Binding("r", "app.container('restart')", "Restart", id="container.restart"),
-        Binding("p", "app.container('pause')", "Pause/unpause", id="container.pause"),
-        Binding("d", "app.container('remove')", "Remove", id="container.remove"),
-        Binding("E", "app.shell", "Exec shell", id="container.shell"),
-        Binding("l", "app.container_logs", "Logs", id="container.logs"),
-        Binding("x", "app.command_menu", "Commands", id="container.commands"),
-        Binding("enter", "app.details", "Details", show=False, id="container.details"),
+        Binding("S", "start", "Start", id="container.start"),
+        Binding("s", "stop", "Stop", id="container.stop"),
+        Binding("r", "restart", "Restart", id="container.restart"),
+        Binding("p", "pause", "Pause/unpause", id="container.pause"),
+        Binding("d", "remove", "Remove", id="container.remove"),
+        Binding("E", "shell", "Exec shell", id="container.shell"),
+        Binding("l", "logs", "Logs", id="container.logs"),
+        Binding("x", "command_menu", "Commands", id="container.commands"),
+        Binding("enter", "details", "Details", show=False, id="container.details"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -61,17 +76,17 @@ class ContainersPane(Pane):
         if key is None or key.startswith(ENDPOINT_PREFIX):
             return None
         endpoint, _, cid = key.partition("|")
-        return self.dash.model.containers.get((endpoint, cid))
+        return self.ctx.model.containers.get((endpoint, cid))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row (the table consumes the key itself): details."""
         event.stop()
-        self.dash.action_details()
+        self.action_details()
 
     def render_model(self) -> None:
         """Rows from the model."""
-        model = self.dash.model
-        colours = self.dash.colours
+        model = self.ctx.model
+        colours = self.ctx.colours
         rows = []
         count = 0
         for endpoint, containers in model.container_groups():
@@ -105,7 +120,7 @@ class ContainersPane(Pane):
         emulated = sum(1 for c in model.containers.values() if c.emulated)
         self.set_title(f"({count}{f', {emulated} emulated' if emulated else ''})" if count else "")
         if not rows:
-            if "containers" in self.dash.missing_sources:
+            if "containers" in self.ctx.missing_sources:
                 self.show(
                     "#containers-empty",
                     Text("Containers source not available in this build.", style="italic"),
@@ -120,6 +135,139 @@ class ContainersPane(Pane):
                 )
         else:
             self.show("#containers-empty", endpoint_problems(model.endpoints, colours))
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _selected_or_warn(self) -> ev.ContainerInfo | None:
+        c = self.selected
+        if c is None:
+            self.warn("No container selected.")
+        return c
+
+    def _docker_host(self, endpoint: str) -> str | None:
+        status = self.ctx.model.endpoints.get(endpoint)
+        return status.docker_host if status else None
+
+    def _act(self, action: ContainerAction) -> None:
+        if c := self._selected_or_warn():
+            self.run_command(self.ctx.backend.container_action(c.endpoint, c.id, action))
+
+    def action_start(self) -> None:
+        """Start the selected container."""
+        self._act("start")
+
+    def action_stop(self) -> None:
+        """Stop the selected container."""
+        self._act("stop")
+
+    def action_restart(self) -> None:
+        """Restart the selected container."""
+        self._act("restart")
+
+    def action_pause(self) -> None:
+        """Pause the selected container; unpause it when it is paused."""
+        c = self.selected
+        self._act("unpause" if c is not None and c.state == "paused" else "pause")
+
+    def action_remove(self) -> None:
+        """Remove the selected container (asks first, showing the docker command)."""
+        c = self._selected_or_warn()
+        if c is None:
+            return
+        command = shlex.join(container_command(self._docker_host(c.endpoint), c.id[:12], "remove"))
+        backend = self.ctx.backend
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_command(backend.container_action(c.endpoint, c.id, "remove", force=True))
+
+        self.show_screen(ConfirmScreen(f"Remove container {c.name}?", command, "Remove"), confirmed)
+
+    def action_shell(self) -> None:
+        """Suspend the dashboard, ``docker exec -it … sh``, come back."""
+        if c := self._selected_or_warn():
+            argv = partial(self.ctx.backend.container_shell_argv, c.endpoint, c.id)
+            self.post_message(ShellRequested(argv))
+
+    def action_logs(self) -> None:
+        """Follow the selected container's logs in a full-screen view."""
+        if c := self._selected_or_warn():
+            stream = partial(self.ctx.backend.container_logs, c.endpoint, c.id, tail=500)
+            self.show_screen(LogScreen(f"logs of {c.name} on {c.endpoint}", stream))
+
+    def action_command_menu(self) -> None:
+        """``x``: the docker commands behind the selection; Enter runs one."""
+        c = self._selected_or_warn()
+        if c is None:
+            return
+        host = self._docker_host(c.endpoint)
+        options = [
+            (verb, f"{verb:<8} {shlex.join(container_command(host, c.id[:12], verb))}")
+            for verb in (
+                "start",
+                "stop",
+                "restart",
+                "pause" if c.state != "paused" else "unpause",
+                "remove",
+            )
+        ]
+        options.append(("shell", f"{'shell':<8} docker exec -it {c.id[:12]} sh  (same as E)"))
+        runs = {
+            "start": self.action_start,
+            "stop": self.action_stop,
+            "restart": self.action_restart,
+            "pause": self.action_pause,
+            "unpause": self.action_pause,
+            "remove": self.action_remove,
+            "shell": self.action_shell,
+        }
+
+        def picked(verb: str | None) -> None:
+            if verb is not None:
+                runs[verb]()
+
+        self.show_screen(
+            PickScreen(f"{c.name} on {c.endpoint}", options, "Enter runs · Esc closes"), picked
+        )
+
+    def action_details(self) -> None:
+        """Enter: the container's fields, its stats now, its processes, in tabs."""
+        c = self.selected
+        if c is None:
+            return
+        top = [
+            r
+            for r in self.ctx.model.processes.get("host", {}).values()
+            if r.get("container") == c.name
+        ]
+        tabs = [
+            ("Details", partial(json_text, c)),
+            ("Stats", partial(stats_text, self.ctx.backend, c)),
+            ("Top", partial(top_text, top)),
+        ]
+        self.show_screen(DetailScreen(f"container {c.name} on {c.endpoint}", tabs))
+
+
+def container_command(docker_host: str | None, ref: str, action: str) -> list[str]:
+    """The docker CLI call equivalent to ``action`` (shown by the ``x`` menu)."""
+    base = ["docker"] + (["-H", docker_host] if docker_host else [])
+    verb = {"remove": ["rm", "-f"]}.get(action, [action])
+    return [*base, *verb, ref]
+
+
+def stats_text(backend: Backend, c: ev.ContainerInfo) -> Text:
+    """CPU and memory sampled now (blocking: a detail tab loads it in a thread)."""
+    return json_text(backend.container_stats(c.endpoint, c.id))
+
+
+def top_text(rows: list[ProcessRow]) -> Text:
+    """The container's processes from the host snapshot."""
+    if not rows:
+        return Text("no processes of this container in the host's process table", style="italic")
+    lines = [
+        f"{r['pid']:>7} {(r.get('cpu_percent') or 0.0):5.1f}%  {command_text(r)}" for r in rows
+    ]
+    return Text("\n".join(lines))
 
 
 def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[str, str]) -> tuple:

@@ -1,8 +1,15 @@
-"""Pane 3: the port forwards of the selected instance — guest → host, source, state, bytes."""
+"""Pane 3: the port forwards of the selected instance — guest → host, source, state, bytes.
+
+Its keys open a forward in the browser, add one, remove one (asks first) and show details.
+"""
 
 from __future__ import annotations
 
+import webbrowser
+from functools import partial
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -10,22 +17,25 @@ from textual.widgets import DataTable, Static
 from envdeck.backend import events as ev
 
 from ..formatting import human_bytes, state_text
+from ..screens.details import DetailScreen, json_text
+from ..screens.modals import ConfirmScreen, PromptScreen
 from ..widgets.tablesync import cursor_key, sync_rows
 from .base import Pane
 
 
 class ForwardsPane(Pane):
-    """Forwards of ``app.selected_instance``."""
+    """Forwards of the selected instance."""
 
     number = 3
     title = "Forwards"
     pane_id = "forwards"
     help_group = "Forwards"
+    MUTATING = frozenset(("new_forward", "remove_forward"))
     BINDINGS = [
-        Binding("w", "app.open_forward", "Open in browser", id="forward.open"),
-        Binding("F", "app.new_forward", "New forward", id="forward.new"),
-        Binding("d", "app.remove_forward", "Remove", id="forward.remove"),
-        Binding("enter", "app.details", "Details", show=False, id="forward.details"),
+        Binding("w", "open_forward", "Open in browser", id="forward.open"),
+        Binding("F", "new_forward", "New forward", id="forward.new"),
+        Binding("d", "remove_forward", "Remove", id="forward.remove"),
+        Binding("enter", "details", "Details", show=False, id="forward.details"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -45,21 +55,21 @@ class ForwardsPane(Pane):
     def selected(self) -> ev.ForwardStatus | None:
         """The forward under the cursor."""
         key = cursor_key(self.main)
-        name = self.dash.selected_instance
+        name = self.ctx.selected_instance
         if key is None or name is None:
             return None
-        return self.dash.model.forwards.get(name, {}).get(key)
+        return self.ctx.model.forwards.get(name, {}).get(key)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row (the table consumes the key itself): details."""
         event.stop()
-        self.dash.action_details()
+        self.action_details()
 
     def render_model(self) -> None:
         """Rows for the selected instance."""
-        name = self.dash.selected_instance
-        forwards = self.dash.model.forwards.get(name or "", {})
-        colours = self.dash.colours
+        name = self.ctx.selected_instance
+        forwards = self.ctx.model.forwards.get(name or "", {})
+        colours = self.ctx.colours
         rows = []
         for guest in sorted(forwards, key=lambda g: (not g.isdigit(), g.zfill(6))):
             f = forwards[guest]
@@ -96,3 +106,71 @@ class ForwardsPane(Pane):
             )
         else:
             self.show("#forwards-empty", "")
+
+    # --- actions ------------------------------------------------------------------------
+
+    def action_new_forward(self) -> None:
+        """Ask for GUEST[:HOST] and add that forward to the selected instance."""
+        ask_new_forward(self)
+
+    def action_remove_forward(self) -> None:
+        """Remove the selected forward (asks first)."""
+        forward = self.selected
+        if forward is None:
+            self.warn("No forward selected.")
+            return
+        backend = self.ctx.backend
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_command(backend.remove_forward(forward.instance, forward.guest))
+
+        self.show_screen(
+            ConfirmScreen(
+                f"Remove the forward of guest {forward.guest}?",
+                f"{forward.guest} → {forward.host} on {forward.instance}",
+                "Remove",
+            ),
+            confirmed,
+        )
+
+    def action_open_forward(self) -> None:
+        """Open the selected forward's host address in a browser."""
+        forward = self.selected
+        if forward is None or forward.host.startswith("/"):
+            self.warn("Select a TCP forward first.")
+            return
+        url = f"http://{forward.host}/"
+        self.notify(f"Opening {url}")
+        self._open_url(url)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _open_url(self, url: str) -> None:
+        webbrowser.open(url)
+
+    def action_details(self) -> None:
+        """Enter: everything known about the forward."""
+        forward = self.selected
+        if forward is not None:
+            tabs = [("Details", partial(json_text, forward))]
+            self.show_screen(DetailScreen(f"forward {forward.guest}", tabs))
+
+
+def ask_new_forward(pane: Pane) -> None:
+    """Prompt for a forward spec and add it to the selected instance (instances and forwards)."""
+    name = pane.ctx.selected_instance
+    if name is None:
+        pane.warn("No instance selected.")
+        return
+    backend = pane.ctx.backend
+
+    def add(spec: str | None) -> None:
+        if spec:
+            pane.run_command(backend.add_forward(name, spec))
+
+    pane.show_screen(
+        PromptScreen(
+            f"New forward for {name}", "GUEST[:HOST] or GUEST:HOSTIP:HOST, e.g. 8080 or 80:8080"
+        ),
+        add,
+    )

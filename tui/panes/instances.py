@@ -1,20 +1,34 @@
-"""Pane 1: instances — state, arch, accel, size, ssh port, uptime; boot stages while booting."""
+"""Pane 1: instances — state, arch, accel, size, ssh port, uptime; boot stages while booting.
+
+Its keys start, stop, restart, pause/resume and delete the selected instance, open a shell in
+its guest, add a forward, create the tiny instance, show its commands (x) and details (Enter).
+"""
 
 from __future__ import annotations
 
+import shlex
+from functools import partial
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from envdeck.backend import events as ev
+from envdeck.backend.api import Backend
 
 from ..formatting import duration, human_bytes, same_arch, state_text
+from ..messages import InstanceSelected, ShellRequested
+from ..screens.details import DetailScreen, Loader, json_text
+from ..screens.modals import ConfirmScreen, TextScreen
 from ..widgets.tablesync import cursor_key, sync_rows
 from .base import Pane
+from .forwards import ask_new_forward
 
 STAGE_MARK = {"done": "✓", "running": "…", "failed": "✗", "stalled": "!"}
 CRASH_LINES = 5
+TINY_NAME = "tiny"
 
 
 class InstancesPane(Pane):
@@ -24,20 +38,23 @@ class InstancesPane(Pane):
     title = "Instances"
     pane_id = "instances"
     help_group = "Instances"
+    MUTATING = frozenset(
+        ("start", "stop", "restart", "pause", "delete", "shell", "new_forward", "create")
+    )
     BINDINGS = [
-        Binding("S", "app.instance('start')", "Start", id="instance.start"),
-        Binding("s", "app.instance('stop')", "Stop", id="instance.stop"),
-        Binding("r", "app.instance('restart')", "Restart", id="instance.restart"),
-        Binding("p", "app.instance('pause')", "Pause/resume", id="instance.pause"),
-        Binding("d", "app.instance('delete')", "Delete", id="instance.delete"),
-        Binding("E", "app.shell", "Shell", id="instance.shell"),
+        Binding("S", "start", "Start", id="instance.start"),
+        Binding("s", "stop", "Stop", id="instance.stop"),
+        Binding("r", "restart", "Restart", id="instance.restart"),
+        Binding("p", "pause", "Pause/resume", id="instance.pause"),
+        Binding("d", "delete", "Delete", id="instance.delete"),
+        Binding("E", "shell", "Shell", id="instance.shell"),
         Binding("a", "app.focus_pane(5)", "Serial", id="instance.serial"),
         Binding("l", "app.focus_pane(5)", "Logs", show=False, id="instance.logs"),
         Binding("f", "app.focus_pane(3)", "Forwards", id="instance.forwards"),
-        Binding("F", "app.new_forward", "New forward", show=False, id="instance.new_forward"),
-        Binding("n", "app.create_tiny", "New tiny", id="instance.new"),
-        Binding("x", "app.command_menu", "Commands", id="instance.commands"),
-        Binding("enter", "app.details", "Details", show=False, id="instance.details"),
+        Binding("F", "new_forward", "New forward", show=False, id="instance.new_forward"),
+        Binding("n", "create", "New tiny", id="instance.new"),
+        Binding("x", "command_menu", "Commands", id="instance.commands"),
+        Binding("enter", "details", "Details", show=False, id="instance.details"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -61,18 +78,18 @@ class InstancesPane(Pane):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Tell the app which instance is selected."""
         if event.row_key is not None and event.row_key.value:
-            self.dash.select_instance(event.row_key.value)
+            self.post_message(InstanceSelected(event.row_key.value))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row (the table consumes the key itself): details."""
         event.stop()
-        self.dash.action_details()
+        self.action_details()
 
     def render_model(self) -> None:
         """Rows from the model; the detail line for the selected instance."""
-        model = self.dash.model
-        colours = self.dash.colours
-        now = self.dash.clock()
+        model = self.ctx.model
+        colours = self.ctx.colours
+        now = self.ctx.clock()
         rows = []
         for name in sorted(model.instances):
             s = model.instances[name]
@@ -102,21 +119,21 @@ class InstancesPane(Pane):
             self.main.move_cursor(row=live[0] if live else 0, animate=False)
         self.set_title(f"({len(rows)})" if rows else "")
         selected = self.selected
-        if self.dash.selected_instance != selected:
-            self.dash.select_instance(selected)
+        if self.ctx.selected_instance != selected:
+            self.post_message(InstanceSelected(selected))
         self.show("#instances-detail", self._detail(selected))
 
     def _detail(self, name: str | None) -> Text:
-        model = self.dash.model
+        model = self.ctx.model
         if not model.instances:
-            if "instances" in self.dash.missing_sources:
+            if "instances" in self.ctx.missing_sources:
                 return Text("Instances source not available in this build.", style="italic")
             return Text("No instances. Press n to create the 'tiny' instance.", style="italic")
         if name is None or name not in model.instances:
             return Text("")
         status = model.instances[name]
         out = Text()
-        colours = self.dash.colours
+        colours = self.ctx.colours
         if status.state in ("crashed", "degraded") and status.reason:
             out.append(f"{status.state}: ", style=colours.get("state-crashed", "red"))
             out.append(status.reason + "\n")
@@ -136,6 +153,128 @@ class InstancesPane(Pane):
             last = messages[-1]
             out.append(f"\n{last.level}: {last.text}", style="bold")
         return out
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _selected_or_warn(self) -> str | None:
+        name = self.selected
+        if name is None:
+            self.warn("No instance selected.")
+        return name
+
+    def action_start(self) -> None:
+        """Start the selected instance."""
+        if name := self._selected_or_warn():
+            self.run_command(self.ctx.backend.start_instance(name))
+
+    def action_stop(self) -> None:
+        """Stop the selected instance."""
+        if name := self._selected_or_warn():
+            self.run_command(self.ctx.backend.stop_instance(name))
+
+    def action_restart(self) -> None:
+        """Restart the selected instance."""
+        if name := self._selected_or_warn():
+            self.run_command(self.ctx.backend.restart_instance(name))
+
+    def action_pause(self) -> None:
+        """Pause the selected instance; resume it when it is paused."""
+        if name := self._selected_or_warn():
+            status = self.ctx.model.instances.get(name)
+            backend = self.ctx.backend
+            paused = status is not None and status.state == "paused"
+            self.run_command(
+                backend.resume_instance(name) if paused else backend.pause_instance(name)
+            )
+
+    def action_delete(self) -> None:
+        """Delete the selected instance (asks first, Cancel preselected)."""
+        name = self._selected_or_warn()
+        if name is None:
+            return
+        backend = self.ctx.backend
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_command(backend.delete_instance(name, force=True))
+
+        self.show_screen(
+            ConfirmScreen(
+                f"Delete instance {name}?",
+                "Its disk and state are removed; this cannot be undone.",
+                "Delete",
+            ),
+            confirmed,
+        )
+
+    def action_create(self) -> None:
+        """Create the built-in tiny instance."""
+        if TINY_NAME in self.ctx.model.instances:
+            self.notify(f"{TINY_NAME} exists already; S starts it.")
+            return
+        self.notify(f"Creating {TINY_NAME}… (the first build of its image takes a while)")
+        self.run_command(self.ctx.backend.create_instance(TINY_NAME, template="tiny"))
+
+    def action_shell(self) -> None:
+        """Suspend the dashboard, SSH into the guest, come back."""
+        if name := self._selected_or_warn():
+            self.post_message(ShellRequested(partial(self.ctx.backend.instance_shell_argv, name)))
+
+    def action_new_forward(self) -> None:
+        """Ask for GUEST[:HOST] and add that forward to the selected instance."""
+        ask_new_forward(self)
+
+    def action_command_menu(self) -> None:
+        """``x``: the literal QEMU and shell command lines of the instance."""
+        if name := self._selected_or_warn():
+            self._show_commands(name)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _show_commands(self, name: str) -> None:
+        body = Text(commands_text(self.ctx.backend, name))
+        self.show_screen(TextScreen(f"Commands of {name}", body, id="command"))
+
+    def action_details(self) -> None:
+        """Enter: status, boot stages, config and commands, in tabs."""
+        name = self.selected
+        if name not in self.ctx.model.instances:
+            return
+        status = self.ctx.model.instances[name]
+        backend = self.ctx.backend
+        tabs: list[tuple[str, Loader]] = [
+            ("Status", partial(json_text, status)),
+            ("Boot stages", partial(stages_text, self.ctx.model.ordered_stages(name))),
+            ("Config", partial(backend.instance_config_text, name)),
+            ("Commands", partial(commands_text, backend, name)),
+        ]
+        self.show_screen(DetailScreen(f"instance {name}", tabs))
+
+
+def commands_text(backend: Backend, name: str) -> str:
+    """The instance's literal QEMU and shell command lines (each may be unavailable)."""
+    parts = []
+    for title, argv in (
+        ("QEMU", backend.instance_qemu_argv),
+        ("Shell", backend.instance_shell_argv),
+    ):
+        try:
+            parts.append(f"{title}:\n  {shlex.join(argv(name))}")
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            parts.append(f"{title}: not available — {exc}")
+    return "\n\n".join(parts)
+
+
+def stages_text(stages: list[ev.BootStage]) -> Text:
+    """One boot stage per line: mark, name, seconds since start, detail."""
+    if not stages:
+        return Text("no boot stages seen since the dashboard started", style="italic")
+    return Text(
+        "\n".join(
+            f"{STAGE_MARK.get(s.status, '?')} {s.stage:<22} {s.elapsed_s:6.1f}s  {s.status}"
+            + (f"  {s.detail}" if s.detail else "")
+            for s in stages
+        )
+    )
 
 
 def stage_line(stages: list[ev.BootStage]) -> Text:

@@ -1,6 +1,14 @@
-"""Pane 4: the process tree of the host (or an instance's guest), emulated processes first-class."""
+"""Pane 4: the process tree of the host (or an instance's guest), emulated processes first-class.
+
+Its keys filter, sort, fold the tree, pause, follow, switch host/guest, signal a process (pick,
+confirm), show its command line (x) and details (Enter).
+"""
 
 from __future__ import annotations
+
+import shlex
+from functools import partial
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -8,17 +16,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input
 
+from envdeck.backend.processes.model import ProcessRow
+
 from ..proctree import (
     DESCENDING_BY_DEFAULT,
     SORT_ORDER,
     TreeOptions,
+    command_text,
     descendants,
     summarize,
     visible_rows,
 )
+from ..screens.details import DetailScreen, json_text
+from ..screens.modals import ConfirmScreen, PickScreen, TextScreen, signal_options
 from ..widgets.line import Line
 from ..widgets.procview import HEADER, ProcessView
 from .base import Pane
+
+if TYPE_CHECKING:
+    from ..context import DashContext
 
 
 class ProcessesPane(Pane):
@@ -28,6 +44,7 @@ class ProcessesPane(Pane):
     title = "Processes"
     pane_id = "processes"
     help_group = "Processes"
+    MUTATING = frozenset(("signal",))
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="process.filter"),
         Binding("e", "emulated_only", "Emulated only", id="process.emulated"),
@@ -58,16 +75,16 @@ class ProcessesPane(Pane):
             id="process.sort_next",
         ),
         Binding("I", "invert", "Invert sort", show=False, id="process.sort_invert"),
-        Binding("k", "app.signal", "Signal", id="process.signal"),
+        Binding("k", "signal", "Signal", id="process.signal"),
         Binding("F", "follow", "Follow", show=False, id="process.follow"),
         Binding("Z", "pause", "Pause updates", show=False, id="process.pause"),
         Binding("h", "next_host", "Host/guest", id="process.host"),
-        Binding("x", "app.command_menu", "Command line", show=False, id="process.commands"),
-        Binding("enter", "app.details", "Details", show=False, id="process.details"),
+        Binding("x", "command_menu", "Command line", show=False, id="process.commands"),
+        Binding("enter", "details", "Details", show=False, id="process.details"),
     ]
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
-        super().__init__(**kwargs)
+    def __init__(self, ctx: DashContext, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
+        super().__init__(ctx, **kwargs)
         self.options = TreeOptions()
         self.host = "host"
         self.paused = False
@@ -85,7 +102,7 @@ class ProcessesPane(Pane):
         """Filter input starts hidden; highlight rules come from the config."""
         super().on_mount()
         self.query_one("#process-filter").display = False
-        self.main.rules = self.dash.settings.highlight
+        self.main.rules = self.ctx.settings.highlight
 
     @property
     def main(self) -> ProcessView:
@@ -94,7 +111,7 @@ class ProcessesPane(Pane):
 
     def render_model(self) -> None:
         """Re-run the tree over the snapshot (skipped while paused)."""
-        model = self.dash.model
+        model = self.ctx.model
         hosts = model.process_hosts()
         if self.host not in hosts and hosts:
             self.host = hosts[0]
@@ -104,7 +121,7 @@ class ProcessesPane(Pane):
         if unavailable:
             summary.set(Text(f"{self.host}: no process data — {unavailable}", style="bold"))
         elif not snapshot:
-            if "processes" in self.dash.missing_sources:
+            if "processes" in self.ctx.missing_sources:
                 summary.set(Text("Process source not available in this build.", style="italic"))
             else:
                 summary.set(Text("Waiting for the first process snapshot…", style="italic"))
@@ -114,13 +131,13 @@ class ProcessesPane(Pane):
             self.main.set_rows(visible_rows(snapshot, self.options))
         self.set_title(self._title_extra(len(snapshot)))
 
-    def _summary(self, snapshot: dict[int, dict]) -> Text:
+    def _summary(self, snapshot: dict[int, ProcessRow]) -> Text:
         count, emulated_cpu, total_cpu = summarize(snapshot)
         out = Text()
         noun = "process" if count == 1 else "processes"
         out.append(
             f"{count} emulated {noun} · {emulated_cpu:.0f} % CPU",
-            style=self.dash.colours.get("emulated", "") + " bold" if count else "",
+            style=self.ctx.colours.get("emulated", "") + " bold" if count else "",
         )
         out.append(f"   ({len(snapshot)} processes · {total_cpu:.0f} % CPU total)", style="dim")
         return out
@@ -141,8 +158,8 @@ class ProcessesPane(Pane):
         return " · ".join(parts)
 
     def _changed(self) -> None:
-        self.dash.model.dirty.add("processes")
-        self.dash.flush()
+        """An option changed: show it now, not at the next tick."""
+        self.render_model()
 
     # --- actions ------------------------------------------------------------------------
 
@@ -205,7 +222,7 @@ class ProcessesPane(Pane):
         pid = self._selected_pid()
         if pid is None:
             return
-        below = descendants(self.dash.model.processes.get(self.host, {}), pid) | {pid}
+        below = descendants(self.ctx.model.processes.get(self.host, {}), pid) | {pid}
         if below & self.options.collapsed:
             self.options.collapsed -= below
         else:
@@ -245,11 +262,73 @@ class ProcessesPane(Pane):
 
     def action_next_host(self) -> None:
         """Cycle host → each instance's guest."""
-        hosts = self.dash.model.process_hosts()
+        hosts = self.ctx.model.process_hosts()
         if len(hosts) < 2:
-            self.dash.notify("Only the host's processes are available.", timeout=3)
+            self.notify("Only the host's processes are available.", timeout=3)
             return
         self.host = (
             hosts[(hosts.index(self.host) + 1) % len(hosts)] if self.host in hosts else hosts[0]
         )
         self._changed()
+
+    def action_signal(self) -> None:
+        """Pick a signal (TERM first), confirm, send (host processes only)."""
+        row = self.main.selected
+        if row is None:
+            self.warn("No process selected.")
+            return
+        if self.host != "host":
+            self.warn("Signals go to host processes only.")
+            return
+        pid, start, what = row["pid"], row.get("start_time"), command_text(row)[:60]
+        if start is None:
+            self.warn(f"The start time of {pid} is unknown: refresh and pick it again.")
+            return
+        backend = self.ctx.backend
+
+        def picked(number: str | None) -> None:
+            if number is None:
+                return
+            label = dict(signal_options())[number]
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.run_command(backend.send_signal(pid, start, int(number)))
+
+            self.show_screen(ConfirmScreen(f"Send {label} to {pid}?", what, "Send"), confirmed)
+
+        self.show_screen(
+            PickScreen(f"Signal for {pid} {what}", signal_options(), "Enter picks · Esc cancels"),
+            picked,
+        )
+
+    def action_command_menu(self) -> None:
+        """``x``: the selected process's command line (and how an emulated one runs)."""
+        row = self.main.selected
+        if row is not None:
+            self.show_screen(TextScreen(f"Process {row['pid']}", process_text(row), id="command"))
+
+    def action_details(self) -> None:
+        """Enter: command line and every field of the selected process."""
+        row = self.main.selected
+        if row is not None:
+            tabs = [("Command", partial(process_text, row)), ("Details", partial(json_text, row))]
+            self.show_screen(DetailScreen(f"process {row['pid']}", tabs))
+
+
+def process_text(row: ProcessRow) -> Text:
+    """Command line, emulation (arch, interpreter, as run), user, container, state, start."""
+    out = Text()
+    out.append("cmdline: ", style="bold")
+    out.append(shlex.join(row.get("cmdline") or []) + "\n")
+    emulated = row.get("emulated")
+    if emulated:
+        out.append("emulated: ", style="bold")
+        out.append(f"{emulated.get('arch')} via {emulated.get('interpreter')}\n")
+        out.append("as run:   ", style="bold")
+        out.append(command_text(row) + "\n")
+    for key in ("user", "container", "state", "start_time"):
+        if row.get(key) is not None:
+            out.append(f"{key}: ", style="bold")
+            out.append(f"{row[key]}\n")
+    return out

@@ -1,17 +1,29 @@
-"""Pane 5: the serial console of the selected instance — bounded window, batched writes."""
+"""Pane 5: the serial console of the selected instance — bounded window, batched writes.
+
+Its keys follow, timestamp, wrap, maximize, save the window and search the whole log on disk.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len, chop_cells
-from textual import events, on
+from rich.text import Text
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Log
 
+from envdeck.backend import store
+
+from ..screens.modals import TextScreen
 from .base import Pane
+from .serial_search import search_log
+
+if TYPE_CHECKING:
+    from ..context import DashContext
 
 
 class SerialLog(Log):
@@ -42,8 +54,8 @@ class SerialPane(Pane):
         Binding("slash", "search", "Search whole log", id="serial.search"),
     ]
 
-    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
-        super().__init__(**kwargs)
+    def __init__(self, ctx: DashContext, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
+        super().__init__(ctx, **kwargs)
         self.shown: str | None = None
         self.timestamps = False
         self.wrap = False
@@ -51,7 +63,7 @@ class SerialPane(Pane):
 
     def compose(self) -> ComposeResult:
         """The log and a search input."""
-        yield SerialLog(id="serial-log", max_lines=self.dash.model.serial_window, auto_scroll=True)
+        yield SerialLog(id="serial-log", max_lines=self.ctx.model.serial_window, auto_scroll=True)
         yield Input(
             placeholder="search the whole serial log (regex) — Enter searches, Esc closes",
             id="serial-search",
@@ -74,14 +86,14 @@ class SerialPane(Pane):
 
     def render_model(self) -> None:
         """Write lines that arrived since the last tick; reload on instance change."""
-        model = self.dash.model
-        name = self.dash.selected_instance
+        model = self.ctx.model
+        name = self.ctx.selected_instance
         log = self.main
         if name != self.shown:
             self.reload(name)
         else:
             lines = model.take_serial(name) if name else []
-            if lines:
+            if name and lines:
                 log.write_lines(self._format(name, lines))
         for other in list(model.serial_pending):  # other instances: the window holds them
             if other != name:
@@ -96,14 +108,14 @@ class SerialPane(Pane):
         self.shown = name
         log = self.main
         log.clear()
-        self.dash.model.serial_pending.pop(name or "", None)
-        lines = list(self.dash.model.serial.get(name or "", ()))
+        self.ctx.model.serial_pending.pop(name or "", None)
+        lines = list(self.ctx.model.serial.get(name or "", ()))
         if lines and name:
             log.write_lines(self._format(name, lines))
 
     def _format(self, name: str, lines: list[str]) -> list[str]:
         if self.timestamps:
-            pairs = self.dash.model.serial_with_times(name, len(lines))
+            pairs = self.ctx.model.serial_with_times(name, len(lines))
             if len(pairs) == len(
                 lines
             ):  # else a flood outran the window: no times for the overflow
@@ -162,8 +174,13 @@ class SerialPane(Pane):
         """Write the in-memory window to a file in the working directory."""
         name = self.shown or "serial"
         path = Path.cwd() / f"envdeck-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        lines = list(self.dash.model.serial.get(name, ()))
-        self.dash.save_text(path, "\n".join(lines) + "\n")
+        lines = list(self.ctx.model.serial.get(name, ()))
+        self._save(path, "\n".join(lines) + "\n")
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _save(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        self.notify(f"saved {path}")
 
     def action_search(self) -> None:
         """Ask for a pattern; the search runs over the whole log on disk."""
@@ -176,7 +193,19 @@ class SerialPane(Pane):
         event.input.display = False
         self.main.focus()
         if event.value and self.shown:
-            self.dash.search_serial(self.shown, event.value)
+            self._search_log(self.shown, event.value)
+
+    @work(thread=True, group="lookups", exit_on_error=False, exclusive=True)
+    def _search_log(self, name: str, pattern: str) -> None:
+        """Search the instance's whole serial log on disk (not only the window)."""
+        hits, total = search_log(store.InstanceDir.of(name).serial_log, pattern)
+        body = Text(
+            "\n".join(hits) if hits else "no matches (the log on disk is empty or has none)"
+        )
+        title = f"/{pattern} in {name}'s serial log: {total} lines" + (
+            f" (first {len(hits)})" if total > len(hits) else ""
+        )
+        self.show_screen(TextScreen(title, body, id="search"))
 
     def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
         """Esc closes the search input."""

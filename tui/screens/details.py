@@ -6,7 +6,9 @@ so opening the view never blocks; a failing loader shows its error in its tab.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
 
 from rich.text import Text
 from textual import work
@@ -19,6 +21,12 @@ from textual.widgets import Label, Static, TabbedContent, TabPane
 Loader = Callable[[], str | Text]
 
 
+def json_text(item: object) -> Text:
+    """A dataclass (an event) or a plain dict as indented JSON, for a details tab."""
+    data = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
+    return Text(json.dumps(data, indent=2, default=str))
+
+
 class DetailScreen(ModalScreen[None]):
     """Tabs of text about one selected thing."""
 
@@ -29,7 +37,7 @@ class DetailScreen(ModalScreen[None]):
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
     ]
 
-    def __init__(self, title: str, tabs: list[tuple[str, Loader]]) -> None:
+    def __init__(self, title: str, tabs: Sequence[tuple[str, Loader]]) -> None:
         super().__init__(id="details")
         self.title_text = title
         self.tabs = tabs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal as _signal
 
-from rich.text import Text
+from rich.console import RenderableType
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +24,7 @@ class TextScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False, id="modal.close_q"),
     ]
 
-    def __init__(self, title: str, body: Text | str, *, id: str | None = None) -> None:
+    def __init__(self, title: str, body: RenderableType, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.title_text = title
         self.body = body

@@ -13,6 +13,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from envdeck.backend.processes.model import ProcessRow
+
 from ..formatting import human_bytes
 from ..proctree import VisibleRow, command_text
 from ..settings import HighlightRule
@@ -48,7 +50,7 @@ class ProcessView(ScrollView, can_focus=True):
         self._rule_styles: dict[int, Style | None] = {}
 
     @property
-    def selected(self) -> dict | None:
+    def selected(self) -> ProcessRow | None:
         """The process under the cursor."""
         if 0 <= self.cursor < len(self.rows):
             return self.rows[self.cursor].row
@@ -108,7 +110,7 @@ class ProcessView(ScrollView, can_focus=True):
         """Click selects the line under the pointer."""
         self.move_cursor(self.scroll_offset.y + event.y)
 
-    def _rule_style(self, row: dict, command: str) -> Style | None:
+    def _rule_style(self, row: ProcessRow, command: str) -> Style | None:
         pid = row["pid"]
         if pid not in self._rule_styles:
             style = None

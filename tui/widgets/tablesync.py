@@ -13,7 +13,7 @@ Cell = str | Text
 Row = tuple[str, Sequence[Cell]]
 
 
-def sync_rows(table: DataTable, rows: list[Row], cache: dict[str, tuple]) -> None:
+def sync_rows(table: DataTable, rows: Sequence[Row], cache: dict[str, tuple]) -> None:
     """Make ``table`` show ``rows`` (key, cells); ``cache`` remembers what each row showed.
 
     Same keys in the same order: only changed cells are updated. Otherwise the rows are
