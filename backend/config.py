@@ -21,6 +21,8 @@ import yaml
 from envdeck.backend.errors import UserInputError
 
 ARCHES = ("x86_64", "aarch64")
+#: Every arch Lima names (cpuType keys, image entries); envdeck runs the ones in ARCHES.
+ARCHES_ALL = ("x86_64", "aarch64", "armv7l", "ppc64le", "riscv64", "s390x")
 ACCELS = ("auto", "kvm", "tcg", "hvf")
 TEMPLATES = ("tiny",)
 PROVISION_MODES = ("system",)  # "user" is refused until it is honoured (it would run as root)
@@ -94,6 +96,7 @@ class InstanceConfig:
     ssh_local_port: int = 0
     port_forwards: tuple[PortForwardRule, ...] = field(default_factory=tuple)
     provision: tuple[ProvisionStep, ...] = field(default_factory=tuple)
+    cpu_type: dict[str, str] = field(default_factory=dict)  # arch -> QEMU -cpu model (Lima's)
 
 
 def parse_size(text: str | int) -> int:
@@ -294,7 +297,12 @@ TOP_KEYS = {
     "ssh": "ssh settings",
     "portForwards": "port forwards",
     "provision": "provisioning scripts",
+    "cpuType": "QEMU CPU model per arch",
 }
+
+#: The architectures the built-in tiny template is built for.
+TINY_ARCHES: tuple[str, ...] = ("x86_64",)
+_CPU_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]*")
 
 
 def _port_range(doc: _Doc, node: yaml.Node, what: str) -> tuple[int, int]:
@@ -491,6 +499,27 @@ _FIELD_PARSERS: dict[str, Callable[[_Doc, yaml.Node], tuple[str, Any]]] = {
 }
 
 
+def _cpu_type(doc: _Doc, node: yaml.Node) -> dict[str, str]:
+    """Lima's ``cpuType``: a QEMU ``-cpu`` model per guest arch (empty or null: the default)."""
+    models = doc.mapping(node, "cpuType", dict.fromkeys(ARCHES_ALL, "a QEMU -cpu model"))
+    chosen: dict[str, str] = {}
+    for arch, (_, value) in models.items():
+        if isinstance(value, yaml.ScalarNode) and (
+            value.tag.endswith(":null") or value.value == ""
+        ):
+            continue  # null or "": QEMU's default for that arch, as in Lima
+        model = doc.string(value, f"cpuType.{arch}")
+        if model and not _CPU_MODEL.fullmatch(model):
+            raise doc.fail(
+                value,
+                f"cpuType.{arch} {model!r} is not a QEMU CPU model",
+                "write a model name as 'qemu-system-ARCH -cpu help' lists it, e.g. cortex-a72",
+            )
+        if model:
+            chosen[arch] = model
+    return chosen
+
+
 def parse_config(
     text: str, source: str = "<string>", base_dir: Path | None = None
 ) -> InstanceConfig:
@@ -548,12 +577,12 @@ def parse_config(
         "images" not in keys
         and "kernel" not in keys
         and values.get("template", "tiny") == "tiny"
-        and values.get("arch", "x86_64") != "x86_64"
+        and values.get("arch", "x86_64") not in TINY_ARCHES
     ):
         raise doc.fail(
             keys["arch"][1],
-            f"the tiny template is built for x86_64, not {values['arch']}",
-            "remove arch: (or set arch: x86_64)",
+            f"the tiny template is built for {', '.join(TINY_ARCHES)}, not {values['arch']}",
+            f"set arch: to one of {', '.join(TINY_ARCHES)}",
         )
     if "kernel" in keys and values.get("arch", "x86_64") != "x86_64":
         raise doc.fail(
@@ -597,6 +626,8 @@ def parse_config(
                 "kernel: and template: exclude each other",
                 "keep one: template for the built-in guest, kernel for your own",
             )
+    if "cpuType" in keys:
+        values["cpu_type"] = _cpu_type(doc, keys["cpuType"][1])
     if "ssh" in keys:
         ssh = doc.mapping(keys["ssh"][1], "ssh", {"localPort": ""})
         if "localPort" in ssh:

@@ -177,3 +177,13 @@ def test_fuzz_raw_text_only_raises_config_error(text):
         parse_config(text, "raw.yaml")
     except ConfigError as err:
         assert err.where.startswith("raw.yaml")
+
+
+def test_cpu_type_per_arch_as_lima_writes_it():
+    cfg = parse_config("cpuType:\n  aarch64: cortex-a72\n  x86_64: null\n  riscv64: ''\n")
+    assert cfg.cpu_type == {"aarch64": "cortex-a72"}
+    with pytest.raises(ConfigError) as bad:
+        parse_config("cpuType:\n  aarch64: 'max -device evil'\n", "i.yaml")
+    assert "i.yaml:2:12" in str(bad.value.where) and "not a QEMU CPU model" in bad.value.message
+    with pytest.raises(ConfigError, match="mips"):
+        parse_config("cpuType:\n  mips: x\n")
