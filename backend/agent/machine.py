@@ -74,28 +74,42 @@ class Machine:
         self.state.set_status(state="starting", reason=None)
         await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None, refresh=False)
         ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg)
-        choice = accel_mod.choose(self.cfg.accel, self.cfg.arch)
+        # (the first KVM start of a host boot runs a probe: up to 2 s, off the loop)
+        choice = await asyncio.to_thread(accel_mod.choose, self.cfg.accel, self.cfg.arch)
         self.state.say("info", f"accelerator {choice.accel}: {choice.why}")
         await self._spawn(choice.accel, ssh_port)
         self._started(choice.accel, ssh_port)
         if choice.guarded:
-            watchdog = self.timings.kvm_watchdog_s
-            try:
-                async with asyncio.timeout(watchdog):
-                    await self.console.kernel_booted.wait()
-            except TimeoutError:
-                reason = (
-                    f"the guest kernel did not reach /init within {watchdog:.0f}s "
-                    f"under {choice.accel}"
-                )
-                accel_mod.record_verdict(choice.accel, reason)
-                self.state.say(
-                    "warning", f"{reason}: falling back to TCG (remembered until the host reboots)"
-                )
-                await self._kill_for_restart()
-                self.state.restart_boot()
-                await self._spawn("tcg", ssh_port)
-                self._started("tcg", ssh_port)
+            await self._guard_first_boot(choice.accel, ssh_port)
+
+    async def _guard_first_boot(self, accel: str, ssh_port: int) -> None:
+        """KVM can hang or die on some hosts: wait for the kernel, else fall back to TCG."""
+        watchdog = self.timings.kvm_watchdog_s
+        booted = asyncio.ensure_future(self.console.kernel_booted.wait())
+        died = asyncio.ensure_future(self.state.exited.wait())
+        try:
+            await asyncio.wait({booted, died}, timeout=watchdog, return_when="FIRST_COMPLETED")
+        finally:
+            booted.cancel()
+            died.cancel()
+        if self.console.kernel_booted.is_set():
+            return
+        if self.state.exited.is_set():  # reported as crashed; the next start must not retry
+            reason = f"QEMU exited under {accel} before the guest kernel booted"
+            accel_mod.record_verdict(accel, reason)
+            self.state.say(
+                "warning", f"{reason}: the next start uses TCG (remembered until the host reboots)"
+            )
+            return
+        reason = f"the guest kernel did not reach /init within {watchdog:.0f}s under {accel}"
+        accel_mod.record_verdict(accel, reason)
+        self.state.say(
+            "warning", f"{reason}: falling back to TCG (remembered until the host reboots)"
+        )
+        await self._kill_for_restart()
+        self.state.restart_boot()
+        await self._spawn("tcg", ssh_port)
+        self._started("tcg", ssh_port)
 
     def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
         if self.cfg.images:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
@@ -154,6 +168,7 @@ class Machine:
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
         try:
             await self.monitor.connect(self.inst.qmp_sock)
+            self.inst.restrict_sockets()  # QEMU made them with our umask: owner-only
         except Exception as exc:  # noqa: BLE001 - QEMU may have died at once: its log says why
             if not self.state.exited.is_set():
                 raise EnvdeckError(f"QEMU's monitor did not answer: {exc}") from exc
@@ -189,6 +204,7 @@ class Machine:
         await self.console.attach()
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
         await self.monitor.connect(self.inst.qmp_sock, timeout=5)
+        self.inst.restrict_sockets()
         self.state.tracker.reached("first serial output", "adopted")
         self.state.set_status(
             state="booting",

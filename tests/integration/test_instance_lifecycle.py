@@ -133,6 +133,9 @@ def test_logs_follow_streams_from_the_agent(home: Path):
 def test_kill_qemu_reads_crashed_then_start_works(home: Path):
     envdeck("create", "crash", check=True, timeout=900)
     envdeck("start", "crash", check=True)
+    inst = home / "instances" / "crash"
+    for sock in ("agent.sock", "qmp.sock", "serial.sock"):  # owner-only, whatever the umask
+        assert stat.S_IMODE((inst / sock).stat().st_mode) & 0o077 == 0, sock
     pid = list_json()["crash"]["pid"]
     os.kill(pid, signal.SIGKILL)
     t0 = time.monotonic()
@@ -246,3 +249,33 @@ def test_kernel_panic_is_diagnosed(home: Path, tmp_path: Path):
     assert "the guest kernel panicked" in result.stderr, result.stderr
     row = list_json()["panic"]
     assert row["state"] == "crashed" and "Kernel panic - not syncing" in row["reason"]
+
+
+def test_qemu_dying_under_kvm_is_remembered_and_the_next_start_uses_tcg(home: Path):
+    """Where QEMU aborts as a KVM vCPU starts (this machine: failed to set MSR), a guarded KVM
+    boot that dies is reported and the next start goes to TCG at once."""
+    from envdeck.backend.vm import accel
+
+    broken = accel.probe("kvm")
+    if not accel.kvm_usable()[0] or broken is None or "QEMU failed" not in broken:
+        pytest.skip(f"KVM here does not make QEMU die ({broken or 'it works'})")
+    verdicts = Path(os.environ["ENVDECK_CACHE"]) / "accel-verdicts.json"
+    saved = verdicts.read_bytes() if verdicts.exists() else None
+    try:
+        accel.record_verdict("kvm", "pretend the probe passed", works=True)
+        envdeck("create", "kvmdies", check=True, timeout=900)
+        first = envdeck("start", "kvmdies")
+        assert first.returncode != 0 and "crashed" in first.stdout + first.stderr
+        verdict = wait_for(lambda: accel.recorded_verdict("kvm"), 10)  # (the agent writes it)
+        assert "before the guest kernel booted" in verdict
+        second = envdeck("start", "kvmdies", check=True)
+        assert "kvm skipped: QEMU exited under kvm" in second.stdout + second.stderr
+        row = list_json()["kvmdies"]
+        assert row["state"] == "ready" and row["accel"] == "tcg"
+        assert len(qemu_processes(home)) == 1  # no QEMU left behind by the failed start
+        envdeck("stop", "kvmdies", check=True, timeout=120)
+    finally:
+        if saved is None:
+            verdicts.unlink(missing_ok=True)
+        else:
+            verdicts.write_bytes(saved)

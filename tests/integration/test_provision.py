@@ -18,7 +18,7 @@ provision:
     script: |
       echo hello-provision
       echo provisioned > /etc/provisioned
-  - mode: user
+  - mode: system
     script: |
       echo about-to-fail
       exit 7
