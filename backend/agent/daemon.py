@@ -85,7 +85,8 @@ class Agent:
         self.tasks.spawn(self._stop_on(stop_requested))
         try:
             await self.machine.start()
-            await self.readiness.wait_ready()
+            if not self.state.exited.is_set():  # (QEMU may die as it starts)
+                await self.readiness.wait_ready()
             await self.state.exited.wait()
         except EnvdeckError as exc:
             self.state.say("error", str(exc))

@@ -58,6 +58,7 @@ class Machine:
         self.proc: asyncio.subprocess.Process | None = None
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
+        self._guarded: str | None = None  # the accel of a watchdog-guarded boot in progress
 
     async def start(self) -> None:
         """Adopt the QEMU a dead agent left running, or launch a new one."""
@@ -77,7 +78,10 @@ class Machine:
         # (the first KVM start of a host boot runs a probe: up to 2 s, off the loop)
         choice = await asyncio.to_thread(accel_mod.choose, self.cfg.accel, self.cfg.arch)
         self.state.say("info", f"accelerator {choice.accel}: {choice.why}")
+        self._guarded = choice.accel if choice.guarded else None  # (QEMU may die in _spawn)
         await self._spawn(choice.accel, ssh_port)
+        if self.state.exited.is_set():  # QEMU died at once: _on_exit said why
+            return
         self._started(choice.accel, ssh_port)
         if choice.guarded:
             await self._guard_first_boot(choice.accel, ssh_port)
@@ -94,18 +98,14 @@ class Machine:
             died.cancel()
         if self.console.kernel_booted.is_set():
             return
-        if self.state.exited.is_set():  # reported as crashed; the next start must not retry
-            reason = f"QEMU exited under {accel} before the guest kernel booted"
-            accel_mod.record_verdict(accel, reason)
-            self.state.say(
-                "warning", f"{reason}: the next start uses TCG (remembered until the host reboots)"
-            )
+        if self.state.exited.is_set():  # reported as crashed (and judged) by _on_exit
             return
         reason = f"the guest kernel did not reach /init within {watchdog:.0f}s under {accel}"
         accel_mod.record_verdict(accel, reason)
         self.state.say(
             "warning", f"{reason}: falling back to TCG (remembered until the host reboots)"
         )
+        self._guarded = None
         await self._kill_for_restart()
         self.state.restart_boot()
         await self._spawn("tcg", ssh_port)
@@ -246,6 +246,12 @@ class Machine:
     def _on_exit(self, how: str) -> None:
         if self.state.exited.is_set():
             return
+        if self._guarded and not self.console.kernel_booted.is_set() and not self.state.stopping:
+            reason = f"QEMU exited under {self._guarded} before the guest kernel booted"
+            accel_mod.record_verdict(self._guarded, reason)
+            self.state.say(
+                "warning", f"{reason}: the next start uses TCG (remembered until the host reboots)"
+            )
         self.console.flush()
         tail = self.console.tail.last(30)
         state, reason = verdict(how, self.state.stopping, tail, self.inst.root / "qemu.log")

@@ -259,6 +259,8 @@ async def start(
     """Start (or re-attach to) an instance; with ``wait``, follow its boot until ready."""
     inst = InstanceDir.existing(name)
     instance_files.load(inst)  # bad YAML fails here, with its position, before anything runs
+    if agent_running(inst) and inst.read_state().get("state") in ("crashed", "stopped"):
+        await _wait_agent_gone(inst, 10)  # its QEMU has ended: that agent is on its way out
     proc = None if agent_running(inst) else spawn_agent(inst)
     client = await _connect_agent(inst, proc, timeout=30)
     try:

@@ -266,6 +266,7 @@ def test_qemu_dying_under_kvm_is_remembered_and_the_next_start_uses_tcg(home: Pa
         envdeck("create", "kvmdies", check=True, timeout=900)
         first = envdeck("start", "kvmdies")
         assert first.returncode != 0 and "crashed" in first.stdout + first.stderr
+        assert "the next start uses TCG" in " ".join((first.stdout + first.stderr).split())
         verdict = wait_for(lambda: accel.recorded_verdict("kvm"), 10)  # (the agent writes it)
         assert "before the guest kernel booted" in verdict
         second = envdeck("start", "kvmdies", check=True)
