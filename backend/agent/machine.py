@@ -247,10 +247,10 @@ class Machine:
         if self.state.exited.is_set():
             return
         if self._guarded and not self.console.kernel_booted.is_set() and not self.state.stopping:
-            reason = f"QEMU exited under {self._guarded} before the guest kernel booted"
-            accel_mod.record_verdict(self._guarded, reason)
+            judged = f"QEMU exited under {self._guarded} before the guest kernel booted"
+            accel_mod.record_verdict(self._guarded, judged)
             self.state.say(
-                "warning", f"{reason}: the next start uses TCG (remembered until the host reboots)"
+                "warning", f"{judged}: the next start uses TCG (remembered until the host reboots)"
             )
         self.console.flush()
         tail = self.console.tail.last(30)
