@@ -1,1 +1,2 @@
-"""SSH to guests: asyncssh client, keys and the pinned host key, the OpenSSH master and splice data path."""
+"""SSH to guests: the asyncssh client, keys and the pinned host key, the OpenSSH master and
+its splice data path."""

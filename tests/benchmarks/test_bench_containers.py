@@ -213,7 +213,8 @@ async def test_bench_containers_events_vs_polling() -> None:
         )
         print(
             f"idle CPU/min, dockerd:      source {src_dockerd * 1000:.0f} ms, "
-            f"poller {poll_dockerd * 1000:.0f} ms -> poller/source {ratio(poll_dockerd, src_dockerd)}"
+            f"poller {poll_dockerd * 1000:.0f} ms -> "
+            f"poller/source {ratio(poll_dockerd, src_dockerd)}"
         )
         print(f"list requests while idle (source): {requests_idle} (1 = the initial snapshot)")
         print(

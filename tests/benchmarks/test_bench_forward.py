@@ -171,6 +171,7 @@ def test_bench_forward_throughput_vs_openssh(local_sshd: LocalSshd):
         f"envdeck {ours_rate:.0f} MiB/s, ratio {ours_rate / openssh_rate:.2f} (goal >= 0.8)"
     )
     print(
-        f"[bench forward] envdeck without its OpenSSH master (asyncssh fallback): {fallback_rate:.0f} MiB/s, "
+        "[bench forward] envdeck without its OpenSSH master (asyncssh fallback): "
+        f"{fallback_rate:.0f} MiB/s, "
         f"ratio {fallback_rate / openssh_rate:.2f}"
     )

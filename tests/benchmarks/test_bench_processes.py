@@ -110,10 +110,12 @@ def test_bench_snapshot_and_cpu_vs_ps_and_htop(extra_processes):
     print(f"\n[processes] {total} /proc entries ({extra_processes} extra sleeps)")
     print(f"[processes] ps --forest:            {t_ps * 1000:7.1f} ms")
     print(
-        f"[processes] full snapshot+diff cold: {t_cold * 1000:7.1f} ms  ratio {t_cold / t_ps:.2f}x ps"
+        f"[processes] full snapshot+diff cold: {t_cold * 1000:7.1f} ms  "
+        f"ratio {t_cold / t_ps:.2f}x ps"
     )
     print(
-        f"[processes] snapshot+diff per tick:  {t_tick * 1000:7.1f} ms  ratio {t_tick / t_ps:.2f}x ps (goal <= 0.5)"
+        f"[processes] snapshot+diff per tick:  {t_tick * 1000:7.1f} ms  "
+        f"ratio {t_tick / t_ps:.2f}x ps (goal <= 0.5)"
     )
 
     # --- CPU per minute at 1 Hz: scanner loop vs htop -d 10, same window -----------------------

@@ -93,7 +93,8 @@ def test_cloud_image_boots_with_our_seed_and_keys(
     spec.write_text(
         "cpus: 2\nmemory: 1GiB\ndisk: 4GiB\n"
         f"images:\n  - location: {served}\n    arch: x86_64\n    digest: {sha256_of(cloud_image)}\n"
-        "provision:\n  - mode: system\n    script: |\n      echo provisioned-by-envdeck > /root/provisioned\n"
+        "provision:\n  - mode: system\n    script: |\n"
+        "      echo provisioned-by-envdeck > /root/provisioned\n"
     )
     try:
         created = envdeck("create", "cloud", "-f", str(spec), check=True, timeout=600)

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.integration
 
 BUSYBOX = Path("/opt/envdeck-test/arm64/busybox")
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-MASK = "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"
+MASK = (
+    "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff"
+    "\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"
+)
 
 
 def need_busybox() -> None:

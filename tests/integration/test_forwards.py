@@ -38,7 +38,8 @@ def fetch(port: int) -> str:
 
 
 def start_serving(name: str, port: int, text: str) -> None:
-    """Create and start an instance whose guest serves ``text`` over HTTP on ``port``, auto-forwarded."""
+    """Create and start an instance whose guest serves ``text`` over HTTP on ``port``
+    (auto-forwarded)."""
     envdeck("create", name, check=True, timeout=900)
     envdeck("start", name, check=True)
     envdeck(
@@ -155,11 +156,12 @@ def list_state(name: str) -> dict:
 
 
 def test_guest_unix_socket_forward(envdeck_home: Path, tmp_path: Path):
-    """guestSocket -> hostSocket (relative: in the instance dir, 0600), carried by socat over SSH."""
+    """guestSocket -> hostSocket (relative: in the instance dir, 0600), by socat over SSH."""
     require_tool("qemu-system-x86_64", "qemu-img")
     spec = tmp_path / "sock.yaml"
     spec.write_text(
-        "memory: 256MiB\nportForwards:\n  - guestSocket: /run/echo.sock\n    hostSocket: echo.sock\n"
+        "memory: 256MiB\nportForwards:\n"
+        "  - guestSocket: /run/echo.sock\n    hostSocket: echo.sock\n"
     )
     host_sock = envdeck_home / "instances" / "sock" / "echo.sock"
     try:

@@ -237,7 +237,8 @@ def test_kernel_panic_is_diagnosed(home: Path, tmp_path: Path):
     junk.write_bytes(b"\0" * 4096)
     spec = tmp_path / "panic.yaml"
     spec.write_text(
-        f"kernel:\n  path: {kernel}\n  initrd: {junk}\n  cmdline: console=ttyS0 panic=-1\nmemory: 256MiB\n"
+        f"kernel:\n  path: {kernel}\n  initrd: {junk}\n"
+        "  cmdline: console=ttyS0 panic=-1\nmemory: 256MiB\n"
     )
     envdeck("create", "panic", "-f", str(spec), check=True)
     os.environ["ENVDECK_STALL_SCALE"] = "0.2"

@@ -37,7 +37,8 @@ def qemu_argv(d: Path, kernel: Path, initrd: Path, ssh_port: int) -> list[str]:
     return [
         "qemu-system-x86_64", "-M", "microvm,acpi=on,rtc=on", "-accel", "tcg", "-cpu", "max",
         "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config", "-nographic",
-        "-kernel", str(kernel), "-initrd", str(initrd), "-append", TINY_CMDLINE + tcg_kernel_args("x86_64"),
+        "-kernel", str(kernel), "-initrd", str(initrd),
+        "-append", TINY_CMDLINE + tcg_kernel_args("x86_64"),
         "-chardev", f"socket,id=ser0,path={d}/serial.sock,server=on,wait=off",
         "-serial", "chardev:ser0",
         "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",

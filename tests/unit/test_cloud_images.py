@@ -20,7 +20,8 @@ DIGEST = "sha256:" + "ab" * 32
 
 def test_images_config_lima_style():
     cfg = parse_config(
-        f"images:\n  - location: https://example.org/a.qcow2\n    arch: x86_64\n    digest: {DIGEST}\n"
+        "images:\n  - location: https://example.org/a.qcow2\n"
+        f"    arch: x86_64\n    digest: {DIGEST}\n"
         "  - location: /srv/b.img\n"
     )
     assert cfg.template is None and cfg.kernel is None

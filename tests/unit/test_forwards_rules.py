@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from envdeck.backend.config import parse_config
@@ -11,16 +13,7 @@ from envdeck.backend.forwards.manager import auto_target, parse_spec, static_rul
 
 # Recorded from the tiny guest: sshd on 0.0.0.0:22, httpd on :::8081, a client connection,
 # and a listener bound to 127.0.0.1:5432.
-PROC_NET = """\
-  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0
-   1: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1235 1 0
-   2: 0F02000A:0016 0202000A:C350 01 00000000:00000000 02:000A7D3A 00000000     0        0 1236 4 0
-  sl  local_address                         remote_address                        st tx_queue rx_queue
-   0: 00000000000000000000000000000000:1FA1 00000000000000000000000000000000:0000 0A 00000000:00000000
-   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000
-garbage line
-"""
+PROC_NET = (Path(__file__).parent / "fixtures" / "guest-proc-net-tcp.txt").read_text()
 
 
 def test_parse_listeners_v4_v6_and_states():
@@ -54,7 +47,8 @@ def test_first_matching_rule_decides():
 
 def test_host_ip_is_only_what_the_user_wrote():
     r = rules(
-        "portForwards:\n  - guestPort: 80\n    hostPort: 8080\n    hostIP: 0.0.0.0\n  - guestPort: 81\n"
+        "portForwards:\n  - guestPort: 80\n    hostPort: 8080\n    hostIP: 0.0.0.0\n"
+        "  - guestPort: 81\n"
     )
     assert static_rules(r) == [(80, "0.0.0.0", 8080), (81, "127.0.0.1", 81)]
 
