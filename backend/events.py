@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -50,19 +53,124 @@ class UnknownEvent(ValueError):
     """A JSON line whose ``kind`` no registered event class claims."""
 
 
+class BadEvent(ValueError):
+    """A JSON value that is not a well-typed event of a known kind (a field of the wrong type,
+    a required field missing, not an object)."""
+
+
 def from_dict(data: dict[str, Any]) -> Event:
-    """Decode one event from its plain-JSON form; unknown fields are ignored (forward compat)."""
+    """Decode one event from its plain-JSON form; unknown fields are ignored (forward compat).
+
+    Every known field is checked against its declared type (:class:`BadEvent` if one does not
+    fit), so a consumer never meets ``"memory_bytes": "lots"``.
+    """
+    if not isinstance(data, dict):
+        raise BadEvent(f"an event is a JSON object, not {type(data).__name__}")
     kind = data.get("kind")
-    cls = _REGISTRY.get(kind)  # type: ignore[arg-type]
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise UnknownEvent(f"unknown event kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    hints = _field_types(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise BadEvent(f"{kind}: the field {f.name!r} is missing")
+            continue
+        problem = _type_problem(data[f.name], hints[f.name])
+        if problem:
+            raise BadEvent(f"{kind}: {f.name} {problem}")
+        values[f.name] = data[f.name]
+    return cls(**values)
 
 
 def from_json(line: str) -> Event:
     """Decode one JSON Lines line."""
     return from_dict(json.loads(line))
+
+
+# --- decode validation: JSON values against the fields' declared types ---------------------
+
+_INT_LIMIT = 1 << 63  # JSON integers beyond int64 are no pid, size or port
+# TypedDict rows whose keys may be partial (a "changed" process row carries what changed), but
+# never without their identity.
+_IDENTITY_KEYS: dict[str, tuple[str, ...]] = {"ProcessRow": ("pid",)}
+_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """The resolved type hints of an event class or a TypedDict (cached)."""
+    if cls not in _TYPES:
+        from envdeck.backend.processes.model import ProcessRow
+
+        _TYPES[cls] = typing.get_type_hints(cls, localns={"ProcessRow": ProcessRow})
+    return _TYPES[cls]
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` (from JSON) does not fit ``hint``, or None when it does."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return None
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if all(_type_problem(value, option) for option in options):
+            return f"is not {' or '.join(_type_name(o) for o in options)}"
+        return None
+    if hint is type(None):
+        return None if value is None else "is not null"
+    if hint is bool:
+        return None if isinstance(value, bool) else "is not a boolean"
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < _INT_LIMIT
+        return None if ok else "is not an integer"
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and abs(value) < _INT_LIMIT
+        return None if ok else "is not a finite number"
+    if hint is str:
+        return None if isinstance(value, str) and _encodable(value) else "is not text"
+    if hint is dict or origin is dict:
+        return None if isinstance(value, dict) else "is not an object"
+    if origin is list:
+        if not isinstance(value, list):
+            return "is not a list"
+        (item,) = typing.get_args(hint)
+        for index, element in enumerate(value):
+            problem = _type_problem(element, item)
+            if problem:
+                return f"[{index}] {problem}"
+        return None
+    if typing.is_typeddict(hint):
+        return _typeddict_problem(value, hint)
+    return f"has a type this decoder does not know ({hint!r})"
+
+
+def _typeddict_problem(value: Any, hint: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "is not an object"
+    for key in _IDENTITY_KEYS.get(hint.__name__, ()):
+        if key not in value:
+            return f"has no {key!r}"
+    for key, key_hint in _field_types(hint).items():
+        if key in value:
+            problem = _type_problem(value[key], key_hint)
+            if problem:
+                return f"{key!r} {problem}"
+    return None
+
+
+def _type_name(hint: Any) -> str:
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def _encodable(text: str) -> bool:
+    """False for lone surrogates (JSON's ``"\\ud800"``): not text a terminal can show."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- instance events (emitted by the per-instance agent) -----------------------------------

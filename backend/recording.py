@@ -1,7 +1,8 @@
 """Recordings: the backend's event stream on disk, and a Source that plays one back.
 
 Format: JSON Lines, one event per line, ``{"t": seconds_since_start, **event.to_dict()}``.
-A recording drives the real dashboard with no backend (``envdeck replay FILE``).
+A recording drives the real dashboard with no backend (``envdeck replay FILE``). A line that is
+not a well-typed event (bad UTF-8, not JSON, a field of the wrong type) is skipped and counted.
 """
 
 from __future__ import annotations
@@ -9,38 +10,87 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from envdeck.backend.errors import UserInputError
-from envdeck.backend.events import Event, UnknownEvent, from_dict
+from envdeck.backend.events import BadEvent, Event, UnknownEvent, from_dict
 from envdeck.backend.sources import Emit, Hub, ReplayClock, Source
 
+MAX_LINE_BYTES = 16 << 20  # a longer line is bad (skipped), never read into memory whole
 
-def read_recording(path: Path) -> Iterator[tuple[float, Event]]:
-    """Yield ``(t, event)`` for each line; skip kinds this build does not know.
 
-    Raises UserInputError (with file:line) on a line that is not JSON.
-    """
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserInputError(
-                    f"not a JSON line: {exc.msg}",
-                    where=f"{path}:{lineno}",
-                    hint="a recording is JSON Lines written by 'envdeck record'",
-                ) from exc
-            t = float(data.pop("t", 0.0))
-            try:
-                yield t, from_dict(data)
-            except (UnknownEvent, TypeError):
-                continue  # a newer or older event kind: play what we understand
+class RecordingReader:
+    """Iterate a recording as ``(t, event)``; every line that is not a well-typed event is
+    skipped and counted (``skipped``, the first reasons in ``problems``), never raised."""
+
+    PROBLEMS_KEPT = 5
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.skipped = 0
+        self.problems: list[str] = []  # "FILE:LINE: why", the first few
+
+    def __iter__(self) -> Iterator[tuple[float, Event]]:
+        with open(self.path, "rb") as fh:
+            lineno = 0
+            while raw := fh.readline(MAX_LINE_BYTES + 1):
+                lineno += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                        pass  # drop the rest of the over-long line
+                    self._skip(lineno, f"longer than {MAX_LINE_BYTES} bytes")
+                    continue
+                if not raw.strip():
+                    continue
+                try:
+                    yield decode_line(raw)
+                except BadLine as exc:
+                    self._skip(lineno, str(exc))
+
+    def _skip(self, lineno: int, why: str) -> None:
+        self.skipped += 1
+        if len(self.problems) < self.PROBLEMS_KEPT:
+            self.problems.append(f"{self.path}:{lineno}: {why}")
+
+    def summary(self) -> str:
+        """One line for the user: how many lines were skipped and the first reason."""
+        first = f" (first: {self.problems[0]})" if self.problems else ""
+        noun = "line" if self.skipped == 1 else "lines"
+        return f"{self.skipped} bad {noun} of the recording skipped{first}"
+
+
+class BadLine(ValueError):
+    """A recording line that is not a well-typed event (why, for the user)."""
+
+
+def decode_line(raw: bytes) -> tuple[float, Event]:
+    """``(t, event)`` of one line, or BadLine (bad UTF-8, not JSON, bad or unknown event)."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadLine("not UTF-8") from None
+    except (ValueError, RecursionError) as exc:  # (JSONDecodeError, over-long ints, deep nesting)
+        raise BadLine(f"not JSON: {getattr(exc, 'msg', type(exc).__name__)}") from None
+    if not isinstance(data, dict):
+        raise BadLine(f"a JSON {type(data).__name__}, not an event object")
+    t = data.pop("t", 0.0)
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
+        raise BadLine(f"'t' is {t!r}, not seconds since the start")
+    try:
+        return float(t), from_dict(data)
+    except UnknownEvent as exc:  # a newer or older event kind: play what we understand
+        raise BadLine(str(exc)) from None
+    except BadEvent as exc:
+        raise BadLine(str(exc)) from None
+
+
+def read_recording(path: str | Path) -> Iterator[tuple[float, Event]]:
+    """Yield ``(t, event)`` for each good line of a recording (bad lines skipped)."""
+    return iter(RecordingReader(path))
 
 
 class ReplaySource(ReplayClock):
@@ -52,10 +102,16 @@ class ReplaySource(ReplayClock):
             raise UserInputError(f"no such recording: {self.path}")
         self.speed = speed
         self.name = f"replay:{self.path.name}"
+        self.reader = RecordingReader(self.path)
         self._base_ts: float | None = None
         self._t0_mono: float | None = None
         self._frozen_at: float | None = None
         self.events_played = 0
+
+    @property
+    def skipped(self) -> int:
+        """Lines of the recording skipped so far (not well-typed events)."""
+        return self.reader.skipped
 
     def now(self) -> float:
         """The recording's wall clock at this point of the playback (for uptimes and ages)."""
@@ -70,7 +126,7 @@ class ReplaySource(ReplayClock):
         """Emit every event at its recorded offset, then return."""
         self._t0_mono = time.monotonic()
         last_ts = None
-        for t, event in read_recording(self.path):
+        for t, event in self.reader:
             if self._base_ts is None:
                 self._base_ts = event.ts - t
             if self.speed > 0:

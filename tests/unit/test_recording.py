@@ -15,7 +15,7 @@ import pytest
 from envdeck.backend import events as ev
 from envdeck.backend.cli.main import build_parser
 from envdeck.backend.errors import UserInputError
-from envdeck.backend.recording import ReplaySource, read_recording, record
+from envdeck.backend.recording import RecordingReader, ReplaySource, read_recording, record
 from envdeck.backend.sources import Hub
 
 
@@ -97,18 +97,16 @@ async def test_replay_speed_zero_plays_at_once_and_freezes_the_clock(tmp_path: P
     assert len(seen) == 3 and source.now() == 560.0
 
 
-def test_unknown_kinds_are_skipped_and_bad_lines_name_file_and_line(tmp_path: Path):
+def test_unknown_kinds_and_bad_lines_are_skipped_and_counted_with_file_and_line(tmp_path: Path):
     path = tmp_path / "r.jsonl"
     path.write_text(
         '{"t":0,"kind":"from.the.future","x":1}\n'
         '{"t":0.1,"kind":"forward.removed","instance":"i","guest":"22","ts":1}\n'
         "not json\n"
     )
-    events = read_recording(path)
-    assert isinstance(next(events)[1], ev.ForwardRemoved)
-    with pytest.raises(UserInputError) as err:
-        next(events)
-    assert err.value.where == f"{path}:3"
+    reader = RecordingReader(path)
+    assert [type(e) for _, e in reader] == [ev.ForwardRemoved]
+    assert reader.skipped == 2 and reader.problems[1].startswith(f"{path}:3: not JSON")
 
 
 def test_missing_recording_is_a_user_error(tmp_path: Path):
