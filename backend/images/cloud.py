@@ -82,6 +82,30 @@ def _open(location: str):  # noqa: ANN202 - a binary file-like with an optional 
         ) from exc
 
 
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    """``algorithm:hex`` of ``data`` (sha256 or sha512, as images: and base: write them)."""
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def download_small(location: str, limit: int = 1 << 20) -> bytes:
+    """A small file (a base template) read into memory, at most ``limit`` bytes; never written."""
+    source, total = _open(location)
+    with source:
+        if total is not None and total > limit:
+            raise UserInputError(
+                f"{location} is {total} bytes, more than {limit}", hint="point at a YAML file"
+            )
+        try:
+            data = bytes(source.read(limit + 1))
+        except (http.client.HTTPException, OSError) as exc:
+            raise UserInputError(
+                f"the download of {location} broke off: {_describe(exc)}", hint="try again"
+            ) from None
+    if len(data) > limit:
+        raise UserInputError(f"{location} is more than {limit} bytes", hint="point at a YAML file")
+    return data
+
+
 def digest_warning(image: ImageSpec) -> str:
     """What to tell the user about an image listed without a digest."""
     how = (
@@ -131,7 +155,8 @@ def _copy(
 ) -> None:
     """Copy ``source`` to ``out`` checking its length and digest; UserInputError if they differ
     or the connection breaks."""
-    digest = hashlib.sha256()
+    algorithm = want.split(":", 1)[0] if want else "sha256"
+    digest = hashlib.new(algorithm)
     done = 0
     last = -1.0
     try:
@@ -153,7 +178,7 @@ def _copy(
             f"the download of {name} stopped at {done} of {total} bytes",
             hint="run the command again to retry (nothing was kept)",
         )
-    got = f"sha256:{digest.hexdigest()}"
+    got = f"{algorithm}:{digest.hexdigest()}"
     if want and got != want:
         raise UserInputError(
             f"{name} does not match its digest: expected {want}, got {got}",

@@ -30,6 +30,13 @@ class Deb:
     depends: str = ""
 
     @property
+    def spec(self) -> str:
+        """What ``apt-get download`` is asked for: ``name:arch=version`` (``name=version`` for
+        an architecture-independent package)."""
+        name = self.package if self.arch == "all" else f"{self.package}:{self.arch}"
+        return f"{name}={self.version}"
+
+    @property
     def filename(self) -> str:
         """The file name ``apt-get download`` gives it (an epoch's ':' becomes '%3a')."""
         return f"{self.package}_{self.version.replace(':', '%3a')}_{self.arch}.deb"
@@ -93,19 +100,40 @@ def _stanzas(text: str) -> Iterable[dict[str, str]]:
             yield fields
 
 
+def require_architecture(deb_arch: str) -> None:
+    """Fail with the command that fixes it when apt cannot fetch ``deb_arch`` packages."""
+    dpkg = require_tool("dpkg")
+    if deb_arch == _run([dpkg, "--print-architecture"]).strip():
+        return
+    if deb_arch not in _run([dpkg, "--print-foreign-architectures"]).split():
+        raise EnvdeckError(
+            f"apt cannot fetch {deb_arch} packages: {deb_arch} is not a dpkg architecture here",
+            hint=f"sudo dpkg --add-architecture {deb_arch} && sudo apt-get update",
+        )
+
+
+def bare(name: str) -> str:
+    """A package name without its ``:arch`` qualifier."""
+    return name.partition(":")[0]
+
+
 def show(packages: Iterable[str]) -> dict[str, Deb]:
-    """The candidate version of each package (``apt-cache show --no-all-versions``)."""
+    """The candidate version of each package (``apt-cache show --no-all-versions``), keyed by
+    bare name; a name may carry an architecture (``libc6:arm64``)."""
     names = sorted(set(packages))
     text = _run([require_tool("apt-cache"), "show", "--no-all-versions", *names])
+    wanted = {bare(n): n.partition(":")[2] for n in names}
     found: dict[str, Deb] = {}
     for st in _stanzas(text):
         if st["Package"] in found or not st.get("SHA256"):
+            continue
+        if wanted.get(st["Package"]) not in ("", st.get("Architecture")):
             continue
         found[st["Package"]] = Deb(
             st["Package"], st["Version"], st.get("Architecture", "amd64"),
             st["SHA256"], int(st.get("Size", "0")), st.get("Depends", ""),
         )  # fmt: skip
-    missing = [n for n in names if n not in found]
+    missing = [n for n in names if bare(n) not in found]
     if missing:
         raise EnvdeckError(
             f"no downloadable candidate for {', '.join(missing)}",
@@ -115,23 +143,30 @@ def show(packages: Iterable[str]) -> dict[str, Deb]:
 
 
 def real_kernel_package(meta: str = "linux-image-amd64") -> str:
-    """Resolve a kernel metapackage (linux-image-amd64) to the versioned image package."""
-    deb = show([meta])[meta]
+    """Resolve a kernel metapackage (linux-image-amd64, linux-image-arm64:arm64) to the
+    versioned image package (bare name)."""
+    deb = show([meta])[bare(meta)]
     for alt in re.split(r"[,|]", deb.depends):
         name = alt.strip().split(" ")[0]
-        if name.startswith("linux-image-") and name != meta:
+        if name.startswith("linux-image-") and name != bare(meta):
             return name
-    if meta.startswith("linux-image-") and re.search(r"\d", meta):
-        return meta  # already a versioned package
+    if meta.startswith("linux-image-") and re.search(r"\d", bare(meta)):
+        return bare(meta)  # already a versioned package
     raise EnvdeckError(f"cannot resolve {meta} to a kernel package (Depends: {deb.depends!r})")
 
 
 def depends_closure(*packages: str) -> list[str]:
-    """``packages`` and everything they Depends/Pre-Depends on, recursively (no virtuals)."""
-    text = _run([
+    """``packages`` and everything they Depends/Pre-Depends on, recursively (no virtuals).
+    Names keep apt's ``:arch`` qualifier (``libc6:arm64``) for a foreign architecture."""
+    argv = [
         require_tool("apt-cache"), "depends", "--recurse", "--no-recommends", "--no-suggests",
         "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages,
-    ])  # fmt: skip
+    ]  # fmt: skip
+    try:
+        text = _run(argv)
+    except EnvdeckError:
+        show(packages)  # names the package apt does not know
+        raise
     names = {line.strip() for line in text.splitlines() if line and not line[0].isspace()}
     return sorted(n for n in names if not n.startswith("<"))
 
@@ -160,7 +195,7 @@ def download(debs: Iterable[Deb], dest: Path, progress: Progress | None = None) 
         argv = [require_tool("apt-get"), "download", "-q"]
         if os.geteuid() == 0:  # apt's _apt sandbox user cannot write to a private dir
             argv += ["-o", "APT::Sandbox::User=root"]
-        _fetch(argv + [f"{d.package}={d.version}" for d in missing], dest, missing, progress)
+        _fetch(argv + [d.spec for d in missing], dest, missing, progress)
     paths = {}
     for deb in debs:
         path = dest / deb.filename

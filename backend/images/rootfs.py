@@ -11,20 +11,17 @@ from pathlib import Path
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.images.cpio import NewcWriter
 from envdeck.backend.images.elf import interpreter, module_depends, needed_libraries
+from envdeck.backend.images.tinyarch import (
+    COMMON_BINARIES,
+    COMMON_MODULES,
+    RECIPES,
+    TinyArch,
+)
 
-#: kernel modules to load at boot (their dependencies are added from .modinfo)
-MODULES = (
-    "virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk", "virtio_rng",
-    "button", "evdev", "ext4", "crc32c_generic",
-)  # fmt: skip
-#: binaries taken from the packages: archive path in the .deb tree -> path in the guest
-BINARIES = {
-    "bin/busybox": "bin/busybox",
-    "usr/sbin/dropbear": "usr/sbin/dropbear",
-    "usr/bin/dropbearkey": "usr/bin/dropbearkey",
-    "usr/bin/dropbearconvert": "usr/bin/dropbearconvert",
-    "usr/bin/socat": "usr/bin/socat",
-}
+#: kernel modules the x86_64 guest loads at boot (see tinyarch for each arch's)
+MODULES = COMMON_MODULES
+#: binaries the x86_64 guest takes from its packages: archive path -> path in the guest
+BINARIES = COMMON_BINARIES
 #: files of backend/guest -> (path in the guest, mode)
 GUEST_FILES = {
     "init": ("init", 0o755),
@@ -39,46 +36,61 @@ GUEST_FILES = {
 }
 GUEST_DIR = Path(__file__).parent / "guest"
 
-LIB_DIR = "lib/x86_64-linux-gnu"
-LIB_SEARCH = (LIB_DIR, "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
+X86_64 = RECIPES["x86_64"]
+LIB_DIR = X86_64.lib_dir
 BASE_DIRS = (
-    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", LIB_DIR, "lib64", "lib/modules", "etc",
+    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "lib/modules", "etc",
     "etc/envdeck", "etc/envdeck/rc.d", "etc/dropbear", "etc/acpi", "etc/acpi/PWRF", "dev",
     "proc", "sys", "tmp", "run", "var", "var/log", "mnt", "data",
 )  # fmt: skip
+SYSINIT_RCS = b"::sysinit:/etc/envdeck/rcS\n"
 
 
-def guest_files() -> dict[str, bytes]:
-    """The guest scripts shipped in backend/guest, by name."""
-    return {name: (GUEST_DIR / name).read_bytes() for name in sorted(GUEST_FILES)}
+def guest_files(recipe: TinyArch = X86_64) -> dict[str, bytes]:
+    """The guest scripts shipped in images/guest, by name, as ``recipe``'s guest gets them:
+    its boot steps added, and run (from inittab) before rcS."""
+    files = {name: (GUEST_DIR / name).read_bytes() for name in sorted(GUEST_FILES)}
+    steps = b"".join(f"::sysinit:/{dest}\n".encode() for dest in recipe.boot_steps.values())
+    if steps:
+        assert SYSINIT_RCS in files["inittab"]
+        files["inittab"] = files["inittab"].replace(SYSINIT_RCS, steps + SYSINIT_RCS)
+    for name in recipe.boot_steps:
+        files[name] = (GUEST_DIR / name).read_bytes()
+    return dict(sorted(files.items()))
 
 
-def write_tree(cpio: NewcWriter, udir: Path, moddir: Path, version: str) -> None:
+def write_tree(
+    cpio: NewcWriter, udir: Path, moddir: Path, version: str, recipe: TinyArch = X86_64
+) -> None:
     """Write the guest's whole file tree into ``cpio``."""
-    for d in BASE_DIRS:
+    lib_dir = recipe.lib_dir
+    for d in (*BASE_DIRS[:6], lib_dir, *BASE_DIRS[6:]):
         cpio.add_dir(d)
     cpio.add_dir("root", 0o700)
     cpio.add_dir("root/.ssh", 0o700)
     cpio.add_chardev("dev/console", 5, 1)
     cpio.add_chardev("dev/null", 1, 3, 0o666)
     cpio.add_symlink("bin/sh", "busybox")
-    for name, (dest, mode) in GUEST_FILES.items():
-        cpio.add_file(dest, (GUEST_DIR / name).read_bytes(), mode)
+    places = {**GUEST_FILES, **{name: (dest, 0o755) for name, dest in recipe.boot_steps.items()}}
+    for name, data in guest_files(recipe).items():
+        dest, mode = places[name]
+        cpio.add_file(dest, data, mode)
     elves: list[bytes] = []
-    for src, dest in BINARIES.items():
+    for src, dest in recipe.binaries.items():
         data = (udir / src).read_bytes()
         cpio.add_file(dest, data, 0o755)
         elves.append(data)
-    for soname, data in _libraries(udir, elves).items():
-        cpio.add_file(f"{LIB_DIR}/{soname}", data, 0o755)
+    for soname, data in _libraries(udir, elves, lib_dir).items():
+        cpio.add_file(f"{lib_dir}/{soname}", data, 0o755)
     for interp in {i for e in elves if (i := interpreter(e))}:
-        if not interp.startswith(f"/{LIB_DIR}/"):
-            cpio.add_symlink(interp, f"/{LIB_DIR}/{Path(interp).name}")
-    _write_modules(cpio, moddir, version)
+        if not interp.startswith(f"/{lib_dir}/"):
+            cpio.add_symlink(interp, f"/{lib_dir}/{Path(interp).name}")
+    _write_modules(cpio, moddir, version, recipe)
 
 
-def _find_lib(udir: Path, soname: str) -> Path:
-    for d in LIB_SEARCH:
+def _find_lib(udir: Path, soname: str, lib_dir: str) -> Path:
+    multiarch = lib_dir.removeprefix("lib/")
+    for d in (lib_dir, f"usr/lib/{multiarch}", "lib64", "usr/lib64", "lib", "usr/lib"):
         path = udir / d / soname
         if path.is_symlink():
             target = os.readlink(path)
@@ -88,7 +100,7 @@ def _find_lib(udir: Path, soname: str) -> Path:
     raise EnvdeckError(f"library {soname} not found in the unpacked packages")
 
 
-def _libraries(udir: Path, elves: list[bytes]) -> dict[str, bytes]:
+def _libraries(udir: Path, elves: list[bytes], lib_dir: str) -> dict[str, bytes]:
     """Every shared library the binaries need, transitively: soname -> contents."""
     found: dict[str, bytes] = {}
     todo = [n for e in elves for n in needed_libraries(e)]
@@ -96,14 +108,16 @@ def _libraries(udir: Path, elves: list[bytes]) -> dict[str, bytes]:
         soname = todo.pop()
         if soname in found:
             continue
-        found[soname] = _find_lib(udir, soname).read_bytes()
+        found[soname] = _find_lib(udir, soname, lib_dir).read_bytes()
         todo.extend(needed_libraries(found[soname]))
     return found
 
 
-def module_closure(index: dict[str, str], deps: Callable[[str], list[str]]) -> list[str]:
-    """Modules of MODULES that exist in ``index`` plus their dependencies, dependencies first."""
-    return module_closure_of([m for m in MODULES if m in index], deps)
+def module_closure(
+    index: dict[str, str], deps: Callable[[str], list[str]], modules: tuple[str, ...] = MODULES
+) -> list[str]:
+    """``modules`` that exist in ``index`` plus their dependencies, dependencies first."""
+    return module_closure_of([m for m in modules if m in index], deps)
 
 
 def module_closure_of(names: str | list[str], deps: Callable[[str], list[str]]) -> list[str]:
@@ -124,9 +138,10 @@ def module_closure_of(names: str | list[str], deps: Callable[[str], list[str]]) 
     return order
 
 
-def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
+def _write_modules(cpio: NewcWriter, moddir: Path, version: str, recipe: TinyArch) -> None:
     """The needed .ko files under lib/modules/VERSION, a modules.dep for busybox modprobe, and
-    /etc/envdeck/modules (the insmod order). Modules built into the kernel are skipped."""
+    /etc/envdeck/modules (rcS's insmod order; the recipe's on-demand modules are shipped but
+    left to modprobe). Modules built into the kernel are skipped."""
     index = {
         p.name.removesuffix(".ko").replace("-", "_"): p.relative_to(moddir).as_posix()
         for p in moddir.glob("kernel/**/*.ko")
@@ -137,7 +152,8 @@ def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
     builtin_names = {
         Path(line).name.removesuffix(".ko").replace("-", "_") for line in builtin.split()
     }
-    unknown = [m for m in MODULES if m not in index and m not in builtin_names]
+    wanted = (*recipe.modules, *recipe.on_demand)
+    unknown = [m for m in wanted if m not in index and m not in builtin_names]
     if unknown:
         raise EnvdeckError(f"kernel {version} has no module {', '.join(unknown)}")
     cache: dict[str, list[str]] = {}
@@ -147,7 +163,8 @@ def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
             cache[name] = [d for d in module_depends(moddir / index[name]) if d in index]
         return cache[name]
 
-    order = module_closure(index, deps)
+    order = module_closure(index, deps, wanted)
+    at_boot = module_closure(index, deps, recipe.modules)
     root = f"lib/modules/{version}"
     made = {"lib/modules", root}
     cpio.add_dir(root)
@@ -165,4 +182,4 @@ def _write_modules(cpio: NewcWriter, moddir: Path, version: str) -> None:
         below = module_closure_of(name, deps)[:-1]
         dep_lines.append(f"{index[name]}: {' '.join(index[d] for d in reversed(below))}".rstrip())
     cpio.add_file(f"{root}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
-    cpio.add_file("etc/envdeck/modules", ("\n".join(index[n] for n in order) + "\n").encode())
+    cpio.add_file("etc/envdeck/modules", ("\n".join(index[n] for n in at_boot) + "\n").encode())

@@ -39,12 +39,14 @@ def user_data(hostname: str, authorized_key: str, host_private_key: bytes) -> st
 
 
 def meta_data(instance_id: str, hostname: str) -> str:
-    """NoCloud meta-data: a new ``instance_id`` makes cloud-init run its first-boot modules again."""
+    """NoCloud meta-data: a new ``instance_id`` makes cloud-init run its first-boot modules
+    again."""
     return f"instance-id: {instance_id}\nlocal-hostname: {hostname}\n"
 
 
 def write_seed(path: Path, files: dict[str, str]) -> None:
-    """Write the ``cidata`` ISO with ``files`` (meta-data, user-data) to ``path`` atomically (0600)."""
+    """Write the ``cidata`` ISO with ``files`` (meta-data, user-data) to ``path`` atomically
+    (0600)."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, joliet=3, rock_ridge="1.09", vol_ident="cidata")
     try:
