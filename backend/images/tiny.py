@@ -87,9 +87,9 @@ def recipe_digest(packages: list[debs.Deb], recipe: TinyArch) -> str:
     return compute_digest(packages, guest_files(recipe), modules, recipe.binaries)
 
 
-def _debs_dir(recipe: TinyArch) -> Path:
-    """Where the .debs of one arch are kept (each arch prunes its own)."""
-    return tiny_root() / ("debs" if recipe.arch == "x86_64" else f"debs-{recipe.deb_arch}")
+def _debs_dir(top: Path, recipe: TinyArch) -> Path:
+    """Where the .debs of one arch are kept under ``top`` (each arch prunes its own)."""
+    return top / ("debs" if recipe.arch == "x86_64" else f"debs-{recipe.deb_arch}")
 
 
 def apt_fingerprint(recipe: TinyArch | None = None) -> str | None:
@@ -178,7 +178,7 @@ def build_tiny(progress: Progress | None = None, arch: str = "x86_64") -> Built:
         for stale in top.glob(".build-*"):  # left by a killed build; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         try:
-            paths = debs.download(packages, _debs_dir(recipe), report)
+            paths = debs.download(packages, _debs_dir(top, recipe), report)
         except EnvdeckError as exc:
             return _fallback(exc, report, arch)
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=top))
@@ -223,7 +223,7 @@ def _prune(
     )
     for old in others[spare:]:
         shutil.rmtree(old, ignore_errors=True)
-    for deb in _debs_dir(recipe).glob("*.deb"):
+    for deb in _debs_dir(top, recipe).glob("*.deb"):
         if deb.name not in debs_in_use:
             deb.unlink(missing_ok=True)
 
