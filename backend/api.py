@@ -3,14 +3,19 @@
 :class:`Backend` is what a client (the TUI) may ask for; :class:`LiveBackend` does it with the
 real backend modules. Those are imported inside the methods, so importing this module (and the
 dashboard) stays cheap. Coroutines return one line for the user; blocking calls run in threads
-or are documented as blocking (the caller runs them off its UI thread).
+or are documented as blocking (the caller runs them off its UI thread). :class:`ReplayBackend` is
+what a replay gets: it refuses everything, so a recording never acts on (or connects to) the
+real instances, containers and processes that share its names.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, NoReturn, Protocol
+
+from envdeck.backend.errors import EnvdeckError
 
 ContainerAction = Literal["start", "stop", "restart", "pause", "unpause", "remove"]
 
@@ -96,6 +101,14 @@ class Backend(Protocol):
 
     async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
         """Signal a host process, only if it is still the one that started at ``start_time``."""
+        ...
+
+    def serial_log_path(self, name: str) -> Path:
+        """The instance's whole serial log on disk (for searching it; blocking)."""
+        ...
+
+    def open_in_browser(self, url: str) -> None:
+        """Open ``url`` (a forward's host address) in the user's browser (blocking)."""
         ...
 
 
@@ -216,3 +229,108 @@ class LiveBackend:
 
         await asyncio.to_thread(signals.send_signal, pid, start_time, sig)
         return f"sent signal {sig} to {pid}"
+
+    def serial_log_path(self, name: str) -> Path:
+        """The log the instance's agent writes."""
+        from envdeck.backend.store import InstanceDir
+
+        return InstanceDir.of(name).serial_log
+
+    def open_in_browser(self, url: str) -> None:
+        """The desktop's browser."""
+        import webbrowser
+
+        webbrowser.open(url)
+
+
+class ReplayRefused(EnvdeckError):
+    """What every command of a replay answers: a recording shows, it never acts."""
+
+
+def _refuse(what: str) -> NoReturn:
+    raise ReplayRefused(
+        f"{what}: not in a replay (a recording is only shown; nothing live is touched)",
+        hint="run 'envdeck' without replay to act on live instances",
+    )
+
+
+class ReplayBackend:
+    """:class:`Backend` of a replay: refuses every command, opens no file, socket or process."""
+
+    async def start_instance(self, name: str) -> str:
+        """Refused."""
+        _refuse(f"start {name}")
+
+    async def stop_instance(self, name: str) -> str:
+        """Refused."""
+        _refuse(f"stop {name}")
+
+    async def restart_instance(self, name: str) -> str:
+        """Refused."""
+        _refuse(f"restart {name}")
+
+    async def pause_instance(self, name: str) -> str:
+        """Refused."""
+        _refuse(f"pause {name}")
+
+    async def resume_instance(self, name: str) -> str:
+        """Refused."""
+        _refuse(f"resume {name}")
+
+    async def delete_instance(self, name: str, *, force: bool) -> str:
+        """Refused."""
+        _refuse(f"delete {name}")
+
+    async def create_instance(self, name: str, *, template: str) -> str:
+        """Refused."""
+        _refuse(f"create {name}")
+
+    def instance_shell_argv(self, name: str) -> list[str]:
+        """Refused."""
+        _refuse(f"a shell in {name}")
+
+    def instance_qemu_argv(self, name: str) -> list[str]:
+        """Refused (the live instance's files are not the recording's)."""
+        _refuse(f"the QEMU command of {name}")
+
+    def instance_config_text(self, name: str) -> str:
+        """Refused."""
+        _refuse(f"the config of {name}")
+
+    async def add_forward(self, name: str, spec: str) -> str:
+        """Refused."""
+        _refuse(f"a forward for {name}")
+
+    async def remove_forward(self, name: str, guest: str) -> str:
+        """Refused."""
+        _refuse(f"removing a forward of {name}")
+
+    async def container_action(
+        self, endpoint: str, ref: str, action: ContainerAction, *, force: bool = False
+    ) -> str:
+        """Refused."""
+        _refuse(f"container {action}")
+
+    def container_shell_argv(self, endpoint: str, ref: str) -> list[str]:
+        """Refused."""
+        _refuse("a container shell")
+
+    def container_logs(self, endpoint: str, ref: str, *, tail: int) -> LineStream:
+        """Refused (a recording's endpoint may be any URL: never connected to)."""
+        _refuse("container logs")
+
+    def container_stats(self, endpoint: str, ref: str) -> dict[str, Any]:
+        """Refused (see container_logs)."""
+        _refuse("container stats")
+
+    async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
+        """Refused."""
+        _refuse(f"signal {sig} to {pid}")
+
+    def serial_log_path(self, name: str) -> Path:
+        """Refused (the log on disk is a live instance's, not the recording's)."""
+        _refuse(f"searching the serial log of {name}")
+
+    def open_in_browser(self, url: str) -> None:
+        """Refused."""
+        _refuse(f"opening {url}")

@@ -27,8 +27,10 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from envdeck.backend import store
-from envdeck.backend.api import Backend, LiveBackend
+from envdeck.backend.api import Backend, LiveBackend, ReplayBackend
+from envdeck.backend.recording import ReplaySource
 from envdeck.backend.sources import Hub, Source
+from envdeck.backend.text import visible
 from envdeck.themes import (
     BUILTIN_THEMES,
     DEFAULT_THEME,
@@ -60,7 +62,11 @@ PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 
 class EnvdeckApp(App[int]):
-    """The dashboard. ``sources`` default to the live ones, ``backend`` to the real one."""
+    """The dashboard. ``sources`` default to the live ones, ``backend`` to the real one.
+
+    Given a replay and no backend, the dashboard is read-only and its backend refuses every
+    command (:class:`ReplayBackend`): a recording never touches what lives on this machine.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "envdeck"
@@ -117,9 +123,13 @@ class EnvdeckApp(App[int]):
         self.sources = sources
         self.hub = Hub(sources)
         replay = self.hub.replay()
+        self.recordings = [s for s in sources if isinstance(s, ReplaySource)]
+        if backend is None:
+            backend = LiveBackend() if replay is None else ReplayBackend()
+        readonly = readonly or isinstance(backend, ReplayBackend)
         self.ctx = DashContext(
             model=DashboardModel(),
-            backend=backend if backend is not None else LiveBackend(),
+            backend=backend,
             settings=self.settings,
             clock=clock or (replay.now if replay else time.time),
             readonly=readonly,
@@ -132,6 +142,7 @@ class EnvdeckApp(App[int]):
         self._requested_theme = theme
         self._reported_errors = 0
         self._reported_model_errors = 0
+        self._reported_skipped = 0
         self._suspended = False
 
     @property
@@ -277,11 +288,39 @@ class EnvdeckApp(App[int]):
             self.model.dirty.add("instances")  # uptimes
         errors = self.hub.errors
         for name, exc in errors[self._reported_errors :]:
-            self.notify(f"{name}: {exc}", title="source failed", severity="error", timeout=10)
+            self.notify(
+                visible(f"{name}: {exc}"),
+                title="source failed",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
         self._reported_errors = len(errors)
         for error in self.model.errors[self._reported_model_errors :]:
-            self.notify(error, title="dashboard", severity="error", timeout=10)
+            self.notify(
+                visible(error), title="dashboard", severity="error", timeout=10, markup=False
+            )
         self._reported_model_errors = len(self.model.errors)
+        self._report_skipped_lines()
+
+    def _report_skipped_lines(self) -> None:
+        """A recording with bad lines: the count in the header, a notification when it grows."""
+        skipped = sum(r.skipped for r in self.recordings)
+        if skipped == self._reported_skipped:
+            return
+        self._reported_skipped = skipped
+        tags = [t for t in self.ctx.mode_tags if not t.endswith("SKIPPED")]
+        self.ctx.mode_tags = [*tags, f"{skipped} BAD LINES SKIPPED"]
+        self.model.dirty.add("header")
+        for recording in self.recordings:
+            if recording.skipped:
+                self.notify(
+                    visible(recording.reader.summary()),
+                    title="recording",
+                    severity="warning",
+                    timeout=8,
+                    markup=False,
+                )
 
     def _refresh_host(self) -> None:
         self.ctx.host_line = self.host_info()
@@ -371,7 +410,7 @@ class EnvdeckApp(App[int]):
         elif word in ("q", "quit"):
             self.exit(0)
         else:
-            self.notify(f"unknown command :{text}", severity="warning")
+            self.notify(f"unknown command :{visible(text)}", severity="warning", markup=False)
 
     def action_refresh_now(self) -> None:
         """Re-render everything now."""
@@ -452,9 +491,10 @@ class EnvdeckApp(App[int]):
                 completed = subprocess.run(argv, check=False)
         except Exception as exc:  # noqa: BLE001 - SuspendNotSupported, missing program
             self.notify(
-                f"{exc.__class__.__name__}: {exc}\n{shlex.join(argv)}",
+                visible(f"{exc.__class__.__name__}: {exc}") + "\n" + visible(shlex.join(argv)),
                 title="shell",
                 severity="error",
+                markup=False,
             )
             return
         finally:
@@ -469,14 +509,15 @@ class EnvdeckApp(App[int]):
         if event.state == WorkerState.ERROR:
             error = worker.error
             self.notify(
-                str(error) or error.__class__.__name__,
+                visible(str(error) or error.__class__.__name__),
                 title="action failed",
                 severity="error",
                 timeout=8,
+                markup=False,
             )
         elif event.state == WorkerState.SUCCESS and worker.group == "actions":
             if worker.result:
-                self.notify(str(worker.result), timeout=4)
+                self.notify(visible(worker.result), timeout=4, markup=False)
             self.hub.poke()  # sources that can rescan now (e.g. after create/delete)
 
 

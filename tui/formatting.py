@@ -8,6 +8,7 @@ from rich.text import Text
 
 from envdeck.backend import units
 from envdeck.backend.arch import qemu_arch
+from envdeck.backend.text import visible, visible_lines
 
 HOST_ARCH = platform.machine()
 
@@ -44,7 +45,18 @@ def same_arch(a: str | None, b: str | None = HOST_ARCH) -> bool:
     return qemu_arch(a) == qemu_arch(b)
 
 
+def plain(text: object, style: str = "") -> Text:
+    """Text from a guest, a process, a container or a recording, ready to render: its control
+    characters made visible (:func:`~envdeck.backend.text.visible`), never parsed as markup."""
+    return Text(visible(text), style=style)
+
+
+def plain_lines(text: str, style: str = "") -> Text:
+    """Multi-line untrusted text (a config file, a log, command lines): each line made visible."""
+    return Text("\n".join(visible_lines(text)), style=style)
+
+
 def state_text(state: str, colours: dict[str, str]) -> Text:
     """``state`` coloured by the theme (``colours`` holds the app's CSS variables)."""
     variable = STATE_VARIABLE.get(state, "state-stopped")
-    return Text(state, style=colours.get(variable, ""))
+    return plain(state, colours.get(variable, ""))

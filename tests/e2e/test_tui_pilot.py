@@ -395,15 +395,14 @@ async def test_new_and_remove_forward(recording: Path, backend):
 
 
 @covers("forward.open", "forward.details")
-async def test_forward_keys(recording: Path, monkeypatch):
-    app = make_app(recording)
-    opened: list[str] = []
-    monkeypatch.setattr("webbrowser.open", opened.append)
+async def test_forward_keys(recording: Path):
+    backend = FakeBackend()
+    app = make_app(recording, backend=backend)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app)
         await pilot.press("3", "w")
         await actions_done(app)
-        assert opened == ["http://127.0.0.1:60022/"]
+        assert ("open_in_browser", "http://127.0.0.1:60022/") in backend.calls
         await pilot.press("enter")
         await actions_done(app)
         assert isinstance(app.screen, DetailScreen) and "60022" in screen_text(app)

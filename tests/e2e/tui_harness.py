@@ -9,6 +9,7 @@ from typing import Any
 
 from envdeck.backend.api import Backend, ContainerAction, LineStream
 from envdeck.backend.recording import ReplaySource
+from envdeck.backend.store import InstanceDir
 from envdeck.tui.app import EnvdeckApp
 from envdeck.tui.settings import UISettings
 from tests.e2e.synthetic import events
@@ -85,6 +86,13 @@ class FakeBackend(Backend):
 
     async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
         return self._record("send_signal", pid, start_time, sig)
+
+    def serial_log_path(self, name: str) -> Path:
+        self._record("serial_log_path", name)
+        return InstanceDir.of(name).serial_log  # (under the test's own ENVDECK_HOME)
+
+    def open_in_browser(self, url: str) -> None:
+        self._record("open_in_browser", url)
 
 
 class Lines:

@@ -17,6 +17,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from envdeck.backend.text import visible
+
 from ..context import DashContext
 from ..messages import ActionRequested, ScreenRequested
 
@@ -41,8 +43,9 @@ class Pane(Vertical):
         self.set_title()
 
     def set_title(self, extra: str = "") -> None:
-        """Border title: ``[N] Title  extra``."""
-        self.border_title = f"[{self.number}] {self.title}" + (f"  {extra}" if extra else "")
+        """Border title: ``[N] Title  extra`` (``extra`` may quote data: shown as text)."""
+        title = f"[{self.number}] {self.title}" + (f"  {extra}" if extra else "")
+        self.border_title = Text(visible(title))
 
     @property
     def main(self) -> Widget:
@@ -82,8 +85,8 @@ class Pane(Vertical):
         self.post_message(ActionRequested(command))
 
     def warn(self, text: str) -> None:
-        """A warning notification (nothing selected, wrong pane ...)."""
-        self.notify(text, severity="warning")
+        """A warning notification (nothing selected, wrong pane ...); ``text`` is never markup."""
+        self.notify(visible(text), severity="warning", markup=False)
 
     @on(Worker.StateChanged)
     def _lookup_failed(self, event: Worker.StateChanged) -> None:
@@ -91,8 +94,9 @@ class Pane(Vertical):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             self.notify(
-                str(error) or error.__class__.__name__,
+                visible(str(error) or error.__class__.__name__),
                 title="action failed",
                 severity="error",
                 timeout=8,
+                markup=False,
             )

@@ -17,8 +17,9 @@ from textual.widgets import DataTable, Static
 from envdeck.backend import events as ev
 from envdeck.backend.api import Backend, ContainerAction
 from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.text import visible
 
-from ..formatting import state_text
+from ..formatting import plain, state_text
 from ..messages import ShellRequested
 from ..proctree import command_text
 from ..screens.details import DetailScreen, json_text
@@ -98,9 +99,9 @@ class ContainersPane(Pane):
             )
             for c in containers:
                 count += 1
-                platform = Text(c.platform or "-")
+                platform = plain(c.platform or "-")
                 if c.emulated:
-                    platform = Text(
+                    platform = plain(
                         f"{c.platform or '?'} emulated",
                         style=colours.get("emulated", "magenta") + " bold",
                     )
@@ -108,11 +109,11 @@ class ContainersPane(Pane):
                     (
                         f"{endpoint}|{c.id}",
                         (
-                            Text("  " + c.name, style="bold" if c.state == "running" else ""),
+                            plain("  " + c.name, "bold" if c.state == "running" else ""),
                             state_text(c.state, colours),
                             platform,
-                            shorten(c.image, IMAGE_WIDTH),
-                            ", ".join(c.ports) or "-",
+                            plain(shorten(visible(c.image), IMAGE_WIDTH)),
+                            plain(", ".join(c.ports) or "-"),
                         ),
                     )
                 )
@@ -265,18 +266,19 @@ def top_text(rows: list[ProcessRow]) -> Text:
     if not rows:
         return Text("no processes of this container in the host's process table", style="italic")
     lines = [
-        f"{r['pid']:>7} {(r.get('cpu_percent') or 0.0):5.1f}%  {command_text(r)}" for r in rows
+        f"{r['pid']:>7} {(r.get('cpu_percent') or 0.0):5.1f}%  {visible(command_text(r))}"
+        for r in rows
     ]
     return Text("\n".join(lines))
 
 
 def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[str, str]) -> tuple:
     """The header row of one endpoint: name, reachability, native arch (reasons go below)."""
-    title = Text(name, style="bold underline")
+    title = plain(name, "bold underline")
     if status is None:
         return (title, "", "", "", "")
     if status.reachable:
-        native = f"native {status.native_arch}" if status.native_arch else ""
+        native = plain(f"native {status.native_arch}" if status.native_arch else "")
         return (title, Text("reachable", style=colours.get("state-ready", "")), native, "", "")
     return (title, Text("unreachable", style=colours.get("state-crashed", "")), "", "", "")
 
@@ -289,6 +291,8 @@ def endpoint_problems(endpoints: dict[str, ev.EndpointStatus], colours: dict[str
         if not status.reachable:
             if out:
                 out.append("\n")
-            out.append(f"{name}: ", style="bold")
-            out.append(status.reason or "unreachable", style=colours.get("state-crashed", ""))
+            out.append(visible(f"{name}: "), style="bold")
+            out.append(
+                visible(status.reason or "unreachable"), style=colours.get("state-crashed", "")
+            )
     return out

@@ -5,7 +5,6 @@ Its keys open a forward in the browser, add one, remove one (asks first) and sho
 
 from __future__ import annotations
 
-import webbrowser
 from functools import partial
 
 from rich.text import Text
@@ -15,8 +14,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from envdeck.backend import events as ev
+from envdeck.backend.text import visible
 
-from ..formatting import human_bytes, state_text
+from ..formatting import human_bytes, plain, state_text
 from ..screens.details import DetailScreen, json_text
 from ..screens.modals import ConfirmScreen, PromptScreen
 from ..widgets.tablesync import cursor_key, sync_rows
@@ -75,14 +75,14 @@ class ForwardsPane(Pane):
             f = forwards[guest]
             state = state_text(f.state, colours)
             if f.reason and f.state != "active":
-                state.append(f" ({f.reason})")
+                state.append(visible(f" ({f.reason})"))
             rows.append(
                 (
                     guest,
                     (
-                        f.guest,
-                        f.host,
-                        f.source,
+                        plain(f.guest),
+                        plain(f.host),
+                        plain(f.source),
                         state,
                         str(f.connections),
                         human_bytes(f.bytes_in),
@@ -99,10 +99,7 @@ class ForwardsPane(Pane):
         elif not rows:
             self.show(
                 "#forwards-empty",
-                Text(
-                    f"{name} has no forwards (its guest listens on no TCP port yet).",
-                    style="italic",
-                ),
+                plain(f"{name} has no forwards (its guest listens on no TCP port yet).", "italic"),
             )
         else:
             self.show("#forwards-empty", "")
@@ -141,12 +138,12 @@ class ForwardsPane(Pane):
             self.warn("Select a TCP forward first.")
             return
         url = f"http://{forward.host}/"
-        self.notify(f"Opening {url}")
+        self.notify(f"Opening {visible(url)}", markup=False)
         self._open_url(url)
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _open_url(self, url: str) -> None:
-        webbrowser.open(url)
+        self.ctx.backend.open_in_browser(url)
 
     def action_details(self) -> None:
         """Enter: everything known about the forward."""

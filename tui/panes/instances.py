@@ -17,8 +17,9 @@ from textual.widgets import DataTable, Static
 
 from envdeck.backend import events as ev
 from envdeck.backend.api import Backend
+from envdeck.backend.text import visible
 
-from ..formatting import duration, human_bytes, same_arch, state_text
+from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, state_text
 from ..messages import InstanceSelected, ShellRequested
 from ..screens.details import DetailScreen, Loader, json_text
 from ..screens.modals import ConfirmScreen, TextScreen
@@ -101,10 +102,10 @@ class InstancesPane(Pane):
                 (
                     name,
                     (
-                        Text(name, style="bold"),
+                        plain(name, "bold"),
                         state_text(s.state, colours),
-                        s.arch,
-                        accel,
+                        plain(s.arch),
+                        plain(accel),
                         str(s.cpus),
                         human_bytes(s.memory_bytes or None),
                         str(s.ssh_port or "-"),
@@ -136,10 +137,10 @@ class InstancesPane(Pane):
         colours = self.ctx.colours
         if status.state in ("crashed", "degraded") and status.reason:
             out.append(f"{status.state}: ", style=colours.get("state-crashed", "red"))
-            out.append(status.reason + "\n")
+            out.append(visible(status.reason) + "\n")
         if status.state == "crashed":
             for line in list(model.serial.get(name, ()))[-CRASH_LINES:]:
-                out.append("  │ " + line + "\n", style="dim")
+                out.append("  │ " + visible(line, keep_tabs=True) + "\n", style="dim")
         stages = model.ordered_stages(name)
         if stages and status.state in ("crashed", "degraded"):
             problems = [s for s in stages if s.status != "done"]
@@ -151,7 +152,7 @@ class InstancesPane(Pane):
         messages = model.messages.get(name)
         if messages and messages[-1].level in ("warning", "error"):
             last = messages[-1]
-            out.append(f"\n{last.level}: {last.text}", style="bold")
+            out.append("\n" + visible(f"{last.level}: {last.text}"), style="bold")
         return out
 
     # --- actions ------------------------------------------------------------------------
@@ -231,7 +232,7 @@ class InstancesPane(Pane):
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _show_commands(self, name: str) -> None:
-        body = Text(commands_text(self.ctx.backend, name))
+        body = plain_lines(commands_text(self.ctx.backend, name))
         self.show_screen(TextScreen(f"Commands of {name}", body, id="command"))
 
     def action_details(self) -> None:
@@ -270,8 +271,10 @@ def stages_text(stages: list[ev.BootStage]) -> Text:
         return Text("no boot stages seen since the dashboard started", style="italic")
     return Text(
         "\n".join(
-            f"{STAGE_MARK.get(s.status, '?')} {s.stage:<22} {s.elapsed_s:6.1f}s  {s.status}"
-            + (f"  {s.detail}" if s.detail else "")
+            visible(
+                f"{STAGE_MARK.get(s.status, '?')} {s.stage:<22} {s.elapsed_s:6.1f}s  {s.status}"
+                + (f"  {s.detail}" if s.detail else "")
+            )
             for s in stages
         )
     )
@@ -287,7 +290,7 @@ def stage_line(stages: list[ev.BootStage]) -> Text:
         style = {"failed": "bold red", "stalled": "bold yellow", "running": "italic"}.get(
             stage.status, ""
         )
-        out.append(f"{mark} {stage.stage} {stage.elapsed_s:.1f}s", style=style)
+        out.append(visible(f"{mark} {stage.stage} {stage.elapsed_s:.1f}s"), style=style)
         if stage.detail and stage.status in ("failed", "stalled"):
-            out.append(f" ({stage.detail})", style=style)
+            out.append(visible(f" ({stage.detail})"), style=style)
     return out

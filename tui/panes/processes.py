@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.text import visible
 
 from ..proctree import (
     DESCENDING_BY_DEFAULT,
@@ -119,7 +120,9 @@ class ProcessesPane(Pane):
         summary = self.query_one("#process-summary", Line)
         unavailable = model.processes_unavailable.get(self.host)
         if unavailable:
-            summary.set(Text(f"{self.host}: no process data — {unavailable}", style="bold"))
+            summary.set(
+                Text(visible(f"{self.host}: no process data — {unavailable}"), style="bold")
+            )
         elif not snapshot:
             if "processes" in self.ctx.missing_sources:
                 summary.set(Text("Process source not available in this build.", style="italic"))
@@ -317,18 +320,19 @@ class ProcessesPane(Pane):
 
 
 def process_text(row: ProcessRow) -> Text:
-    """Command line, emulation (arch, interpreter, as run), user, container, state, start."""
+    """Command line, emulation (arch, interpreter, as run), user, container, state, start
+    (every value shown with its control characters visible, a newline as ``\\n``)."""
     out = Text()
     out.append("cmdline: ", style="bold")
-    out.append(shlex.join(row.get("cmdline") or []) + "\n")
+    out.append(visible(shlex.join(row.get("cmdline") or [])) + "\n")
     emulated = row.get("emulated")
     if emulated:
         out.append("emulated: ", style="bold")
-        out.append(f"{emulated.get('arch')} via {emulated.get('interpreter')}\n")
+        out.append(visible(f"{emulated.get('arch')} via {emulated.get('interpreter')}") + "\n")
         out.append("as run:   ", style="bold")
-        out.append(command_text(row) + "\n")
+        out.append(visible(command_text(row)) + "\n")
     for key in ("user", "container", "state", "start_time"):
         if row.get(key) is not None:
             out.append(f"{key}: ", style="bold")
-            out.append(f"{row[key]}\n")
+            out.append(visible(row[key]) + "\n")  # type: ignore[literal-required]
     return out

@@ -16,8 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Log
 
-from envdeck.backend import store
+from envdeck.backend.text import visible
 
+from ..formatting import plain_lines
 from ..screens.modals import TextScreen
 from .base import Pane
 from .serial_search import search_log
@@ -114,13 +115,17 @@ class SerialPane(Pane):
             log.write_lines(self._format(name, lines))
 
     def _format(self, name: str, lines: list[str]) -> list[str]:
+        """Lines as shown: control characters visible (Log only blanks NUL..DC4: ESC, OSC and C1
+        would reach the terminal), timestamps and wrapping as chosen."""
+        lines = [visible(line, keep_tabs=True) for line in lines]
         if self.timestamps:
             pairs = self.ctx.model.serial_with_times(name, len(lines))
             if len(pairs) == len(
                 lines
             ):  # else a flood outran the window: no times for the overflow
                 lines = [
-                    time.strftime("%H:%M:%S ", time.localtime(ts)) + line for ts, line in pairs
+                    time.strftime("%H:%M:%S ", time.localtime(ts)) + visible(line, keep_tabs=True)
+                    for ts, line in pairs
                 ]
         return self._wrap(lines) if self.wrap else lines
 
@@ -180,7 +185,7 @@ class SerialPane(Pane):
     @work(thread=True, group="lookups", exit_on_error=False)
     def _save(self, path: Path, text: str) -> None:
         path.write_text(text)
-        self.notify(f"saved {path}")
+        self.notify(visible(f"saved {path}"), markup=False)
 
     def action_search(self) -> None:
         """Ask for a pattern; the search runs over the whole log on disk."""
@@ -198,9 +203,11 @@ class SerialPane(Pane):
     @work(thread=True, group="lookups", exit_on_error=False, exclusive=True)
     def _search_log(self, name: str, pattern: str) -> None:
         """Search the instance's whole serial log on disk (not only the window)."""
-        hits, total = search_log(store.InstanceDir.of(name).serial_log, pattern)
-        body = Text(
-            "\n".join(hits) if hits else "no matches (the log on disk is empty or has none)"
+        hits, total = search_log(self.ctx.backend.serial_log_path(name), pattern)
+        body = (
+            plain_lines("\n".join(hits))
+            if hits
+            else Text("no matches (the log on disk is empty or has none)")
         )
         title = f"/{pattern} in {name}'s serial log: {total} lines" + (
             f" (first {len(hits)})" if total > len(hits) else ""

@@ -18,11 +18,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
+from ..formatting import plain, plain_lines
+
 Loader = Callable[[], str | Text]
 
 
 def json_text(item: object) -> Text:
-    """A dataclass (an event) or a plain dict as indented JSON, for a details tab."""
+    """A dataclass (an event) or a plain dict as indented JSON, for a details tab (JSON escapes
+    every control and non-ASCII character: nothing in it acts on a terminal)."""
     data = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
     return Text(json.dumps(data, indent=2, default=str))
 
@@ -45,7 +48,7 @@ class DetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         """One TabPane per loader, each with a placeholder until it loads."""
         with Vertical(classes="modal-box details"):
-            yield Label(self.title_text, classes="modal-title")
+            yield Label(plain(self.title_text), classes="modal-title")
             with TabbedContent():
                 for index, (name, _) in enumerate(self.tabs):
                     with TabPane(name, id=f"tab-{index}"), VerticalScroll():
@@ -63,12 +66,14 @@ class DetailScreen(ModalScreen[None]):
         try:
             body = loader()
         except Exception as exc:  # noqa: BLE001 - shown in the tab
-            body = Text(f"not available: {exc}", style="italic")
+            body = plain(f"not available: {exc}", style="italic")
         self.app.call_from_thread(self._show, index, body)
 
     def _show(self, index: int, body: str | Text) -> None:
+        """A loader's str is data (a config file, command lines): shown line by line as text."""
+        shown = plain_lines(body) if isinstance(body, str) else body
         for static in self.query(f"#body-{index}").results(Static):
-            static.update(body)
+            static.update(shown)
 
     def action_tab(self, step: int) -> None:
         """Previous/next tab."""

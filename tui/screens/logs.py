@@ -16,6 +16,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Log
 
+from envdeck.backend.text import visible
+
+from ..formatting import plain
+
 MAX_LINES = 5_000
 DRAIN_HZ = 15
 
@@ -40,7 +44,7 @@ class LogScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         """Title and the log."""
         with Vertical(classes="modal-box logs"):
-            yield Label(self.title_text, classes="modal-title")
+            yield Label(plain(self.title_text), classes="modal-title")
             yield Log(max_lines=MAX_LINES, auto_scroll=True)
             yield Label("Esc closes · s follow on/off", classes="modal-hint")
 
@@ -57,7 +61,7 @@ class LogScreen(ModalScreen[None]):
         for line in stream:
             if self.closed:
                 break
-            self.lines.put(line)
+            self.lines.put(visible(line, keep_tabs=True))  # Log leaves ESC, OSC and C1 raw
 
     def drain(self) -> None:
         """Write whatever arrived since the last tick."""

@@ -1,4 +1,8 @@
-"""Modal screens: help, confirm (Cancel preselected), signal picker, command menu, text views."""
+"""Modal screens: help, confirm (Cancel preselected), signal picker, command menu, text views.
+
+Titles, questions, details and option labels often quote data (a process's command line, a
+container's name): they are shown as plain text, control characters visible, never as markup.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from ..formatting import plain
 
 SIGNALS = ["TERM", "INT", "HUP", "KILL", "STOP", "CONT", "USR1", "USR2", "QUIT"]
 
@@ -32,7 +38,7 @@ class TextScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         """Title, body, hint."""
         with Vertical(classes="modal-box"):
-            yield Label(self.title_text, classes="modal-title")
+            yield Label(plain(self.title_text), classes="modal-title")
             with VerticalScroll(classes="modal-scroll"):
                 yield Static(self.body, classes="modal-body")
             yield Label("Esc closes", classes="modal-hint")
@@ -55,9 +61,9 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         """Question, detail, buttons (Cancel first and focused)."""
         with Vertical(classes="modal-box confirm"):
-            yield Label(self.question, classes="modal-title")
+            yield Label(plain(self.question), classes="modal-title")
             if self.detail:
-                yield Static(self.detail, classes="modal-body")
+                yield Static(plain(self.detail), classes="modal-body")
             with Horizontal(classes="modal-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error")
@@ -92,8 +98,8 @@ class PickScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         """Title, options, hint."""
         with Vertical(classes="modal-box"):
-            yield Label(self.title_text, classes="modal-title")
-            yield OptionList(*[Option(label, id=oid) for oid, label in self.options])
+            yield Label(plain(self.title_text), classes="modal-title")
+            yield OptionList(*[Option(plain(label), id=oid) for oid, label in self.options])
             if self.hint:
                 yield Label(self.hint, classes="modal-hint")
 
@@ -134,7 +140,7 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         """Prompt and input."""
         with Vertical(classes="modal-box prompt"):
-            yield Label(self.prompt, classes="modal-title")
+            yield Label(plain(self.prompt), classes="modal-title")
             yield Input(placeholder=self.placeholder)
 
     @on(Input.Submitted)

@@ -14,6 +14,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.text import visible
 
 from ..formatting import human_bytes
 from ..proctree import VisibleRow, command_text
@@ -62,8 +63,8 @@ class ProcessView(ScrollView, can_focus=True):
         self.rows = rows
         self._rule_styles.clear()
         if self.follow and old is not None:
-            for index, visible in enumerate(rows):
-                if visible.row["pid"] == old["pid"]:
+            for index, shown in enumerate(rows):
+                if shown.row["pid"] == old["pid"]:
                     self.cursor = index
                     break
         self.cursor = max(0, min(self.cursor, len(rows) - 1))
@@ -129,14 +130,14 @@ class ProcessView(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self.rows):
             return Strip.blank(width, base)
-        visible = self.rows[index]
-        row = visible.row
+        line = self.rows[index]
+        row = line.row
         emulated = row.get("emulated")
         command = command_text(row)
         style = base
         if emulated:
             style += self.get_component_rich_style("processview--emulated")
-        elif not visible.matched:
+        elif not line.matched:
             style += self.get_component_rich_style("processview--dim")
         rule = self._rule_style(row, command)
         if rule is not None:
@@ -145,20 +146,21 @@ class ProcessView(ScrollView, can_focus=True):
             style += self.get_component_rich_style("processview--cursor")
         elif index == self.cursor:
             style += Style(reverse=True)
-        marker = "▸ " if visible.collapsed else ("▾ " if visible.has_children else "  ")
+        marker = "▸ " if line.collapsed else ("▾ " if line.has_children else "  ")
+        # Every cell that comes from the process (or a recording) is shown with visible().
         cells = (
-            f"{row.get('pid', 0):>7} {str(row.get('user') or '?')[:9]:<9} "
+            f"{row.get('pid', 0):>7} {visible(row.get('user') or '?')[:9]:<9} "
             f"{(row.get('cpu_percent') or 0.0):>5.1f} {human_bytes(row.get('rss_bytes')):>6} "
-            f"{str(row.get('state') or ' ')[:1]}  {'  ' * visible.depth}{marker}"
+            f"{visible(row.get('state') or ' ')[:1]}  {'  ' * line.depth}{marker}"
         )
         segments = [Segment(cells, style)]
         if emulated:
             badge = self.get_component_rich_style("processview--badge")
-            segments.append(Segment(f" {emulated.get('arch') or '?'} ", style + badge))
+            segments.append(Segment(f" {visible(emulated.get('arch') or '?')} ", style + badge))
             segments.append(Segment(" ", style))
         if row.get("container"):
             tag = self.get_component_rich_style("processview--container")
-            segments.append(Segment(f"[{row['container']}] ", style + tag))
-        segments.append(Segment(command, style))
+            segments.append(Segment(f"[{visible(row['container'])}] ", style + tag))
+        segments.append(Segment(visible(command), style))
         strip = Strip(segments).extend_cell_length(scroll_x + width, style)
         return strip.crop(scroll_x, scroll_x + width)
