@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from envdeck.backend.cli.output import console, print_json
+from envdeck.backend.cli.output import cell, console, line, print_json
 from envdeck.backend.cli.ps import guest_exec
 from envdeck.backend.processes import binfmt
 
@@ -38,7 +38,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print_json(registry.to_dict())
         return 0
     if registry.error:
-        console.print(f"[yellow]{registry.error}[/]")
+        console.print(line((registry.error, "yellow")))
         if not registry.mounted:
             console.print(
                 "[dim]mount it: sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc[/]"
@@ -49,11 +49,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_column(col, no_wrap=True)
     for h in registry.handlers:
         table.add_row(
-            h.name,
+            cell(h.name),
             "yes" if h.enabled else "[red]no[/]",
-            h.arch or (f"ext .{h.magic}" if h.kind == "extension" else "?"),
-            h.flags or "-",
-            h.interpreter,
+            cell(h.arch or (f"ext .{h.magic}" if h.kind == "extension" else "?")),
+            cell(h.flags or "-"),
+            cell(h.interpreter),
         )
     console.print(table)
     state = "enabled" if registry.enabled else "[red]disabled[/]"
@@ -66,7 +66,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     flags = args.flags.upper()
     binfmt.check_flags(flags)
     for arch in args.arch:
-        console.print(f"qemu-{arch}: {binfmt.register_arch(arch, flags=flags)}")
+        console.print(line(f"qemu-{arch}: {binfmt.register_arch(arch, flags=flags)}"))
     return 0
 
 
@@ -76,5 +76,5 @@ def cmd_unregister(args: argparse.Namespace) -> int:
         binfmt.check_handler_name(name)
     for name in args.arch:
         binfmt.unregister(name)
-        console.print(f"{name}: removed")
+        console.print(line(f"{name}: removed"))
     return 0

@@ -9,8 +9,17 @@ import sys
 import time
 
 from rich.table import Table
+from rich.text import Text
 
-from envdeck.backend.cli.output import console, err_console, human_bytes, print_json
+from envdeck.backend.cli.output import (
+    cell,
+    console,
+    err_console,
+    human_bytes,
+    line,
+    print_json,
+    terminal_line,
+)
 from envdeck.backend.containers import source as containers
 from envdeck.backend.containers.endpoints import discover, resolve
 from envdeck.backend.containers.rows import info_json
@@ -78,10 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_stats)
 
 
-def _platform_text(row: ContainerInfo) -> str:
+def _platform_text(row: ContainerInfo) -> Text:
     if not row.platform:
-        return "-"
-    return f"[bold magenta]{row.platform} (emulated)[/]" if row.emulated else row.platform
+        return cell("-")
+    return (
+        cell(f"{row.platform} (emulated)", "bold magenta") if row.emulated else cell(row.platform)
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -97,8 +108,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 raise
             failures += 1
             err_console.print(
-                f"[yellow]{endpoint.name}:[/] unreachable: {exc.message}",
-                markup=True,
+                line((f"{endpoint.name}:", "yellow"), f" unreachable: {exc.message}"),
                 soft_wrap=True,
             )
     if failures == len(endpoints):
@@ -121,15 +131,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         style = STATE_STYLE.get(row.state, "")
         cells = [
-            row.name,
-            row.id[:12],
-            row.image,
-            f"[{style}]{row.state}[/]" if style else row.state,
-            row.status,
-            ", ".join(row.ports) or "-",
+            cell(row.name),
+            cell(row.id[:12]),
+            cell(row.image),
+            cell(row.state, style),
+            cell(row.status),
+            cell(", ".join(row.ports) or "-"),
             _platform_text(row),
         ]
-        table.add_row(*([row.endpoint] if show_endpoint else []), *cells)
+        table.add_row(*([cell(row.endpoint)] if show_endpoint else []), *cells)
     if rows:
         console.print(table)
     else:
@@ -144,7 +154,7 @@ def cmd_action(args: argparse.Namespace) -> int:
             args.endpoint, args.name, args.action, stop_timeout=getattr(args, "time", 10)
         )
     )
-    console.print(text)
+    console.print(line(text))
     return 0
 
 
@@ -155,14 +165,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
             raise UserInputError(
                 f"refusing to force-remove {args.name!r} without confirmation", hint="add --yes"
             )
-        answer = console.input(f"remove {args.name} even if it is running? [y/N] ")
+        answer = console.input(line(f"remove {args.name} even if it is running? [y/N] "))
         if answer.strip().lower() not in ("y", "yes"):
             console.print("not removed")
             return 1
     text = asyncio.run(
         containers.container_action(args.endpoint, args.name, "remove", force=args.force)
     )
-    console.print(text)
+    console.print(line(text))
     return 0
 
 
@@ -190,8 +200,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         timestamps=args.timestamps,
     )
     try:
-        for line in stream:
-            sys.stdout.write(line + "\n")
+        for text in stream:
+            sys.stdout.write(terminal_line(text) + "\n")
             if args.follow:
                 sys.stdout.flush()
     finally:
@@ -237,6 +247,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ),
         ("sampled", f"{time.monotonic() - started:.1f}s"),
     ]:
-        table.add_row(f"[bold]{key}[/]", value)
+        table.add_row(cell(key, "bold"), cell(value))
     console.print(table)
     return 0

@@ -7,7 +7,7 @@ import asyncio
 
 from rich.table import Table
 
-from envdeck.backend.cli.output import console, err_console, human_bytes, print_json
+from envdeck.backend.cli.output import cell, console, err_console, human_bytes, line, print_json
 from envdeck.backend.instances import api as instances
 
 STATE_STYLE = {"active": "green", "conflict": "yellow", "failed": "red"}
@@ -34,7 +34,10 @@ def cmd_forwards(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         console.print(
-            f"{args.name} has no forwards (guest services that listen are forwarded automatically)"
+            line(
+                f"{args.name} has no forwards (guest services that listen are forwarded "
+                "automatically)"
+            )
         )
         return 0
     table = Table(box=None, header_style="bold")
@@ -43,10 +46,10 @@ def cmd_forwards(args: argparse.Namespace) -> int:
     for row in rows:
         style = STATE_STYLE.get(row["state"], "")
         table.add_row(
-            row["guest"],
-            row["host"],
-            row["source"],
-            f"[{style}]{row['state']}[/]",
+            cell(row["guest"]),
+            cell(row["host"]),
+            cell(row["source"]),
+            cell(row["state"], style),
             str(row["connections"]),
             human_bytes(row["bytes_in"]),
             human_bytes(row["bytes_out"]),
@@ -54,7 +57,7 @@ def cmd_forwards(args: argparse.Namespace) -> int:
     console.print(table)
     for row in rows:
         if row["reason"]:
-            console.print(f"[yellow]{row['guest']}[/]: {row['reason']}")
+            console.print(line((row["guest"], "yellow"), f": {row['reason']}"))
     return 0
 
 
@@ -63,11 +66,13 @@ def cmd_forward(args: argparse.Namespace) -> int:
         row = asyncio.run(instances.forward_add(args.name, args.spec))
         active = row["state"] == "active"
         console.print(
-            f"guest {row['guest']} -> {row['host']}: {row['state']}"
-            + (f" ({row['reason']})" if row["reason"] and not active else "")
+            line(
+                f"guest {row['guest']} -> {row['host']}: {row['state']}"
+                + (f" ({row['reason']})" if row["reason"] and not active else "")
+            )
         )
         if active and row["reason"]:  # listening beyond loopback
-            err_console.print(f"[bold yellow]{row['reason']}[/]", soft_wrap=True)
+            err_console.print(line((row["reason"], "bold yellow")), soft_wrap=True)
         return 0 if active else 1
     asyncio.run(instances.forward_remove(args.name, args.spec))
     console.print(f"removed the forward of guest port {args.spec}")

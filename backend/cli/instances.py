@@ -11,7 +11,16 @@ from typing import Any, cast
 
 from rich.table import Table
 
-from envdeck.backend.cli.output import console, err_console, human_bytes, human_duration, print_json
+from envdeck.backend.cli.output import (
+    cell,
+    console,
+    err_console,
+    human_bytes,
+    human_duration,
+    line,
+    print_json,
+    terminal_line,
+)
 from envdeck.backend.config import ACCELS, ARCHES, TEMPLATES, parse_size
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.events import AgentMessage, BootStage, Event, InstanceStatus, SerialOutput
@@ -115,7 +124,7 @@ def _progress_printer() -> Any:
         shown = f"{text} {fraction * 100:.0f}%" if fraction is not None else text
         if shown != last["text"]:
             last["text"] = shown
-            err_console.print(f"  [cyan]…[/] {shown}")
+            err_console.print(line("  ", ("…", "cyan"), f" {shown}"))
 
     return progress
 
@@ -130,7 +139,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         )
     if args.cpus is not None and not 1 <= args.cpus <= 64:
         raise UserInputError(f"--cpus {args.cpus} is out of range", hint="use 1 to 64")
-    err_console.print(f"creating [bold]{args.name}[/]")
+    err_console.print(line("creating ", (args.name, "bold")))
     inst = instances.create(
         args.name,
         template=args.template,
@@ -142,8 +151,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         file=args.file,
         progress=_progress_printer(),
     )
-    console.print(f"[green]created[/] {args.name} in {inst.root}")
-    console.print(f"start it with: envdeck start {args.name}")
+    console.print(line(("created", "green"), f" {args.name} in {inst.root}"))
+    console.print(line(f"start it with: envdeck start {args.name}"))
     return 0
 
 
@@ -160,29 +169,35 @@ class StagePrinter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, BootStage):
             if event.status == "done":
-                detail = f"  [dim]{event.detail}[/]" if event.detail else ""
+                detail = (f"  {event.detail}", "dim") if event.detail else ""
                 err_console.print(
-                    f"  [green]✓[/] {event.stage:<22} {event.elapsed_s:6.2f}s{detail}"
+                    line(
+                        "  ", ("✓", "green"), f" {event.stage:<22} {event.elapsed_s:6.2f}s", detail
+                    )
                 )
             elif event.status == "running":
-                err_console.print(f"  [dim]… {event.stage}[/]")
+                err_console.print(line("  ", (f"… {event.stage}", "dim")))
             else:
                 err_console.print(
-                    f"  [red]![/] {event.stage} {event.status} after {event.elapsed_s:.0f}s: "
-                    f"{event.detail}"
+                    line(
+                        "  ",
+                        ("!", "red"),
+                        f" {event.stage} {event.status} after {event.elapsed_s:.0f}s: "
+                        f"{event.detail}",
+                    )
                 )
         elif isinstance(event, AgentMessage):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
-            err_console.print(f"  [{style}]{event.level}:[/] {event.text}")
+            err_console.print(line("  ", (f"{event.level}:", style), f" {event.text}"))
         elif isinstance(event, SerialOutput) and self.show_serial:
-            for line in event.lines:
-                sys.stdout.write(line + "\n")
+            for text in event.lines:
+                sys.stdout.write(terminal_line(text) + "\n")
         elif isinstance(event, InstanceStatus) and event.state in ("crashed", "degraded"):
-            err_console.print(f"  [red]{event.state}[/]: {event.reason}")
+            err_console.print(line("  ", (event.state, "red"), f": {event.reason}"))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    err_console.print(f"starting [bold]{args.name}[/]")
+    err_console.print(line("starting ", (args.name, "bold")))
     result = asyncio.run(
         instances.start(
             args.name, wait=not args.no_wait, on_event=StagePrinter(args.name), timeout=args.timeout
@@ -191,8 +206,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     state = result["state"]
     if state == "ready":
         console.print(
-            f"[green]{args.name} is ready[/] "
-            f"(ssh port {result['ssh_port']}, accel {result['accel']})"
+            line(
+                (f"{args.name} is ready", "green"),
+                f" (ssh port {result['ssh_port']}, accel {result['accel']})",
+            )
         )
         return 0
     if args.no_wait:
@@ -200,7 +217,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"{args.name}: {state} (the agent keeps booting it; 'envdeck logs -f {args.name}')"
         )
         return 0
-    console.print(f"[red]{args.name} is {state}[/]: {result['reason']}")
+    console.print(line((f"{args.name} is {state}", "red"), f": {result['reason']}"))
     return 1
 
 
@@ -251,10 +268,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         style = STATE_STYLE.get(row["state"], "")
         table.add_row(
-            row["name"],
-            f"[{style}]{row['state']}[/]",
-            row["arch"],
-            row["accel"] or "-",
+            cell(row["name"]),
+            cell(row["state"], style),
+            cell(row["arch"]),
+            cell(row["accel"] or "-"),
             str(row["cpus"]),
             human_bytes(row["memory_bytes"]),
             human_bytes(row["disk_bytes"]),
@@ -264,7 +281,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     console.print(table)
     for row in rows:
         if row["reason"]:
-            console.print(f"[red]{row['name']}[/]: {row['reason']}")
+            console.print(line((row["name"], "red"), f": {row['reason']}"))
     return 0
 
 

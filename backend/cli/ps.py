@@ -12,7 +12,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from envdeck.backend.cli.output import console, human_bytes, human_duration, print_json
+from envdeck.backend.cli.output import cell, console, human_bytes, human_duration, line, print_json
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.processes.guest import (
     GUEST_WALK_SCRIPT,
@@ -23,6 +23,7 @@ from envdeck.backend.processes.guest import (
 from envdeck.backend.processes.host import read_start_time, send_signal, snapshot, tree_order
 from envdeck.backend.processes.model import ProcessRow
 from envdeck.backend.processes.view import SORT_ORDER, Predicate, RowFilter, command_text, select
+from envdeck.backend.text import visible
 
 SIGNALS = {
     "TERM": signal.SIGTERM,
@@ -108,7 +109,9 @@ def _guest_rows(instance: str) -> list[ProcessRow]:
 
 
 def render(rows: list[ProcessRow], tree: bool) -> Table:
-    """The rich table of rows; emulated processes in magenta with their arch."""
+    """The rich table of rows; emulated processes in magenta with their arch. Every value from a
+    process is a cell made visible (an OSC, a newline or ``[red]`` in a command line shows as
+    text, on its own row)."""
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     with_container = any(r["container"] for r in rows)
     columns: tuple[tuple[str, JustifyMethod, int], ...] = (
@@ -132,20 +135,20 @@ def render(rows: list[ProcessRow], tree: bool) -> Table:
         command = Text("  " * row["depth"] if tree else "")
         emu = row["emulated"]
         if emu:
-            command.append(f"[{emu['arch']}] ", style="bold magenta")
-            command.append(command_text(row), style="magenta")
+            command.append(f"[{visible(emu['arch'])}] ", style="bold magenta")
+            command.append(visible(command_text(row)), style="magenta")
         else:
-            command.append(command_text(row), style="dim" if row["kernel"] else "")
+            command.append(visible(command_text(row)), style="dim" if row["kernel"] else "")
         cells = [
             str(row["pid"]),
-            row["user"] or "?",
-            row["state"],
+            cell(row["user"] or "?"),
+            cell(row["state"]),
             f"{row['cpu_percent']:.1f}",
             human_bytes(row["rss_bytes"]),
             human_duration(max(now - row["start_time"], 0)) if row["start_time"] else "-",
         ]
         if with_container:
-            cells.append(row["container"] or "")
+            cells.append(cell(row["container"] or ""))
         table.add_row(*cells, command)
     return table
 
@@ -169,7 +172,7 @@ def _confirm(args: argparse.Namespace, what: str) -> bool:
         return True
     if not sys.stdin.isatty():
         raise UserInputError(f"refusing to send SIG{args.signal} to {what} without --yes")
-    answer = console.input(f"send SIG{args.signal} to {what}? [y/N] ")
+    answer = console.input(line(f"send SIG{args.signal} to {what}? [y/N] "))
     return answer.strip().lower() in ("y", "yes")
 
 
