@@ -24,7 +24,7 @@ from envdeck.backend.agent.protocol import AgentUnavailable
 from envdeck.backend.config import (
     ConfigError,
     InstanceConfig,
-    load_config,
+    check_file,
     parse_config,
     render_config,
 )
@@ -68,8 +68,10 @@ def create(
             hint=f"use another name, or 'envdeck delete {name}' first",
         )
     if file is not None:
-        cfg = load_config(file)  # validates before anything is written
-        text = file.read_text(encoding="utf-8")
+        checked = check_file(file, name=name)  # validates (bases too) before anything is written
+        cfg, text = checked.config, checked.composed  # bases merged in, as Lima keeps them
+        for warning in checked.warnings if progress else ():
+            progress(f"warning: {warning}", None)
         source_dir: str | None = str(file.resolve().parent)
     else:
         defaults = InstanceConfig()
