@@ -141,6 +141,7 @@ class Machine:
             serial_socket=self.console.socket_path,
             qmp_socket=self.inst.qmp_sock,
             ssh_port=ssh_port,
+            cpu=self.cfg.cpu_type.get(self.cfg.arch),
             **boot,
         )
 

@@ -360,7 +360,7 @@ ENVDECK_KEYS = {
 TOP_KEYS = {**ENVDECK_KEYS, **{key: info.why for key, info in LIMA_KEYS.items()}}
 
 #: The architectures the built-in tiny template is built for.
-TINY_ARCHES: tuple[str, ...] = ("x86_64",)
+TINY_ARCHES: tuple[str, ...] = ("x86_64", "aarch64")
 _CPU_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]*")
 
 

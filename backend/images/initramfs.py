@@ -13,12 +13,13 @@ from pathlib import Path, PurePosixPath
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.images.cpio import NewcWriter
 from envdeck.backend.images.tiny import build_tiny
+from envdeck.backend.images.tinyarch import tiny_arch
 from envdeck.backend.store import write_atomic
 
 #: the kernel command line for the tiny image: serial console, quiet, reboot (= QEMU exits with
 #: -no-reboot) at once on panic, no EDD probing. Under TCG the agent adds the host's TSC rate
 #: (accel.tcg_kernel_args) so the guest skips calibrating it.
-TINY_CMDLINE = "console=ttyS0 loglevel=0 panic=-1 reboot=t edd=off"
+TINY_CMDLINE = tiny_arch("x86_64").cmdline
 #: where the guest's dropbear reads its host key (dropbear's own format)
 GUEST_HOST_KEY = "etc/dropbear/dropbear_ed25519_host_key"
 
@@ -33,14 +34,21 @@ class TinyImage:
     kernel_version: str
 
 
-def tiny_image(progress: Callable[[str, float | None], None] | None = None) -> TinyImage:
-    """Build (or reuse from ``cache_dir()/"tiny"/DIGEST``) the tiny base image.
+def tiny_cmdline(arch: str) -> str:
+    """The kernel command line of the tiny guest of ``arch`` (TINY_CMDLINE for x86_64)."""
+    return tiny_arch(arch).cmdline
+
+
+def tiny_image(
+    progress: Callable[[str, float | None], None] | None = None, arch: str = "x86_64"
+) -> TinyImage:
+    """Build (or reuse from ``cache_dir()/"tiny"/DIGEST``) the tiny base image of ``arch``.
 
     ``progress(step_text, fraction_or_None)`` is called as it goes: None while resolving
     packages, then the fraction of bytes fetched while "downloading ...", then the fraction of
     the build ("unpacking ...", "writing the initramfs", ...), and 1.0 with "tiny image
     cached"/"tiny image built" at the end. A warm call takes about a millisecond."""
-    built = build_tiny(progress)
+    built = build_tiny(progress, arch)
     return TinyImage(built.kernel, built.initrd, built.digest, built.kernel_version)
 
 

@@ -54,7 +54,7 @@ def prepare(
     kernel = inst.read_state().get("kernel")
     prepared = inst.initrd.exists() and kernel and Path(kernel).exists()
     if cfg.template == "tiny" and (refresh or not prepared):
-        image = images.tiny_image(progress)
+        image = images.tiny_image(progress, cfg.arch)
         state = inst.read_state()
         if state.get("initrd_digest") != image.digest or not inst.initrd.exists():
             if progress:
@@ -119,7 +119,7 @@ def boot_files(inst: InstanceDir, cfg: InstanceConfig) -> tuple[Path, Path | Non
             f"the tiny image of {inst.name!r} is not prepared",
             hint=f"run 'envdeck start {inst.name}' again (it rebuilds the image)",
         )
-    return Path(kernel), inst.initrd, images.TINY_CMDLINE
+    return Path(kernel), inst.initrd, images.tiny_cmdline(cfg.arch)
 
 
 def port_free(port: int) -> bool:

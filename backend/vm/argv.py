@@ -5,7 +5,9 @@ in a value must be doubled, or QEMU reads it as the start of the next option).
 
 The tiny guest uses the fast form measured on our machines:
 ``-M microvm``, ``-cpu max``, ``loglevel=0`` and virtio-rng (8 s to sshd under TCG vs 12.5 s
-with q35 defaults).
+with q35 defaults). An aarch64 guest boots on ``-M virt`` (virtio-mmio devices, the PL011 serial)
+with ``-cpu cortex-a57`` under TCG: ``max`` emulates pointer authentication, which is costly
+(measured to sshd on a 2-core x86_64 host, see TCG_CPU).
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 QEMU_BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
+#: the kernel-booting machine type per guest arch
+KERNEL_MACHINES = {"x86_64": "microvm,acpi=on,rtc=on", "aarch64": "virt"}
+#: the -cpu model under TCG when the instance sets no cpuType (aarch64 tiny guest to sshd, 2
+#: vCPUs on a 2-core host: cortex-a57 4.3 s, max,pauth-impdef=on 4.7 s, cortex-a72 6.5 s,
+#: max 21.5 s)
+TCG_CPU = {"x86_64": "max", "aarch64": "cortex-a57"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class MachineSpec:
     disk: Path | None = None
     firmware: tuple[Path, Path] | None = None  # UEFI (code, this instance's variables): q35
     seed: Path | None = None  # the cloud-init NoCloud ISO
+    cpu: str | None = None  # QEMU -cpu model (Lima's cpuType); None: cpu_model()'s default
 
 
 def opt_value(value: Path | str) -> str:
@@ -47,11 +56,20 @@ def qemu_binary(arch: str) -> str:
     return QEMU_BINARIES[arch]
 
 
+def cpu_model(spec: MachineSpec) -> str:
+    """The -cpu model: the configured one, else the host's CPU under a hypervisor, else the
+    fastest model measured under TCG for the guest arch."""
+    if spec.cpu:
+        return spec.cpu
+    return "host" if spec.accel in ("kvm", "hvf") else TCG_CPU.get(spec.arch, "max")
+
+
 def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
     """The full QEMU argv for ``spec`` (no shell quoting needed: pass it to exec)."""
     if spec.firmware is not None:
         return _uefi_argv(spec, binary)
-    argv = [*_head(spec, binary, "microvm,acpi=on,rtc=on"), "-kernel", str(spec.kernel)]
+    machine = KERNEL_MACHINES[spec.arch]
+    argv = [*_head(spec, binary, machine), "-kernel", str(spec.kernel)]
     if spec.initrd is not None:
         argv += ["-initrd", str(spec.initrd)]
     argv += [
@@ -92,7 +110,7 @@ def _head(spec: MachineSpec, binary: str | None, machine: str) -> list[str]:
         "-accel",
         spec.accel,
         "-cpu",
-        "host" if spec.accel in ("kvm", "hvf") else "max",
+        cpu_model(spec),
         "-m",
         f"{max(spec.memory_bytes >> 20, 64)}M",
         "-smp",
