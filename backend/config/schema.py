@@ -954,7 +954,7 @@ class _Checker:
                 for i, n in enumerate(doc.sequence(keys["probes"][1], "probes"), 1)
             )
         if "message" in keys:
-            values["message"] = doc.template(keys["message"][1], "message").strip("\n")
+            values["message"] = doc.template(keys["message"][1], "message").strip()
         if "env" in keys:
             env = doc.mapping(keys["env"][1], "env", _AnyKey())
             values["env"] = tuple(
