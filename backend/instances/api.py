@@ -21,6 +21,7 @@ from typing import Any
 
 from envdeck.backend.agent.client import AgentClient, Outcome
 from envdeck.backend.agent.protocol import AgentUnavailable
+from envdeck.backend.arch import host_arch
 from envdeck.backend.config import (
     ConfigError,
     InstanceConfig,
@@ -193,6 +194,7 @@ def status_json(info: InstanceStatus) -> dict[str, Any]:
         "name": info.instance,
         "state": info.state,
         "arch": info.arch,
+        "foreign_arch": info.arch != host_arch(),  # emulated whatever the accel
         "accel": info.accel,
         "cpus": info.cpus,
         "memory_bytes": info.memory_bytes,
