@@ -86,22 +86,17 @@ class Commands:
 
     async def forward_add(self, _session: Session, request: p.ForwardAdd) -> dict[str, Any]:
         result = await self.forwards.add(request.spec)
-        self._save_manual_forwards()
+        self._save_forwards()
         return result
 
     async def forward_remove(self, _session: Session, request: p.ForwardRemove) -> dict[str, Any]:
         self.forwards.remove(request.guest)
-        self._save_manual_forwards()
+        self._save_forwards()
         return {"removed": request.guest}
 
     async def stages(self, _session: Session, _request: p.Stages) -> list[dict[str, Any]]:
         return [stage.to_dict() for stage in self.state.tracker.history]
 
-    def _save_manual_forwards(self) -> None:
-        """Manual forwards are kept in state.json: the next start opens them again."""
-        manual = [
-            {"spec": f"{f.guest_port}:{f.host_ip}:{f.host_port}"}
-            for f in self.forwards.forwards.values()
-            if f.source == "manual"
-        ]
-        self.inst.update_state(forwards=manual)
+    def _save_forwards(self) -> None:
+        """Runtime adds and removals are kept in state.json: the next start applies them."""
+        self.inst.update_state(**self.forwards.saved())

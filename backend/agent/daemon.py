@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import logging.handlers
 import os
 import signal
 import sys
+from typing import Any
 
 from envdeck.backend.agent.commands import Commands
 from envdeck.backend.agent.console import SerialConsole
@@ -117,14 +119,45 @@ class Agent:
         await self.machine.stop()
 
 
+AGENT_LOG_BYTES = 1 << 20  # agent.log is rotated at 1 MiB, keeping one old file
+
+
+class AgentLogHandler(logging.handlers.RotatingFileHandler):
+    """agent.log: owner only, size-capped. The agent's stdout and stderr (where the CLI pointed
+    them, for errors before logging is set up) follow it to the new file on each rotation."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        if self.stream is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(self.stream.fileno(), 1)
+            os.dup2(self.stream.fileno(), 2)
+
+
+def setup_logging(inst: InstanceDir) -> None:
+    """The agent logs to agent.log at INFO; asyncssh (a few lines per SSH command: the guest
+    is polled every second) only says warnings, unless ENVDECK_DEBUG is set."""
+    debug = bool(os.environ.get("ENVDECK_DEBUG"))
+    handler = AgentLogHandler(inst.agent_log, maxBytes=AGENT_LOG_BYTES, backupCount=1)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("asyncssh").setLevel(logging.INFO if debug else logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the agent for one instance in the foreground (the CLI detaches it)."""
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
         print("usage: python -m envdeck.backend.agent NAME", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inst = InstanceDir.existing(args[0])
+    setup_logging(inst)
     timings = Timings.from_env()
     try:
         with lock_file(inst.agent_lock):
@@ -139,4 +172,4 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-__all__ = ["Agent", "main"]
+__all__ = ["Agent", "main", "setup_logging"]

@@ -163,7 +163,7 @@ class Machine:
             qemu_log.close()
         self.qemu = PidRecord.of(self.proc.pid, instance_files.qemu_marker(self.inst))
         self.qemu.save(self.inst.qemu_pid)
-        self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port)
+        self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port, paused=False)
         self.tasks.spawn(self._watch_child(self.proc))
         await self.console.attach()
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
@@ -259,8 +259,8 @@ class Machine:
         self.link.hang_up()
         with contextlib.suppress(FileNotFoundError):
             self.inst.qemu_pid.unlink()
-        self.inst.update_state(state=state, reason=reason, stopped_at=time.time())
-        self.state.set_status(state=state, reason=reason, pid=None, started_at=None)
+        self.inst.update_state(state=state, reason=reason, stopped_at=time.time(), paused=False)
+        self.state.set_status(state=state, reason=reason, pid=None, started_at=None, ssh_port=None)
         if state == "crashed" and reason:
             self.state.tracker.failed(reason)
         self.state.exited.set()
@@ -273,8 +273,10 @@ class Machine:
             await self.proc.wait()
         self.state.stopping = False
         if not self.state.exited.is_set():
-            self.inst.update_state(state="crashed", reason=reason, stopped_at=time.time())
-            self.state.set_status(state="crashed", reason=reason, pid=None)
+            self.inst.update_state(
+                state="crashed", reason=reason, stopped_at=time.time(), paused=False
+            )
+            self.state.set_status(state="crashed", reason=reason, pid=None, ssh_port=None)
             self.state.exited.set()
 
     # --- pause / resume / stop --------------------------------------------------------------
@@ -287,6 +289,7 @@ class Machine:
                 f"{self.inst.name} is {status.state}; only a running instance can be paused"
             )
         await self.monitor.pause()
+        self.inst.update_state(paused=True)  # read by the commands that would hang on it
         self.state.set_status(state="paused", reason=None)
         return {"text": "paused: its vCPUs are stopped, its memory is kept"}
 
@@ -299,6 +302,7 @@ class Machine:
                 hint=f"pause it first: envdeck pause {self.inst.name}",
             )
         await self.monitor.resume()
+        self.inst.update_state(paused=False)
         if self.link.up:
             self.state.set_status(state="ready", reason=None)
         else:
@@ -317,6 +321,7 @@ class Machine:
         if was_paused and self.monitor:  # a frozen guest cannot answer the power button
             with contextlib.suppress(Exception):
                 await self.monitor.resume()
+            self.inst.update_state(paused=False)
         self.link.hang_up()
         t0 = time.monotonic()
         if self.monitor:

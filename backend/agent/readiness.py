@@ -17,7 +17,7 @@ from envdeck.backend.agent.tasks import TaskSet
 from envdeck.backend.agent.timings import Timings
 from envdeck.backend.config import InstanceConfig
 from envdeck.backend.forwards.listeners import READ_TABLES, parse_listeners
-from envdeck.backend.forwards.manager import ForwardManager
+from envdeck.backend.forwards.manager import ForwardManager, guest_socket_probe
 from envdeck.backend.ssh import client as ssh
 from envdeck.backend.ssh.link import GuestLink
 from envdeck.backend.store import InstanceDir
@@ -106,7 +106,8 @@ class Readiness:
     async def _on_ssh_up(self) -> None:
         """SSH works: forwards, listener polling, provisioning; then ready."""
         self.state.tracker.reached("ssh authenticated")
-        await self.forwards.start(self.inst.read_state().get("forwards", []))
+        saved = self.inst.read_state()
+        await self.forwards.start(saved.get("forwards", []), saved.get("removed_forwards", []))
         self.tasks.spawn(self._poll_listeners())
         if await self._provision():
             self.state.tracker.reached("ready")
@@ -154,13 +155,20 @@ class Readiness:
             )
 
     async def _poll_listeners(self, interval: float = 1.0) -> None:
-        """Auto-forward: read the guest's listening sockets every ``interval`` over SSH."""
+        """Auto-forward: read the guest's listening sockets every ``interval`` over SSH; check
+        that the guest sockets of socket forwards exist."""
         while not self.state.exited.is_set() and not self.state.stopping:
             conn = self.link.conn
             if conn is not None:
                 try:
                     result = await asyncio.wait_for(conn.run(READ_TABLES, check=False), 5)
                     await self.forwards.sync_auto(parse_listeners(str(result.stdout or "")))
+                    if paths := self.forwards.guest_sockets():
+                        found = await asyncio.wait_for(
+                            conn.run(guest_socket_probe(paths), check=False), 5
+                        )
+                        present = set(str(found.stdout or "").splitlines())
+                        await self.forwards.sync_guest_sockets(present)
                 except Exception as exc:  # noqa: BLE001 - SSH blips: the link reconnects
                     log.debug("listener poll failed: %s", exc)
             await asyncio.sleep(interval)

@@ -149,6 +149,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_action(args: argparse.Namespace) -> int:
     """start / stop / restart / pause / unpause."""
+    doing = {"stop": "stopping", "restart": "restarting"}.get(args.action)
+    if doing:  # Docker waits up to --time seconds for the container to stop: say so at once
+        console.print(line(f"{doing} {args.name}…"))
     text = asyncio.run(
         containers.container_action(
             args.endpoint, args.name, args.action, stop_timeout=getattr(args, "time", 10)
@@ -213,6 +216,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
     """shell: replace this process with ``docker exec -it`` (a real tty)."""
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     argv = containers.shell_argv(args.endpoint, args.name, command or None)
+    if not sys.stdin.isatty():  # piped input: no tty to allocate (as 'envdeck shell' does)
+        argv = ["-i" if arg == "-it" else arg for arg in argv]
     sys.stdout.flush()
     os.execvp(argv[0], argv)
     return 1  # pragma: no cover - execvp does not return

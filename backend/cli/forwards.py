@@ -64,6 +64,14 @@ def cmd_forwards(args: argparse.Namespace) -> int:
 def cmd_forward(args: argparse.Namespace) -> int:
     if args.action == "add":
         row = asyncio.run(instances.forward_add(args.name, args.spec))
+        if row["state"] == "stopped":
+            console.print(
+                line(
+                    f"guest {row['guest']} -> {row['host']}: saved "
+                    f"({args.name} is stopped; it opens when {args.name} starts)"
+                )
+            )
+            return 0
         active = row["state"] == "active"
         console.print(
             line(
@@ -75,5 +83,10 @@ def cmd_forward(args: argparse.Namespace) -> int:
             err_console.print(line((row["reason"], "bold yellow")), soft_wrap=True)
         return 0 if active else 1
     asyncio.run(instances.forward_remove(args.name, args.spec))
-    console.print(f"removed the forward of guest port {args.spec}")
+    console.print(
+        line(
+            f"removed the forward of guest port {args.spec} "
+            f"(it stays removed until 'envdeck forward {args.name} add {args.spec}')"
+        )
+    )
     return 0

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from envdeck.backend.cli.output import (
     cell,
@@ -160,25 +162,50 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 class StagePrinter:
-    """Print boot stages as they complete, with timings; say clearly what stalls."""
+    """Print boot stages as they complete, with timings; say clearly what stalls.
+
+    In a terminal the stage in progress is one live line (rich's live display) that its
+    ``✓`` line replaces; elsewhere each ``… stage`` is a plain line of its own."""
 
     def __init__(self, name: str, show_serial: bool = False) -> None:
         self.name = name
         self.show_serial = show_serial
+        self._live: Live | None = None
+
+    def _running(self, text: Text) -> None:
+        if not err_console.is_terminal:
+            err_console.print(text)
+            return
+        if self._live is None:
+            self._live = Live(console=err_console, transient=True, auto_refresh=False)
+            self._live.start()
+        self._live.update(text, refresh=True)
+
+    def _print(self, text: Text) -> None:
+        """A line that stays (printed above the live line, which it clears)."""
+        if self._live is not None:
+            self._live.update(Text(""), refresh=True)
+        err_console.print(text)
+
+    def close(self) -> None:
+        """End the live line (once the boot is followed)."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BootStage):
             if event.status == "done":
                 detail = (f"  {event.detail}", "dim") if event.detail else ""
-                err_console.print(
+                self._print(
                     line(
                         "  ", ("✓", "green"), f" {event.stage:<22} {event.elapsed_s:6.2f}s", detail
                     )
                 )
             elif event.status == "running":
-                err_console.print(line("  ", (f"… {event.stage}", "dim")))
+                self._running(line("  ", (f"… {event.stage}", "dim")))
             else:
-                err_console.print(
+                self._print(
                     line(
                         "  ",
                         ("!", "red"),
@@ -188,21 +215,25 @@ class StagePrinter:
                 )
         elif isinstance(event, AgentMessage):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
-            err_console.print(line("  ", (f"{event.level}:", style), f" {event.text}"))
+            self._print(line("  ", (f"{event.level}:", style), f" {event.text}"))
         elif isinstance(event, SerialOutput) and self.show_serial:
             for text in event.lines:
                 sys.stdout.write(terminal_line(text) + "\n")
         elif isinstance(event, InstanceStatus) and event.state in ("crashed", "degraded"):
-            err_console.print(line("  ", (event.state, "red"), f": {event.reason}"))
+            self._print(line("  ", (event.state, "red"), f": {event.reason}"))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     err_console.print(line("starting ", (args.name, "bold")))
-    result = asyncio.run(
-        instances.start(
-            args.name, wait=not args.no_wait, on_event=StagePrinter(args.name), timeout=args.timeout
+    printer = StagePrinter(args.name)
+    try:
+        result = asyncio.run(
+            instances.start(
+                args.name, wait=not args.no_wait, on_event=printer, timeout=args.timeout
+            )
         )
-    )
+    finally:
+        printer.close()
     state = result["state"]
     if state == "ready":
         console.print(
@@ -223,7 +254,9 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     result = asyncio.run(instances.stop(args.name, timeout=args.timeout))
-    console.print(f"{args.name}: {result['text']}")
+    how = result.get("how", "already")
+    said = result["text"] if how == "already" else f"stopped by {how}: {result['text']}"
+    console.print(line(f"{args.name}: {said}"))
     return 0
 
 
@@ -238,7 +271,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    result = asyncio.run(instances.restart(args.name, on_event=StagePrinter(args.name)))
+    printer = StagePrinter(args.name)
+    try:
+        result = asyncio.run(instances.restart(args.name, on_event=printer))
+    finally:
+        printer.close()
     console.print(f"{args.name}: {result['state']}")
     return 0 if result["state"] == "ready" else 1
 
@@ -353,6 +390,8 @@ async def _exec(name: str, command: list[str]) -> int:
 
     inst = InstanceDir.existing(name)
     info = await instances.status(name)
+    if info["state"] == "paused":
+        raise instances.paused_error(name)
     if info["state"] not in ("ready", "degraded") or not info["ssh_port"]:
         raise UserInputError(
             f"instance {name!r} is {info['state']}", hint=f"start it: 'envdeck start {name}'"

@@ -29,7 +29,7 @@ import shlex
 import socket
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class Forward:
     last_try: float = 0.0
     guest_socket: str | None = None  # a unix socket forward: guest path -> host path
     host_socket: Path | None = None
+    guest_missing: bool = False  # a socket forward whose guest path has no socket (failed)
     server: HostListener | None = field(default=None, repr=False)
 
     @property
@@ -96,6 +97,19 @@ class Forward:
             bytes_in=self.bytes_in,
             bytes_out=self.bytes_out,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``forwards --json`` object."""
+        return {
+            "guest": self.key,
+            "host": self.host,
+            "source": self.source,
+            "state": self.state,
+            "reason": self.reason,
+            "connections": self.connections,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+        }
 
 
 class HostListener:
@@ -278,6 +292,12 @@ def static_rules(rules: tuple[PortForwardRule, ...]) -> list[tuple[int, str, int
     return found
 
 
+def guest_socket_probe(paths: list[str]) -> str:
+    """A guest shell command printing each of ``paths`` that is a unix socket, one a line."""
+    quoted = " ".join(shlex.quote(path) for path in paths)
+    return f'for p in {quoted}; do [ -S "$p" ] && printf "%s\\n" "$p"; done; true'
+
+
 def socket_rules(rules: tuple[PortForwardRule, ...], base: Path) -> list[tuple[str, Path]]:
     """guestSocket rules: (guest path, host path); a relative host path is under ``base``."""
     found = []
@@ -342,28 +362,37 @@ class ForwardManager:
         self._conn = conn
         self._mux = mux or (lambda: None)
         self.forwards: dict[str, Forward] = {}
+        self.removed: set[str] = set()  # keys the user removed: no rule or auto brings them back
         self._dirty: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._carriers: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def start(self, manual: list[dict[str, Any]]) -> None:
-        """Open the always-on forwards: single-port rules, then the user's runtime adds."""
+    async def start(self, manual: list[dict[str, Any]], removed: Iterable[str] = ()) -> None:
+        """Open the always-on forwards: single-port rules, then the user's runtime adds; none
+        the user removed (``removed``: guest ports or socket paths)."""
         self._flusher = asyncio.create_task(self._flush_counters())
-        for guest, host_ip, host_port in static_rules(self.rules):
-            await self._open(Forward(guest, host_ip, host_port, "rule"))
-        for guest_path, host_path in socket_rules(self.rules, self.base_dir):
-            await self._open(
-                Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path)
-            )
+        self.removed = {str(key) for key in removed}
+        runtime: list[Forward] = []
         for item in manual:
             try:
                 guest, host_ip, host_port = parse_spec(str(item.get("spec")))
             except UserInputError as exc:  # saved by an older envdeck that did not check
                 log.warning("skipping the saved forward %r: %s", item.get("spec"), exc.message)
                 continue
-            await self._open(Forward(guest, host_ip, host_port, "manual"))
+            runtime.append(Forward(guest, host_ip, host_port, "manual"))
+        skipped = self.removed | {fwd.key for fwd in runtime}  # a runtime add replaces a rule
+        for guest, host_ip, host_port in static_rules(self.rules):
+            if str(guest) not in skipped:
+                await self._open(Forward(guest, host_ip, host_port, "rule"))
+        for guest_path, host_path in socket_rules(self.rules, self.base_dir):
+            if guest_path not in skipped:
+                await self._open(
+                    Forward(0, "", 0, "rule", guest_socket=guest_path, host_socket=host_path)
+                )
+        for fwd in runtime:
+            await self._open(fwd)
 
     async def close(self) -> None:
         """Close every listener and end the connections they carry."""
@@ -379,24 +408,22 @@ class ForwardManager:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every forward as the ``forwards --json`` object."""
-        return [self._json(f) for f in self.forwards.values()]
+        return [f.to_json() for f in self.forwards.values()]
+
+    def saved(self) -> dict[str, Any]:
+        """What state.json keeps for the next start: the runtime adds and the removals."""
+        return {
+            "forwards": [
+                {"spec": f"{f.guest_port}:{f.host_ip}:{f.host_port}"}
+                for f in self.forwards.values()
+                if f.source == "manual"
+            ],
+            "removed_forwards": sorted(self.removed),
+        }
 
     def events(self) -> list[ForwardStatus]:
         """Current status events (for a new subscriber's backlog)."""
         return [f.event(self.instance) for f in self.forwards.values()]
-
-    @staticmethod
-    def _json(fwd: Forward) -> dict[str, Any]:
-        return {
-            "guest": fwd.key,
-            "host": fwd.host,
-            "source": fwd.source,
-            "state": fwd.state,
-            "reason": fwd.reason,
-            "connections": fwd.connections,
-            "bytes_in": fwd.bytes_in,
-            "bytes_out": fwd.bytes_out,
-        }
 
     # --- changes ------------------------------------------------------------------------------
 
@@ -405,7 +432,7 @@ class ForwardManager:
         wanted: dict[str, tuple[int, str, int]] = {}
         for listener in listeners:
             target = auto_target(listener.port, self.rules)
-            if target:
+            if target and str(listener.port) not in self.removed:
                 wanted[str(listener.port)] = (listener.port, *target)
         for key, (guest, host_ip, host_port) in wanted.items():
             if key not in self.forwards:
@@ -413,8 +440,34 @@ class ForwardManager:
         for key, fwd in list(self.forwards.items()):
             if fwd.source == "auto" and key not in wanted:
                 self._drop(key)
-            elif fwd.state in ("conflict", "failed") and time.monotonic() - fwd.last_try > RETRY_S:
+            elif (
+                fwd.state in ("conflict", "failed")
+                and not fwd.guest_missing
+                and time.monotonic() - fwd.last_try > RETRY_S
+            ):
                 await self._open(fwd)  # the host port may be free again
+
+    def guest_sockets(self) -> list[str]:
+        """The guest paths of the socket forwards (checked with :func:`guest_socket_probe`)."""
+        return [f.guest_socket for f in self.forwards.values() if f.guest_socket]
+
+    async def sync_guest_sockets(self, present: set[str]) -> None:
+        """A socket forward whose guest path has no socket fails with that reason (its host
+        socket is closed: nothing to carry); it opens again once the socket is there."""
+        for fwd in list(self.forwards.values()):
+            if fwd.guest_socket is None:
+                continue
+            if fwd.guest_socket in present and fwd.guest_missing:
+                fwd.guest_missing = False
+                await self._open(fwd)
+            elif fwd.guest_socket not in present and not fwd.guest_missing:
+                fwd.guest_missing = True
+                if fwd.server:
+                    fwd.server.close()
+                    fwd.server = None
+                fwd.state = "failed"
+                fwd.reason = f"no socket at {fwd.guest_socket} in the guest"
+                self._emit(fwd.event(self.instance))
 
     async def add(self, spec: str) -> dict[str, Any]:
         """A runtime forward (kept across restarts by the caller)."""
@@ -427,17 +480,19 @@ class ForwardManager:
             )
         if existing:
             self._drop(existing.key)
+        self.removed.discard(str(guest))
         fwd = Forward(guest, host_ip, host_port, "manual")
         await self._open(fwd)
-        return self._json(fwd)
+        return fwd.to_json()
 
     def remove(self, guest: str) -> None:
-        """Remove a forward by guest port."""
+        """Remove a forward by guest port (or socket path); it stays removed until added again."""
         if guest not in self.forwards:
             raise UserInputError(
                 f"no forward for guest port {guest}", hint=f"see 'envdeck forwards {self.instance}'"
             )
         self._drop(guest)
+        self.removed.add(guest)
 
     def _drop(self, key: str) -> None:
         fwd = self.forwards.pop(key)

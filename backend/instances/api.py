@@ -31,6 +31,7 @@ from envdeck.backend.config import (
 )
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.events import Event, InstanceStatus
+from envdeck.backend.forwards import saved as saved_forwards
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.pidrecord import PidRecord, live_record
 from envdeck.backend.store import (
@@ -125,6 +126,13 @@ async def delete(name: str, force: bool = False) -> str:
 # --- status ---------------------------------------------------------------------------------
 
 
+def paused_error(name: str) -> EnvdeckError:
+    """What every action that needs a running guest says about a paused one (at once: a frozen
+    guest cannot answer, so waiting for it would hang). Docker answers ``exec``/``start`` on a
+    paused container the same way: it refuses and points at unpause."""
+    return EnvdeckError(f"{name} is paused — `p` / `envdeck resume {name}`")
+
+
 def agent_running(inst: InstanceDir) -> bool:
     """Whether this instance's agent process is alive (pid, start time and command checked)."""
     return live_record(inst.agent_pid) is not None
@@ -217,8 +225,12 @@ async def list_status() -> list[dict[str, Any]]:
 
 
 def spawn_agent(inst: InstanceDir) -> subprocess.Popen[bytes]:
-    """Start the instance's agent detached from this process (it outlives the CLI and TUI)."""
-    log_file = open(inst.agent_log, "ab")  # noqa: SIM115 - handed to the child
+    """Start the instance's agent detached from this process (it outlives the CLI and TUI).
+
+    Its output goes to agent.log (owner only; the agent rotates it once its logging is set up)."""
+    fd = os.open(inst.agent_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # (an agent.log made by an older envdeck)
+    log_file = os.fdopen(fd, "ab")
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "envdeck.backend.agent", inst.name],
@@ -268,22 +280,13 @@ async def start(
     proc = None if agent_running(inst) else spawn_agent(inst)
     client = await _connect_agent(inst, proc, timeout=30)
     try:
+        current = await client.status()
+        if current.state == "paused":
+            raise paused_error(name)
         if not wait:
-            return status_json(await client.status())
+            return status_json(current)
         await client.subscribe(backlog=0)
-        final: InstanceStatus | None = None
-        async with asyncio.timeout(timeout):
-            async for event in client.events():
-                if on_event:
-                    on_event(event)
-                if isinstance(event, InstanceStatus) and event.state in (
-                    "ready",
-                    "degraded",
-                    "crashed",
-                    "stopped",
-                ):
-                    final = event
-                    break
+        final = await _until_settled(name, client, on_event, timeout)
         if final is None:
             return await status(name)
         result = status_json(final)
@@ -295,6 +298,33 @@ async def start(
         return result
     finally:
         await client.close()
+
+
+async def _until_settled(
+    name: str,
+    client: AgentClient,
+    on_event: Callable[[Event], None] | None,
+    timeout: float,
+) -> InstanceStatus | None:
+    """Follow the agent's events until the instance is ready, degraded or gone (None when the
+    agent hung up first); a pause on the way ends the wait with :func:`paused_error`."""
+    try:
+        async with asyncio.timeout(timeout):
+            async for event in client.events():
+                if on_event:
+                    on_event(event)
+                if not isinstance(event, InstanceStatus):
+                    continue
+                if event.state == "paused":
+                    raise paused_error(name)
+                if event.state in ("ready", "degraded", "crashed", "stopped"):
+                    return event
+    except TimeoutError:
+        raise EnvdeckError(
+            f"{name} did not become ready within {timeout:.0f}s (the agent keeps trying)",
+            hint=f"see 'envdeck logs {name}'; 'envdeck stop {name}' ends it",
+        ) from None
+    return None
 
 
 async def stop(name: str, timeout: float = 20.0) -> Outcome:
@@ -335,6 +365,8 @@ def _require_running(name: str) -> tuple[InstanceDir, int]:
         raise UserInputError(
             f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'"
         )
+    if inst.read_state().get("paused"):
+        raise paused_error(name)
     return inst, int(port)
 
 
@@ -372,6 +404,7 @@ __all__ = [
     "delete",
     "list_status",
     "offline_status",
+    "paused_error",
     "qemu_argv",
     "restart",
     "shell_argv",
@@ -402,31 +435,48 @@ async def running_agent(name: str) -> AsyncIterator[AgentClient]:
 async def pause(name: str) -> Outcome:
     """Freeze a running instance's guest (QMP stop); ``resume`` lets it run again."""
     async with running_agent(name) as agent:
+        if (await agent.status()).state == "paused":
+            return Outcome(how="already", text="already paused")
         return await agent.pause()
 
 
 async def resume(name: str) -> Outcome:
-    """Let a paused instance run again."""
+    """Let a paused instance run again (one that runs already is left as it is)."""
     async with running_agent(name) as agent:
+        current = (await agent.status()).state
+        if current in ("starting", "booting", "ready", "degraded"):
+            return Outcome(how="already", text=f"already running ({current})")
         return await agent.resume()
 
 
 async def forwards(name: str) -> list[dict[str, Any]]:
-    """The instance's forwards (``envdeck forwards --json``)."""
+    """The instance's forwards (``envdeck forwards --json``); a stopped instance's saved ones."""
+    inst = InstanceDir.existing(name)
+    if not agent_running(inst):
+        return saved_forwards.rows(inst, instance_files.load(inst))
     async with running_agent(name) as agent:
         return await agent.forwards()
 
 
 async def forward_add(name: str, spec: str) -> dict[str, Any]:
-    """Add a forward at runtime ('8080', '80:8080', '80:0.0.0.0:8080'); kept across restarts."""
+    """Add a forward ('8080', '80:8080', '80:0.0.0.0:8080'); kept across restarts. On a stopped
+    instance it is saved and opens at the next start."""
     from envdeck.backend.forwards.manager import parse_spec
 
     parse_spec(spec)  # bad input fails here with exit 2, before the agent is asked
+    inst = InstanceDir.existing(name)
+    if not agent_running(inst):
+        return saved_forwards.add(inst, instance_files.load(inst), spec)
     async with running_agent(name) as agent:
         return await agent.forward_add(spec)
 
 
 async def forward_remove(name: str, guest: str) -> None:
-    """Remove a forward by its guest port."""
+    """Remove a forward by its guest port; it stays removed (auto-forwarding included) until it
+    is added again, across restarts. On a stopped instance the saved rules are edited."""
+    inst = InstanceDir.existing(name)
+    if not agent_running(inst):
+        saved_forwards.remove(inst, instance_files.load(inst), guest)
+        return
     async with running_agent(name) as agent:
         await agent.forward_remove(guest)

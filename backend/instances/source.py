@@ -36,6 +36,7 @@ class InstancesSource:
         self._relays: dict[str, asyncio.Task[None]] = {}
         self._guests: dict[str, asyncio.Task[None]] = {}
         self._offline: dict[str, InstanceStatus] = {}
+        self._known: set[str] = set()  # every instance this feed has reported, live or not
         self._poke = asyncio.Event()
 
     def poke(self) -> None:
@@ -87,9 +88,16 @@ class InstancesSource:
             ):
                 self._offline[name] = status
                 emit(status)
-        for gone in set(self._offline) - set(self._names):
-            del self._offline[gone]
+        # Gone from disk, whether it was shown from disk or through its agent (a running
+        # instance deleted with --force: its agent ends as the directory goes).
+        for gone in self._known - set(self._names):
+            self._offline.pop(gone, None)
+            if (relay := self._relays.pop(gone, None)) is not None:
+                relay.cancel()
+            if (guest := self._guests.pop(gone, None)) is not None:
+                guest.cancel()
             emit(InstanceStatus(instance=gone, state="deleted"))
+        self._known = set(self._names)
 
     async def _relay(self, name: str, emit: Emit) -> None:
         inst = InstanceDir.of(name)

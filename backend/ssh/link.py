@@ -112,6 +112,8 @@ class GuestLink:
                     last_error = str(exc)
                     await asyncio.sleep(retry)
                     continue
+                if last_error is not None:  # the warning about asyncssh no longer holds
+                    self._say("info", "forwards run over the OpenSSH master again")
                 self.master, last_error = master, None
                 await master.wait()
                 await master.close()
