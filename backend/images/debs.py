@@ -121,7 +121,12 @@ def show(packages: Iterable[str]) -> dict[str, Deb]:
     """The candidate version of each package (``apt-cache show --no-all-versions``), keyed by
     bare name; a name may carry an architecture (``libc6:arm64``)."""
     names = sorted(set(packages))
-    text = _run([require_tool("apt-cache"), "show", "--no-all-versions", *names])
+    try:
+        text = _run([require_tool("apt-cache"), "show", "--no-all-versions", *names])
+    except EnvdeckError as exc:
+        if "No packages found" not in exc.message:
+            raise
+        text = ""  # apt knows none of them: named below
     wanted = {bare(n): n.partition(":")[2] for n in names}
     found: dict[str, Deb] = {}
     for st in _stanzas(text):

@@ -131,7 +131,8 @@ def resolve_packages(recipe: TinyArch | None = None) -> tuple[list[debs.Deb], st
     debs.require_architecture(recipe.deb_arch)
     kernel = debs.real_kernel_package(recipe.kernel_meta)
     qualified = f"{kernel}:{recipe.deb_arch}" if ":" in recipe.kernel_meta else kernel
-    found = debs.show({qualified, *debs.depends_closure(*recipe.packages)})
+    # the roots are asked for by name too: apt-cache depends skips a name it does not know
+    found = debs.show({qualified, *recipe.packages, *debs.depends_closure(*recipe.packages)})
     packages = [found[n] for n in sorted(found)]
     if fingerprint:
         memo.parent.mkdir(parents=True, exist_ok=True)
