@@ -35,6 +35,11 @@ def _upload_script(dest: str, name: str, mode: int) -> str:
     )
 
 
+def _raw(data: bytes | str | None) -> bytes:
+    """A channel's output as bytes (the channels here are opened with encoding=None)."""
+    return data.encode() if isinstance(data, str) else data or b""
+
+
 def _failed(what: str, result: asyncssh.SSHCompletedProcess | None, stderr: bytes) -> EnvdeckError:
     said = stderr.decode(errors="replace").strip().splitlines()
     status = result.exit_status if result is not None else None
@@ -69,7 +74,7 @@ async def upload(
             proc.stdin.write_eof()
             result = await proc.wait(check=False)
     if result.exit_status != 0:
-        raise _failed(f"writing {dest}", result, bytes(result.stderr or b""))
+        raise _failed(f"writing {dest}", result, _raw(result.stderr))
     return sent
 
 
@@ -89,8 +94,8 @@ async def download(
         encoding=None,
     )
     if probe.exit_status != 0:
-        raise _failed(f"reading {src}", probe, bytes(probe.stderr or b""))
-    size_text, mode_text = bytes(probe.stdout or b"").decode().split()
+        raise _failed(f"reading {src}", probe, _raw(probe.stderr))
+    size_text, mode_text = _raw(probe.stdout).decode().split()
     size, mode = int(size_text), int(mode_text, 8)
     target = dest / PurePosixPath(src).name if dest.is_dir() else dest
     fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -105,7 +110,7 @@ async def download(
                         progress(received, size)
                 result = await proc.wait(check=False)
         if result.exit_status != 0:
-            raise _failed(f"reading {src}", result, bytes(result.stderr or b""))
+            raise _failed(f"reading {src}", result, _raw(result.stderr))
         os.chmod(part, mode)
         os.replace(part, target)
     except BaseException:
