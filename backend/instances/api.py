@@ -72,8 +72,9 @@ def create(
     if file is not None:
         checked = check_file(file, name=name)  # validates (bases too) before anything is written
         cfg, text = checked.config, checked.composed  # bases merged in, as Lima keeps them
-        for warning in checked.warnings if progress else ():
-            progress(f"warning: {warning}", None)
+        if progress is not None:
+            for warning in checked.warnings:
+                progress(f"warning: {warning}", None)
         source_dir: str | None = str(file.resolve().parent)
     else:
         defaults = InstanceConfig()
