@@ -139,7 +139,7 @@ def render(rows: list[ProcessRow], tree: bool) -> Table:
             command.append(visible(command_text(row)), style="magenta")
         else:
             command.append(visible(command_text(row)), style="dim" if row["kernel"] else "")
-        cells = [
+        cells: list[str | Text] = [
             str(row["pid"]),
             cell(row["user"] or "?"),
             cell(row["state"]),
