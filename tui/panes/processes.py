@@ -334,5 +334,5 @@ def process_text(row: ProcessRow) -> Text:
     for key in ("user", "container", "state", "start_time"):
         if row.get(key) is not None:
             out.append(f"{key}: ", style="bold")
-            out.append(visible(row[key]) + "\n")  # type: ignore[literal-required]
+            out.append(visible(row[key]) + "\n")
     return out
