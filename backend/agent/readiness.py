@@ -22,7 +22,7 @@ from envdeck.backend.ssh import client as ssh
 from envdeck.backend.ssh.link import GuestLink
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm.boot import diagnose
-from envdeck.backend.vm.provision import run_provisioning
+from envdeck.backend.vm.provision import provision_guest
 
 log = logging.getLogger("envdeck.agent")
 
@@ -111,19 +111,18 @@ class Readiness:
         self.tasks.spawn(self._poll_listeners())
         if await self._provision():
             self.state.tracker.reached("ready")
+            if self.cfg.message:  # Lima's message:, said as the instance becomes ready
+                self.state.say("info", self.cfg.message)
             self.state.set_status(state="ready", reason=None)
 
     async def _provision(self) -> bool:
-        """Run the provision scripts (output into the boot log); False if one failed."""
+        """Run the provision entries, then the probes (output into the boot log); False if
+        one failed."""
         if self.cfg.images:
             await self._wait_for_cloud_init()
-        result = await run_provisioning(self.link.conn, self.cfg.provision, self.console.add_line)
-        if result.failed_step is not None:
-            last = result.output_tail.splitlines()[-1] if result.output_tail else ""
-            reason = (
-                f"provision script {result.failed_step} failed with exit status "
-                f"{result.exit_status}: {last}"
-            )
+        result = await provision_guest(self.link.conn, self.cfg, self.console.add_line)
+        if result.failed:
+            reason = result.reason
             self.state.tracker.failed(
                 reason + ("\n" + result.output_tail if result.output_tail else "")
             )

@@ -519,9 +519,12 @@ def _provision(doc: _Doc, node: yaml.Node) -> ProvisionStep:
     step = ProvisionStep(mode)
     if "script" in get:
         step = dataclasses.replace(step, script=doc.template(get["script"], "script"))
-    for key, name in (("path", "path"), ("owner", "owner"), ("expression", "expression")):
-        if key in get:
-            step = dataclasses.replace(step, **{name: doc.template(get[key], key)})
+    texts = {
+        key: doc.template(get[key], key) for key in ("path", "owner", "expression") if key in get
+    }
+    step = dataclasses.replace(
+        step, path=texts.get("path"), owner=texts.get("owner"), expression=texts.get("expression")
+    )
     if "content" in get:
         step = dataclasses.replace(step, content=doc.template(get["content"], "content"))
     if step.path is not None and not step.path.startswith("/"):
@@ -547,7 +550,7 @@ def _provision(doc: _Doc, node: yaml.Node) -> ProvisionStep:
 
 def _probe(doc: _Doc, node: yaml.Node, index: int) -> ProbeSpec:
     keys = doc.mapping(
-        node, "a probes entry", dict.fromkeys(("mode", "script", "hint", "description", "file"))
+        node, "a probes entry", dict.fromkeys(("mode", "script", "hint", "description", "file"), "")
     )
     get = {k: v for k, (_, v) in keys.items() if not compose.is_null(v)}
     if "mode" in get:
@@ -610,7 +613,9 @@ def _image(doc: _Doc, node: yaml.Node) -> tuple[ImageSpec, yaml.Node | None]:
     kernel = None
     for key in ("kernel", "initrd"):
         if key in keys and not compose.is_null(keys[key][1]):
-            sub = doc.mapping(keys[key][1], key, dict.fromkeys(("location", "digest", "cmdline")))
+            sub = doc.mapping(
+                keys[key][1], key, dict.fromkeys(("location", "digest", "cmdline"), "")
+            )
             if "location" not in sub:
                 raise doc.fail(keys[key][1], f"{key} needs a location", "add 'location:'")
             _location(doc, sub["location"][1], f"{key}.location")
@@ -870,7 +875,7 @@ class _Checker:
 
     def _user(self, node: yaml.Node, params: dict[str, str]) -> GuestUser:
         doc = self.doc
-        fields = dict.fromkeys(("name", "comment", "uid", "home", "shell", "passwordlessSudo"))
+        fields = dict.fromkeys(("name", "comment", "uid", "home", "shell", "passwordlessSudo"), "")
         keys = {
             k: v
             for k, (_, v) in doc.mapping(node, "user", fields).items()

@@ -45,7 +45,9 @@ def parse(expression: str) -> list[Assignment]:
 
 def _split(expression: str) -> list[str]:
     """Split on '|' outside double quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in expression:
         if char == '"':
             quoted = not quoted
