@@ -91,13 +91,15 @@ def ordered(steps: tuple[ProvisionStep, ...]) -> list[tuple[int, ProvisionStep]]
 
 def ensure_user(user: GuestUser) -> str:
     """Shell that creates the guest user if missing (useradd, or busybox adduser), with
-    passwordless sudo and lingering (a systemd --user session) where the guest has them."""
+    passwordless sudo and lingering (a systemd --user session) where the guest has them. If
+    the image gave the uid to another account already, the user gets the next free one."""
     name, home, uid = shlex.quote(user.name), shlex.quote(user.home), user.uid
     shell = shlex.quote(user.shell)
     return (
         f'sh_={shell}; [ -x "$sh_" ] || sh_=/bin/sh; '
         f'id -u {name} >/dev/null 2>&1 || useradd -m -u {uid} -d {home} -s "$sh_" {name}'
-        f' 2>/dev/null || adduser -D -u {uid} -h {home} -s "$sh_" {name}; '
+        f' 2>/dev/null || useradd -m -d {home} -s "$sh_" {name} 2>/dev/null'  # the uid is taken
+        f' || adduser -D -u {uid} -h {home} -s "$sh_" {name}; '
         f"if [ -d /etc/sudoers.d ]; then echo '{user.name} ALL=(ALL) NOPASSWD:ALL'"
         f" > /etc/sudoers.d/90-envdeck-{user.name}; fi; "
         f"command -v loginctl >/dev/null && loginctl enable-linger {name} 2>/dev/null; true"
