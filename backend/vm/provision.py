@@ -115,7 +115,7 @@ def script_command(script: str, env: ScriptEnv, as_user: bool) -> str:
         user = env.user
         xdg = f"XDG_RUNTIME_DIR=/run/user/{user.uid}; export XDG_RUNTIME_DIR; "
         inner = f"cd {shlex.quote(user.home)} 2>/dev/null; {xdg}{inner}"
-        inner = f"su -s /bin/sh {shlex.quote(user.name)} -c {shlex.quote(inner)}"
+        inner = f"export f; su -s /bin/sh {shlex.quote(user.name)} -c {shlex.quote(inner)}"
     return (
         f"f=$(mktemp /tmp/envdeck-script.XXXXXX) && printf '%s' {shlex.quote(script)} > \"$f\""
         f' && chmod 755 "$f" && {{ {inner}; }} 2>&1; rc=$?; rm -f "$f"; exit $rc'
