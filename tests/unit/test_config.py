@@ -92,7 +92,8 @@ def test_unknown_key_suggests_the_close_one():
 
 def test_forward_rules_default_to_loopback(tmp_path: Path):
     cfg = parse_config(
-        "portForwards:\n  - guestPort: 80\n    hostPort: 8080\n  - guestSocket: /run/a.sock\n    hostSocket: a.sock\n"
+        "portForwards:\n  - guestPort: 80\n    hostPort: 8080\n"
+        "  - guestSocket: /run/a.sock\n    hostSocket: a.sock\n"
     )
     web, sock = cfg.port_forwards
     assert (
