@@ -436,8 +436,6 @@ async def running_agent(name: str) -> AsyncIterator[AgentClient]:
 async def pause(name: str) -> Outcome:
     """Freeze a running instance's guest (QMP stop); ``resume`` lets it run again."""
     async with running_agent(name) as agent:
-        if (await agent.status()).state == "paused":
-            return Outcome(how="already", text="already paused")
         return await agent.pause()
 
 
