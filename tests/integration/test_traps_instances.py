@@ -5,7 +5,10 @@ are its saved rules, a deleted running instance leaves the feed, agent.log stays
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import stat
 import subprocess
 import time
@@ -13,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend.events import InstanceStatus
+from envdeck.backend.agent.client import AgentClient
+from envdeck.backend.events import AgentMessage, InstanceStatus
 from envdeck.backend.instances import api as instances
 from envdeck.backend.instances.source import InstancesSource
 from envdeck.backend.sources import Hub
@@ -205,4 +209,51 @@ def test_agent_log_is_private_and_quiet(envdeck_home: Path):
         assert "asyncssh" not in grown and len(grown.splitlines()) <= 2, grown
     finally:
         envdeck("stop", "quiet", timeout=120)
+        kill_everything(envdeck_home)
+
+
+def test_asyncssh_fallback_warning_is_taken_back_once_the_master_runs(
+    envdeck_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The agent's first OpenSSH master fails (an `ssh` ahead on PATH refuses once, then runs
+    the real one): the warning about asyncssh is followed by an info once the master is up, so
+    the instance's last message (what the dashboard shows) is no longer the warning."""
+    require_tool("qemu-system-x86_64", "qemu-img", "ssh")
+    real_ssh = shutil.which("ssh")
+    refused = tmp_path / "refused-once"
+    wrapper = tmp_path / "bin" / "ssh"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ ! -e {refused} ]; then : > {refused}; echo "refused once" >&2; '
+        f'exit 255; fi\nexec {real_ssh} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+
+    async def messages() -> list[AgentMessage]:
+        client = await AgentClient.connect(InstanceDir.of("mux").agent_sock, timeout=5)
+        said: list[AgentMessage] = []
+        try:
+            await client.subscribe(backlog=0)  # the recent messages come first, at once
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    async for event in client.events():
+                        if isinstance(event, AgentMessage):
+                            said.append(event)
+        finally:
+            await client.close()
+        return said
+
+    try:
+        envdeck("create", "mux", check=True, timeout=900)
+        envdeck("start", "mux", check=True)
+        said = wait_for(
+            lambda: (m := asyncio.run(messages())) and "OpenSSH master again" in m[-1].text and m,
+            timeout=20,
+        )
+        texts = [m.text for m in said]
+        assert any("forwards run over asyncssh (slower)" in t for t in texts), texts
+        assert refused.exists()
+    finally:
+        envdeck("stop", "mux", timeout=120)
         kill_everything(envdeck_home)
