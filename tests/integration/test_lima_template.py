@@ -66,6 +66,21 @@ provision:
   script: |
     #!/bin/sh
     echo "$(id -un):$(id -u):$HOME:$PARAM_Greeting" > user-ran
+- mode: data  # envdeck carries socket forwards with socat, which the test image lacks
+  path: /usr/local/bin/socat
+  permissions: "755"
+  content: |
+    #!/usr/bin/python3
+    import os, socket, sys, threading
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[2].split(":", 1)[1])
+    def up():
+        while data := os.read(0, 65536):
+            s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    threading.Thread(target=up, daemon=True).start()
+    while data := s.recv(65536):
+        os.write(1, data)
 - mode: data
   path: /etc/envdeck-data.conf
   content: |
@@ -105,18 +120,22 @@ def library(tmp_path: Path, url: str, digest: str) -> Path:
     return lib
 
 
-def read_socket(path: Path, deadline: float = 60) -> bytes:
+def read_socket(path: Path, deadline: float = 90) -> bytes:
+    """The greeting of the guest's echo server through the forwarded socket; the forward may
+    start failing (no guest socket yet) and pick the socket up once the service made it."""
     end = time.monotonic() + deadline
     while True:
         try:
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.settimeout(10)
                 sock.connect(str(path))
-                return sock.recv(100)
+                data = sock.recv(100)
+            if data or time.monotonic() > end:
+                return data
         except OSError:
             if time.monotonic() > end:
                 raise
-            time.sleep(1)
+        time.sleep(1)
 
 
 def test_a_lima_shaped_instance_boots_provisions_probes_and_forwards(
@@ -144,7 +163,8 @@ def test_a_lima_shaped_instance_boots_provisions_probes_and_forwards(
         started = envdeck("start", "lima", timeout=1200)
         out = started.stdout + started.stderr
         assert started.returncode == 0, out
-        assert f"lima is ready: socket at {inst}/sock/echo.sock" in out
+        said = f"lima is ready: socket at {inst}/sock/echo.sock"
+        assert "".join(said.split()) in "".join(out.split())  # the CLI wraps long lines
         assert list_json()["lima"]["state"] == "ready"
         logs = envdeck("logs", "lima", check=True).stdout
         assert "[probe second try] first try fails" in logs
@@ -159,7 +179,11 @@ def test_a_lima_shaped_instance_boots_provisions_probes_and_forwards(
         assert home == f"/home/{name}.linux" and int(uid) >= 1000 and greeting == "hello-lima"
         assert guest("cat", "/etc/envdeck-data.conf") == "name=lima"
         assert guest("stat", "-c", "%a %U", "/etc/envdeck-data.conf") == "640 root"
-        assert read_socket(inst / "sock" / "echo.sock") == b"echo-from-guest\n"
+        greeting = read_socket(inst / "sock" / "echo.sock")
+        assert greeting == b"echo-from-guest\n", (
+            guest("sh", "-c", "systemctl status envdeck-echo; ls -l /run/envdeck-echo.sock"),
+            envdeck("forwards", "lima", "--json").stdout,
+        )
         assert not (folder / "{{.Dir}}").exists()
     finally:
         envdeck("stop", "lima", timeout=180)
@@ -194,7 +218,8 @@ def test_a_base_url_whose_digest_does_not_match(
     tmp_path: Path,
     served: str,  # noqa: F811 - the fixture
 ):
-    base_url = served.rsplit("/", 1)[0] + "/debian-cloud.qcow2"
+    (tmp_path / "www" / "base.yaml").write_text("cpus: 2\n")  # in the folder served
+    base_url = served.rsplit("/", 1)[0] + "/base.yaml"
     spec = tmp_path / "bad.yaml"
     spec.write_text(f"base:\n- url: {base_url}\n  digest: sha512:{'0' * 128}\n")
     result = envdeck("create", "bad", "-f", str(spec))
