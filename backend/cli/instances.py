@@ -326,9 +326,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _print_file(path: Path, limit: int | None = None) -> None:
+    """A serial log file on stdout: exact when piped, control characters visible on a terminal."""
     with open(path, "rb") as handle:
         data = handle.read() if limit is None else handle.read(limit)
-    sys.stdout.write(data.decode("utf-8", "replace"))
+    text = data.decode("utf-8", "replace")
+    if sys.stdout.isatty():
+        text = "\n".join(terminal_line(row) for row in text.split("\n"))
+    sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -338,7 +342,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         for path in serial.log_files(inst.serial_log):
             _print_file(path)
         if args.follow:
-            err_console.print(f"[yellow]{args.name} is not running: nothing to follow[/]")
+            err_console.print(line((f"{args.name} is not running: nothing to follow", "yellow")))
         return 0
     return asyncio.run(_follow(inst))
 
@@ -357,7 +361,7 @@ async def _follow(inst: InstanceDir) -> int:
             _print_file(files[-1], where["offset"])
         async for event in client.events():
             if isinstance(event, SerialOutput):
-                sys.stdout.write("\n".join(event.lines) + "\n")
+                sys.stdout.write("\n".join(terminal_line(row) for row in event.lines) + "\n")
                 sys.stdout.flush()
     finally:
         await client.close()

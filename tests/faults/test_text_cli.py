@@ -116,3 +116,40 @@ def test_fuzz_ps_table_of_arbitrary_text(
     printed = out.getvalue()
     assert not CONTROL.search(printed), repr(printed)
     assert len(printed.splitlines()) == 2  # the header and one row: never a row split in two
+
+
+def test_logs_on_a_terminal_show_serial_controls_visible_and_exact_when_piped(tmp_path):
+    """``envdeck logs`` prints the guest's serial text: on a terminal an OSC 52 from the guest
+    is shown, not obeyed; piped, the log comes out byte for byte."""
+    import pty
+
+    home = tmp_path / "home"
+    inst = home / "instances" / "dev"
+    inst.mkdir(parents=True, mode=0o700)
+    home.chmod(0o700)
+    (home / "instances").chmod(0o700)
+    (inst / "instance.yaml").write_text("memory: 256MiB\n")
+    (inst / "serial.log").write_text(f"booting\n{HOSTILE}\n")
+    env = {**os.environ, "ENVDECK_HOME": str(home), "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "envdeck.backend.cli.main", "logs", "dev"]
+
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert piped.returncode == 0 and piped.stdout == f"booting\n{HOSTILE}\n"
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    shown = out.decode("utf-8", "replace").replace("\r\n", "\n")
+    assert "\\e]52;c;aGVsbG8=\\x07" in shown and "booting" in shown
+    assert not CONTROL.search(shown), repr(shown)
