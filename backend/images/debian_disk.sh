@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Build a small UEFI-bootable Debian 12 (bookworm) "cloud image" with cloud-init, from Debian
-# packages only: like Debian's genericcloud image, but made locally because the tests cannot
-# download one. No loop devices and no mounts: every piece is built from files.
+# packages only: like Debian's genericcloud image, but made locally (no cloud image can be
+# downloaded everywhere). No loop devices and no mounts: every piece is built from files.
 #
-#   build_cloud_image.sh OUT.qcow2
+#   debian_disk.sh OUT.qcow2 [cloud|docker]
+#
+# Variants: 'cloud' (the default) is the plain image; 'docker' adds dockerd (docker.io, with
+# containerd and runc), socat (the agent's socket forwards) and qemu-user-static for the common
+# foreign arches, whose binfmt handlers (flags OPF: F opens the interpreter at registration, so
+# containers of another arch run) systemd-binfmt registers at every boot. envdeck runs this from
+# envdeck.backend.images.docker_vm, which caches the result by the hash of this file and the
+# variant; every '==> ' line on stderr is a progress step.
 #
 # 1. rootfs: debootstrap --variant=minbase + cloud-init, openssh-server, linux-image-cloud-amd64...
 # 2. root.img: mkfs.ext4 -L cloudroot -d ROOTFS (used space + ~300 MiB)
@@ -24,6 +31,7 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ESP_MIB=64
 ROOT_MARGIN_MIB=300
 ROOT_LABEL=cloudroot
+KERNEL_OPTIONS=""
 SYSTEMD_BOOT=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 # Besides minbase. python3-cffi-backend: python3-cryptography (cloud-init -> python3-oauthlib)
 # depends on the virtual python3-cffi-backend-api-min/max, which debootstrap cannot resolve.
@@ -34,11 +42,28 @@ PACKAGES=(
   openssh-server sudo
   ifupdown isc-dhcp-client netbase iproute2
 )
+# The docker variant: dockerd and what it needs (iptables, containerd, runc and tini come as
+# dependencies; recommends are never installed by debootstrap), socat, qemu-user-static.
+DOCKER_PACKAGES=(docker.io ca-certificates socat qemu-user-static)
+# The arches whose qemu-user-static binaries stay (Docker's platforms besides amd64 and 386, as
+# tonistiigi/binfmt installs them); the other targets' ~250 MiB are removed.
+DOCKER_EMULATED=(aarch64 arm riscv64 ppc64le s390x mips64el)
 
 step() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'build_cloud_image: %s\n' "$1" >&2; exit "${2:-1}"; }
+die() { printf 'debian_disk: %s\n' "$1" >&2; exit "${2:-1}"; }
 
-[ $# -eq 1 ] && [ -n "$1" ] || die "usage: $0 OUT.qcow2" 2
+[ $# -ge 1 ] && [ $# -le 2 ] && [ -n "$1" ] || die "usage: $0 OUT.qcow2 [cloud|docker]" 2
+VARIANT="${2:-cloud}"
+case "$VARIANT" in
+  cloud) ;;
+  docker)
+    PACKAGES+=("${DOCKER_PACKAGES[@]}")
+    # No AppArmor userland in the image: with the kernel's AppArmor on, dockerd would refuse to
+    # run containers (it cannot load its docker-default profile without apparmor_parser).
+    KERNEL_OPTIONS=" apparmor=0"
+    ;;
+  *) die "unknown variant '$VARIANT' (cloud or docker)" 2 ;;
+esac
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and chroot need it)" 2
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -56,7 +81,7 @@ need sfdisk fdisk
 need qemu-img qemu-utils
 [ -r "$SYSTEMD_BOOT" ] || missing+=("$SYSTEMD_BOOT (package systemd-boot-efi)")
 if [ ${#missing[@]} -gt 0 ]; then
-  printf 'build_cloud_image: missing: %s\n' "${missing[@]}" >&2
+  printf 'debian_disk: missing: %s\n' "${missing[@]}" >&2
   die "install them with: apt-get install debootstrap e2fsprogs dosfstools mtools fdisk systemd-boot-efi qemu-utils" 2
 fi
 
@@ -80,8 +105,8 @@ cleanup() {
     awk -v root="$ROOTFS/" 'index($2, root) == 1 { print $2 }' /proc/self/mounts | sort -r |
       while read -r m; do umount -l "$m" 2>/dev/null || true; done
   fi
-  rm -rf --one-file-system "$WORK" || printf 'build_cloud_image: could not remove %s\n' "$WORK" >&2
-  [ "$rc" -eq 0 ] || printf 'build_cloud_image: failed (exit %s)\n' "$rc" >&2
+  rm -rf --one-file-system "$WORK" || printf 'debian_disk: could not remove %s\n' "$WORK" >&2
+  [ "$rc" -eq 0 ] || printf 'debian_disk: failed (exit %s)\n' "$rc" >&2
   exit "$rc"
 }
 trap cleanup EXIT
@@ -91,7 +116,7 @@ trap 'exit 143' TERM
 START=$SECONDS
 
 # --- 1. root filesystem -------------------------------------------------------------------------
-step "debootstrap $SUITE (minbase + cloud-init, kernel, ssh) from $MIRROR"
+step "debootstrap $SUITE (minbase + cloud-init, kernel, ssh; variant $VARIANT) from $MIRROR"
 # In the background, in its own process group, so that a signal to this script stops it (and the
 # dpkg it runs in the chroot) at once instead of after the whole bootstrap.
 setsid -w debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" \
@@ -131,12 +156,33 @@ chroot "$ROOTFS" passwd -l root >/dev/null 2>&1 || true
 # Its locale module defaults to en_US.UTF-8, which minbase has not generated (and Debian's
 # locale-gen ignores the name it is given): update-locale fails, and cloud-config.service with
 # it. C.UTF-8 is built into glibc: nothing to generate.
-cat >"$ROOTFS/etc/cloud/cloud.cfg.d/90-envdeck-test.cfg" <<'EOF'
-# Built by envdeck's tests/integration/build_cloud_image.sh: seeded with NoCloud (label cidata).
+cat >"$ROOTFS/etc/cloud/cloud.cfg.d/90-envdeck.cfg" <<'EOF'
+# Built by envdeck's debian_disk.sh: seeded with NoCloud (label cidata).
 datasource_list: [NoCloud, None]
 locale: C.UTF-8
 EOF
 echo LANG=C.UTF-8 >"$ROOTFS/etc/default/locale"
+
+if [ "$VARIANT" = docker ]; then
+  step "docker: keeping qemu-user-static for ${DOCKER_EMULATED[*]}"
+  keep=" ${DOCKER_EMULATED[*]} "
+  for bin in "$ROOTFS"/usr/bin/qemu-*-static; do
+    arch="${bin##*/qemu-}"
+    arch="${arch%-static}"
+    [[ "$keep" == *" $arch "* ]] && continue
+    rm -f "$bin" "$ROOTFS/usr/lib/binfmt.d/qemu-$arch.conf" \
+      "$ROOTFS/usr/libexec/qemu-binfmt/$arch-binfmt-P"
+  done
+  for arch in "${DOCKER_EMULATED[@]}"; do
+    [ -x "$ROOTFS/usr/bin/qemu-$arch-static" ] || die "qemu-user-static has no qemu-$arch-static"
+    grep -q ':[A-Z]*F[A-Z]*$' "$ROOTFS/usr/lib/binfmt.d/qemu-$arch.conf" ||
+      die "the binfmt handler of qemu-$arch has no F flag"
+  done
+  # dockerd and containerd start at boot (the packages enabled them); the instance's readiness
+  # waits for 'docker version' to answer.
+  [ -e "$ROOTFS/etc/systemd/system/multi-user.target.wants/docker.service" ] ||
+    chroot "$ROOTFS" systemctl enable docker.service containerd.service >&2
+fi
 
 if ! ls "$ROOTFS"/boot/initrd.img-* >/dev/null 2>&1; then
   step "generating the initramfs"
@@ -168,7 +214,7 @@ cat >"$WORK/debian.conf" <<EOF
 title   Debian GNU/Linux 12 (bookworm)
 linux   /vmlinuz
 initrd  /initrd.img
-options root=LABEL=$ROOT_LABEL rw console=ttyS0,115200
+options root=LABEL=$ROOT_LABEL rw console=ttyS0,115200$KERNEL_OPTIONS
 EOF
 mcopy -i "$WORK/esp.img" "$WORK/loader.conf" ::/loader/loader.conf
 mcopy -i "$WORK/esp.img" "$WORK/debian.conf" ::/loader/entries/debian.conf

@@ -27,6 +27,7 @@ from tests.integration.instance_helpers import envdeck, kill_everything, list_js
 pytestmark = pytest.mark.integration
 
 BUILDER = Path(__file__).with_name("build_cloud_image.sh")
+PRODUCT_BUILDER = Path(__file__).parents[2] / "backend" / "images" / "debian_disk.sh"
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +36,7 @@ def cloud_image() -> Path:
     require(os.geteuid() == 0, "root (debootstrap builds the test cloud image)")
     require_tool("debootstrap", "mkfs.vfat", "mcopy", "sfdisk", "qemu-img", "qemu-system-x86_64")
     require(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "UEFI firmware (package ovmf)")
-    version = hashlib.sha256(BUILDER.read_bytes()).hexdigest()[:12]
+    version = hashlib.sha256(BUILDER.read_bytes() + PRODUCT_BUILDER.read_bytes()).hexdigest()[:12]
     cache = (
         Path(os.environ.get("ENVDECK_CACHE") or Path.home() / ".cache" / "envdeck-test-cache")
         / "cloud-image"
