@@ -50,6 +50,7 @@ from .panes.forwards import ForwardsPane
 from .panes.instances import InstancesPane
 from .panes.processes import ProcessesPane
 from .panes.serial import SerialLog, SerialPane
+from .panes.table import ListTable
 from .screens.details import DetailScreen
 from .screens.logs import LogScreen
 from .screens.modals import PromptScreen, TextScreen
@@ -92,7 +93,7 @@ class EnvdeckApp(App[int]):
         Binding(
             "ctrl+p",
             "command_palette",
-            "Palette: every action, themes",
+            "Palette",
             show=False,
             id="app.palette",
         ),
@@ -174,7 +175,7 @@ class EnvdeckApp(App[int]):
             with Vertical(id="right"):
                 yield ProcessesPane(ctx, id="processes")
                 yield SerialPane(ctx, id="serial")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Themes, keymap, the hub, the refresh timers."""
@@ -389,6 +390,7 @@ class EnvdeckApp(App[int]):
             ("Container logs", bindings_of(LogScreen.BINDINGS)),
             ("Details (Enter)", bindings_of(DetailScreen.BINDINGS)),
             ("Forwards", bindings_of(ForwardsPane.BINDINGS)),
+            ("Lists (instances, containers, forwards)", bindings_of(ListTable.BINDINGS)),
             ("Processes", bindings_of(ProcessesPane.BINDINGS) + bindings_of(ProcessView.BINDINGS)),
             ("Serial log", bindings_of(SerialPane.BINDINGS) + bindings_of(SerialLog.BINDINGS)),
         ]
@@ -425,7 +427,9 @@ class EnvdeckApp(App[int]):
         yield from super().get_system_commands(screen)
         for group, bindings in self.help_groups():
             for binding in bindings:
-                if binding.id == "app.help" or (binding.id or "").startswith(("logs.", "detail.")):
+                if binding.id == "app.help" or (binding.id or "").startswith(
+                    ("logs.", "detail.", "list.")
+                ):
                     continue  # (the log view's own keys only make sense inside it)
                 yield SystemCommand(
                     f"{group}: {binding.description}",

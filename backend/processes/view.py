@@ -46,12 +46,11 @@ SORT_ORDER = list(SORT_KEYS)
 DESCENDING_BY_DEFAULT = frozenset({"cpu", "mem"})
 
 
-def compile_filter(text: str | None, *, literal_if_invalid: bool = False) -> Predicate | None:
-    """A predicate for the filter ``text``; None when it keeps every row (empty, or ``!``).
-
-    An invalid regex is a UserInputError, or, with ``literal_if_invalid`` (a filter being
-    typed), matched as plain text.
-    """
+def compile_text_filter(
+    text: str | None, *, literal_if_invalid: bool = False
+) -> Callable[[str], bool] | None:
+    """The filter syntax over plain text (a regex searched case-insensitively, ``!`` inverts):
+    a test of one line, or None when it keeps every line. Errors as :func:`compile_filter`."""
     text = text or ""
     invert = text.startswith("!")
     body = text[1:] if invert else text
@@ -67,14 +66,27 @@ def compile_filter(text: str | None, *, literal_if_invalid: bool = False) -> Pre
             ) from exc
         pattern = re.compile(re.escape(body), re.IGNORECASE)
     search = pattern.search
+    return lambda line: (search(line) is not None) != invert
+
+
+def compile_filter(text: str | None, *, literal_if_invalid: bool = False) -> Predicate | None:
+    """A predicate for the filter ``text``; None when it keeps every row (empty, or ``!``).
+
+    An invalid regex is a UserInputError, or, with ``literal_if_invalid`` (a filter being
+    typed), matched as plain text.
+    """
+    text = text or ""
+    invert = text.startswith("!")
+    match = compile_text_filter(text[1:] if invert else text, literal_if_invalid=literal_if_invalid)
+    if match is None:
+        return None
 
     def predicate(row: ProcessRow) -> bool:
         shown = (
             f"{row.get('pid')} {row.get('user') or ''} {row.get('container') or ''} "
             f"{command_text(row)}"
         )
-        found = search(shown) is not None or search(row.get("name") or "") is not None
-        return found != invert
+        return (match(shown) or match(row.get("name") or "")) != invert
 
     return predicate
 

@@ -103,13 +103,18 @@ async def test_error_states_say_what_happened(recording: Path):
         await pilot.pause()
         text = screen_text(app)
         assert "crashed: qemu exited with status 1" in text
-        assert "│ Kernel panic - not syncing: VFS" in text  # the last serial lines
-        assert "✗ ssh authenticated 30.0s" in text and "(host key mismatch)" in text
+        assert "Kernel panic - not syncing: VFS" in text  # the serial pane follows it
+        assert "✗ ssh authenticated 30.0s" in text  # (one line: the rest is in the details)
+        await pilot.press("1", "enter", "right_square_bracket")
+        await actions_done(app)
+        await pilot.pause(0.1)
+        assert "(host key mismatch)" not in text and "host key mismatch" in screen_text(app)
+        await pilot.press("escape")
         app.model.apply(ev.InstanceStatus(instance="tiny", state="deleted"))
         app.model.apply(ev.InstanceStatus(instance="stopped-one", state="deleted"))
         app.flush()
         await pilot.pause()
-        assert "No instances. Press n to create the 'tiny' instance." in screen_text(app)
+        assert "No instances. Press n to create one." in screen_text(app)
         assert app.selected_instance is None
 
 
@@ -611,6 +616,117 @@ async def test_keymap_from_config_remaps_by_binding_id(recording: Path, backend)
         await pilot.press("question_mark")
         assert "z  Stop" in screen_text(app).replace("\xa0", " ")
         assert any("unknown binding ids instance.nope" in n.message for n in app._notifications)
+
+
+async def test_a_small_terminal_shows_every_panes_rows(recording: Path):
+    """80x24 (issue #16 item 5): rows first — notes are one line, columns give way by
+    importance, the header drops whole parts, the footer shows most of the pane's keys."""
+    app = make_app(recording)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        lines = screen_text(app).splitlines()
+        text = "\n".join(lines)
+        for row in ("stopped-one", "tiny ", "arm-loop", "web-amd64", "127.0.0.1:8080"):
+            assert row in text, row
+        assert "COMMAND" in text and "/sbin/init" in text
+        assert "instance:tiny: guest has no docker" in text and "…" in text  # one line, cut
+        header = lines[0]
+        assert "2 instances (1 ready)" in header and "2 emulated processes" in header
+        assert "load 0.50" not in header  # given way whole, not cut mid-word
+        footer = lines[-1]
+        assert all(k in footer for k in ("S Start", "d Delete", "E Shell", "a Serial")), footer
+        widths = {len(line) for line in lines}
+        assert widths == {80}, widths
+
+
+async def test_columns_give_way_by_importance_and_come_back(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        table = app.query_one("#instances-table", DataTable)
+        shown = [c.label.plain for c in table.columns.values()]
+        assert shown[:2] == ["NAME", "STATE"] and "ACCEL" in shown and "CPU" not in shown
+        header = screen_text(app).splitlines()[0]
+        assert header.rstrip().endswith("% CPU")  # whole parts only
+        app.query_one("#instances-table", DataTable).move_cursor(row=0)
+        await pilot.resize_terminal(160, 48)
+        await settle(pilot, app)
+        shown = [c.label.plain for c in table.columns.values()]
+        assert shown == ["NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "SSH", "UP"]
+        assert app.selected_instance == "stopped-one"  # the cursor's row survives the rebuild
+
+
+@covers("list.down", "list.up", "list.first", "list.last", "process.j", "process.g", "process.G")
+@covers("serial.down", "serial.up", "serial.top", "serial.bottom")
+async def test_j_k_g_G_move_in_every_list(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2", "g")
+        table = app.query_one("#containers-table", DataTable)
+        assert table.cursor_row == 0
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("1", "g")
+        assert app.selected_instance == "stopped-one"
+        await pilot.press("j")
+        assert app.selected_instance == "tiny"
+        view = app.query_one(ProcessView)
+        await pilot.press("4", "G")
+        assert view.cursor == len(view.rows) - 1
+        await pilot.press("g", "j")
+        assert view.cursor == 1
+        log = app.query_one(Log)
+        await pilot.press("5", "g")
+        assert log.scroll_y == 0 and not log.auto_scroll
+        await pilot.press("j")
+        assert log.scroll_y == 1
+        await pilot.press("k", "G")
+        assert log.scroll_y == log.max_scroll_y
+
+
+async def test_an_arrow_right_after_a_pane_key_goes_to_that_pane(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        containers = app.query_one("#containers-table", DataTable)
+        instances = app.query_one("#instances-table", DataTable)
+        before = instances.cursor_row
+        for _ in range(3):
+            await pilot.press("1")
+            await pilot.press("2", "down")  # no pause between the pane key and the arrow
+            assert pane_of(app) == "containers"
+        assert instances.cursor_row == before and containers.cursor_row == 3
+
+
+@covers("instance.filter", "container.filter", "forward.filter")
+async def test_slash_filters_every_list_with_the_process_filter_syntax(recording: Path):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+
+        def keys(table: str) -> list[str]:
+            return [k.value for k in app.query_one(f"#{table}-table", DataTable).rows]
+
+        await pilot.press("1", "slash", *"TINY", "enter")  # a regex, case-insensitive
+        assert keys("instances") == ["tiny"]
+        assert "/TINY" in str(app.query_one("#instances").border_title)
+        await pilot.press("slash", "home", "exclamation_mark", "enter")  # ! inverts
+        assert keys("instances") == ["stopped-one"]
+        await pilot.press("slash", "escape")  # Esc clears
+        assert keys("instances") == ["stopped-one", "tiny"]
+        await pilot.press("G")
+        assert app.selected_instance == "tiny"
+        await pilot.press("2", "slash", *"arm6[4]", "enter")
+        assert [k.split("|")[0] for k in keys("containers")] == ["host"]
+        await pilot.press("3", "slash", *"auto", "enter")
+        assert keys("forwards") == ["8080"]
+        await pilot.press("slash", *"(", "enter")  # an invalid regex is matched as text
+        assert keys("forwards") == []
 
 
 def test_every_key_in_the_help_is_exercised_here():

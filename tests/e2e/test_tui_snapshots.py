@@ -15,7 +15,13 @@ from tests.e2e.tui_harness import TERMINAL, make_app, settle
 pytestmark = pytest.mark.e2e
 
 
-def run(snap_compare, recording: Path, press: tuple[str, ...] = (), **kwargs) -> bool:
+def run(
+    snap_compare,
+    recording: Path,
+    press: tuple[str, ...] = (),
+    size: tuple[int, int] = TERMINAL,
+    **kwargs,
+) -> bool:
     app = make_app(recording, **kwargs)
 
     async def ready(pilot) -> None:
@@ -25,7 +31,7 @@ def run(snap_compare, recording: Path, press: tuple[str, ...] = (), **kwargs) ->
             await pilot.wait_for_scheduled_animations()
             await pilot.pause(0.1)  # focus moves (Cancel preselected) land before the shot
 
-    return snap_compare(app, terminal_size=TERMINAL, run_before=ready)
+    return snap_compare(app, terminal_size=size, run_before=ready)
 
 
 def test_main_screen(snap_compare, recording: Path):
@@ -49,3 +55,9 @@ def test_help(snap_compare, recording: Path):
 
 def test_confirm_delete_modal(snap_compare, recording: Path):
     assert run(snap_compare, recording, press=("d",))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+def test_small_terminal(snap_compare, recording: Path, size: tuple[int, int]):
+    """Every pane's rows at 80x24 and 100x30 (issue #16 item 5)."""
+    assert run(snap_compare, recording, size=size)

@@ -53,8 +53,16 @@ class Pane(Vertical):
         raise NotImplementedError
 
     def focus_pane(self) -> None:
-        """Give the pane focus."""
-        self.main.focus()
+        """Give the pane focus now (``focus()`` lands later: a key pressed right after ``1``-``5``
+        would still go to the pane focused before)."""
+        if self.screen is self.app.screen:
+            self.screen.set_focus(self.main)
+        else:
+            self.main.focus()
+
+    def on_resize(self) -> None:
+        """A new size may fit more or fewer columns: render again on the next tick."""
+        self.ctx.model.dirty.add(self.pane_id)
 
     def show(self, selector: str, text: Text | str) -> None:
         """Update a Static only when its text changed (each update costs a layout pass)."""

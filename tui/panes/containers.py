@@ -10,9 +10,8 @@ import shlex
 from functools import partial
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from envdeck.backend import events as ev
 from envdeck.backend.api import Backend, ContainerAction
@@ -25,8 +24,8 @@ from ..proctree import command_text
 from ..screens.details import DetailScreen, json_text
 from ..screens.logs import LogScreen
 from ..screens.modals import ConfirmScreen, PickScreen
-from ..widgets.tablesync import cursor_key, sync_rows
-from .base import Pane
+from ..widgets.tablesync import cursor_key
+from .table import TablePane
 
 ENDPOINT_PREFIX = "endpoint:"
 IMAGE_WIDTH = 24
@@ -37,7 +36,7 @@ def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class ContainersPane(Pane):
+class ContainersPane(TablePane):
     """Endpoint header rows, then that endpoint's containers."""
 
     number = 2
@@ -55,20 +54,12 @@ class ContainersPane(Pane):
         Binding("l", "logs", "Logs", id="container.logs"),
         Binding("x", "command_menu", "Commands", id="container.commands"),
         Binding("enter", "details", "Details", show=False, id="container.details"),
+        Binding("slash", "filter", "Filter", show=False, id="container.filter"),
     ]
 
-    def compose(self) -> ComposeResult:
-        """The table and an empty-state line."""
-        table: DataTable = DataTable(id="containers-table", cursor_type="row")
-        table.add_columns("NAME", "STATE", "PLATFORM", "IMAGE", "PORTS")
-        yield table
-        yield Static(id="containers-empty")
-        self._cache: dict[str, tuple] = {}
-
-    @property
-    def main(self) -> DataTable:
-        """The containers table."""
-        return self.query_one(DataTable)
+    COLUMNS = ("NAME", "STATE", "PLATFORM", "IMAGE", "PORTS")
+    PRIORITY = (0, 1, 2, 4, 3)
+    note_id = "containers-empty"
 
     @property
     def selected(self) -> ev.ContainerInfo | None:
@@ -100,16 +91,15 @@ class ContainersPane(Pane):
             for c in containers:
                 count += 1
                 platform = plain(c.platform or "-")
-                if c.emulated:
-                    platform = plain(
-                        f"{c.platform or '?'} emulated",
-                        style=colours.get("emulated", "magenta") + " bold",
-                    )
+                name_style = "bold" if c.state == "running" else ""
+                if c.emulated:  # (the name too: PLATFORM is the first to go when narrow)
+                    name_style = colours.get("emulated", "magenta") + " bold"
+                    platform = plain(f"{c.platform or '?'} emulated", style=name_style)
                 rows.append(
                     (
                         f"{endpoint}|{c.id}",
                         (
-                            plain("  " + c.name, "bold" if c.state == "running" else ""),
+                            plain("  " + c.name, name_style),
                             state_text(c.state, colours),
                             platform,
                             plain(shorten(visible(c.image), IMAGE_WIDTH)),
@@ -117,25 +107,24 @@ class ContainersPane(Pane):
                         ),
                     )
                 )
-        sync_rows(self.main, rows, self._cache)
+        self.show_rows(rows)
         emulated = sum(1 for c in model.containers.values() if c.emulated)
-        self.set_title(f"({count}{f', {emulated} emulated' if emulated else ''})" if count else "")
+        counts = f"({count}{f', {emulated} emulated' if emulated else ''})" if count else ""
+        self.set_title(" ".join(p for p in (counts, self.filter_extra()) if p))
         if not rows:
             if "containers" in self.ctx.missing_sources:
-                self.show(
-                    "#containers-empty",
-                    Text("Containers source not available in this build.", style="italic"),
+                self.show_note(
+                    Text("Containers source not available in this build.", style="italic")
                 )
             else:
-                self.show(
-                    "#containers-empty",
+                self.show_note(
                     Text(
                         "No Docker endpoints seen yet (waiting for the containers source).",
                         style="italic",
-                    ),
+                    )
                 )
         else:
-            self.show("#containers-empty", endpoint_problems(model.endpoints, colours))
+            self.show_note(endpoint_problems(model.endpoints, colours))
 
     # --- actions ------------------------------------------------------------------------
 
@@ -232,9 +221,15 @@ class ContainersPane(Pane):
         )
 
     def action_details(self) -> None:
-        """Enter: the container's fields, its stats now, its processes, in tabs."""
+        """Enter: the container's fields, its stats now, its processes, in tabs (on an
+        endpoint's row: the endpoint, its whole reason when unreachable)."""
         c = self.selected
         if c is None:
+            key = cursor_key(self.main) or ""
+            status = self.ctx.model.endpoints.get(key.removeprefix(ENDPOINT_PREFIX))
+            if key.startswith(ENDPOINT_PREFIX) and status is not None:
+                tabs = [("Endpoint", partial(json_text, status))]
+                self.show_screen(DetailScreen(f"endpoint {status.endpoint}", tabs))
             return
         top = [
             r
@@ -284,15 +279,17 @@ def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[st
 
 
 def endpoint_problems(endpoints: dict[str, ev.EndpointStatus], colours: dict[str, str]) -> Text:
-    """One line per unreachable endpoint, with the reason (what the user can fix)."""
+    """One line: the first unreachable endpoint's reason (its first line) and how many more are
+    unreachable; Enter on an endpoint's row shows its whole reason."""
+    down = [endpoints[name] for name in sorted(endpoints) if not endpoints[name].reachable]
     out = Text()
-    for name in sorted(endpoints):
-        status = endpoints[name]
-        if not status.reachable:
-            if out:
-                out.append("\n")
-            out.append(visible(f"{name}: "), style="bold")
-            out.append(
-                visible(status.reason or "unreachable"), style=colours.get("state-crashed", "")
-            )
+    if not down:
+        return out
+    first = down[0]
+    out.append(visible(f"{first.endpoint}: "), style="bold")
+    reason = (first.reason or "unreachable").strip().splitlines() or ["unreachable"]
+    out.append(visible(reason[0]), style=colours.get("state-crashed", ""))
+    more = len(down) - 1
+    out.append(f"  (+{more} more) " if more else "  ", style="bold")
+    out.append("(Enter on it: details)", style="dim")
     return out

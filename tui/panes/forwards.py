@@ -9,9 +9,8 @@ from functools import partial
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from envdeck.backend import events as ev
 from envdeck.backend.text import visible
@@ -19,11 +18,12 @@ from envdeck.backend.text import visible
 from ..formatting import human_bytes, plain, state_text
 from ..screens.details import DetailScreen, json_text
 from ..screens.modals import ConfirmScreen, PromptScreen
-from ..widgets.tablesync import cursor_key, sync_rows
+from ..widgets.tablesync import cursor_key
 from .base import Pane
+from .table import TablePane
 
 
-class ForwardsPane(Pane):
+class ForwardsPane(TablePane):
     """Forwards of the selected instance."""
 
     number = 3
@@ -36,20 +36,12 @@ class ForwardsPane(Pane):
         Binding("F", "new_forward", "New forward", id="forward.new"),
         Binding("d", "remove_forward", "Remove", id="forward.remove"),
         Binding("enter", "details", "Details", show=False, id="forward.details"),
+        Binding("slash", "filter", "Filter", show=False, id="forward.filter"),
     ]
 
-    def compose(self) -> ComposeResult:
-        """The table and an empty-state line."""
-        table: DataTable = DataTable(id="forwards-table", cursor_type="row")
-        table.add_columns("GUEST", "HOST", "SOURCE", "STATE", "CONN", "IN", "OUT")
-        yield table
-        yield Static(id="forwards-empty")
-        self._cache: dict[str, tuple] = {}
-
-    @property
-    def main(self) -> DataTable:
-        """The forwards table."""
-        return self.query_one(DataTable)
+    COLUMNS = ("GUEST", "HOST", "SOURCE", "STATE", "CONN", "IN", "OUT")
+    PRIORITY = (0, 1, 3, 2, 4, 5, 6)
+    note_id = "forwards-empty"
 
     @property
     def selected(self) -> ev.ForwardStatus | None:
@@ -59,6 +51,10 @@ class ForwardsPane(Pane):
         if key is None or name is None:
             return None
         return self.ctx.model.forwards.get(name, {}).get(key)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The note under the rows is about the forward under the cursor."""
+        self.ctx.model.dirty.add(self.pane_id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row (the table consumes the key itself): details."""
@@ -74,8 +70,6 @@ class ForwardsPane(Pane):
         for guest in sorted(forwards, key=lambda g: (not g.isdigit(), g.zfill(6))):
             f = forwards[guest]
             state = state_text(f.state, colours)
-            if f.reason and f.state != "active":
-                state.append(visible(f" ({f.reason})"))
             rows.append(
                 (
                     guest,
@@ -90,19 +84,16 @@ class ForwardsPane(Pane):
                     ),
                 )
             )
-        sync_rows(self.main, rows, self._cache)
-        self.set_title(f"{name}" if name else "")
+        self.show_rows(rows)
+        self.set_title(" ".join(p for p in (name or "", self.filter_extra()) if p))
         if name is None:
-            self.show(
-                "#forwards-empty", Text("Select an instance to see its forwards.", style="italic")
-            )
+            self.show_note(Text("Select an instance to see its forwards.", style="italic"))
         elif not rows:
-            self.show(
-                "#forwards-empty",
-                plain(f"{name} has no forwards (its guest listens on no TCP port yet).", "italic"),
+            self.show_note(
+                plain(f"{name} has no forwards (its guest listens on no TCP port yet).", "italic")
             )
         else:
-            self.show("#forwards-empty", "")
+            self.show_note(forward_problem(forwards, self.selected))
 
     # --- actions ------------------------------------------------------------------------
 
@@ -151,6 +142,19 @@ class ForwardsPane(Pane):
         if forward is not None:
             tabs = [("Details", partial(json_text, forward))]
             self.show_screen(DetailScreen(f"forward {forward.guest}", tabs))
+
+
+def forward_problem(
+    forwards: dict[str, ev.ForwardStatus], selected: ev.ForwardStatus | None
+) -> Text:
+    """One line: why the selected forward (else the first that is not active) is not active."""
+    ailing = [f for f in forwards.values() if f.reason and f.state != "active"]
+    if selected is not None and selected in ailing:
+        ailing.insert(0, selected)
+    if not ailing:
+        return Text("")
+    f = ailing[0]
+    return plain(f"{f.guest}: {f.state} ({f.reason})", "bold")
 
 
 def ask_new_forward(pane: Pane) -> None:

@@ -11,9 +11,8 @@ from functools import partial
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from envdeck.backend import events as ev
 from envdeck.backend.api import Backend
@@ -23,16 +22,15 @@ from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, s
 from ..messages import InstanceSelected, ShellRequested
 from ..screens.details import DetailScreen, Loader, json_text
 from ..screens.modals import ConfirmScreen, TextScreen
-from ..widgets.tablesync import cursor_key, sync_rows
-from .base import Pane
+from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
+from .table import TablePane
 
 STAGE_MARK = {"done": "✓", "running": "…", "failed": "✗", "stalled": "!"}
-CRASH_LINES = 5
 TINY_NAME = "tiny"
 
 
-class InstancesPane(Pane):
+class InstancesPane(TablePane):
     """Every instance; the one under the cursor drives the forwards and serial panes."""
 
     number = 1
@@ -56,20 +54,12 @@ class InstancesPane(Pane):
         Binding("n", "create", "New tiny", id="instance.new"),
         Binding("x", "command_menu", "Commands", id="instance.commands"),
         Binding("enter", "details", "Details", show=False, id="instance.details"),
+        Binding("slash", "filter", "Filter", show=False, id="instance.filter"),
     ]
 
-    def compose(self) -> ComposeResult:
-        """A table and a detail line (stages, crash reason, empty state)."""
-        table: DataTable = DataTable(id="instances-table", cursor_type="row", zebra_stripes=False)
-        table.add_columns("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "SSH", "UP")
-        yield table
-        yield Static(id="instances-detail")
-        self._cache: dict[str, tuple] = {}
-
-    @property
-    def main(self) -> DataTable:
-        """The instances table."""
-        return self.query_one(DataTable)
+    COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "SSH", "UP")
+    PRIORITY = (0, 1, 3, 6, 2, 7, 5, 4)  # name, state, accel (emulated?), ssh port first
+    note_id = "instances-detail"
 
     @property
     def selected(self) -> str | None:
@@ -114,45 +104,44 @@ class InstancesPane(Pane):
                 )
             )
         fresh = self.main.row_count == 0
-        sync_rows(self.main, rows, self._cache)
-        if fresh and rows:  # first rows: start on the first instance that is not stopped
+        shown = self.show_rows(rows)
+        if fresh and rows and not self.filter_text:  # first rows: the first one not stopped
             live = [i for i, (n, _) in enumerate(rows) if model.instances[n].state != "stopped"]
             self.main.move_cursor(row=live[0] if live else 0, animate=False)
-        self.set_title(f"({len(rows)})" if rows else "")
+        count = f"({shown}/{len(rows)})" if self.filter_text else f"({len(rows)})"
+        self.set_title(" ".join(p for p in (count if rows else "", self.filter_extra()) if p))
         selected = self.selected
         if self.ctx.selected_instance != selected:
             self.post_message(InstanceSelected(selected))
-        self.show("#instances-detail", self._detail(selected))
+        self.show_note(self._detail(selected))
 
     def _detail(self, name: str | None) -> Text:
+        """One line (rows come first): the crash reason, else the last warning, else the boot
+        stages in short; the full text is in the details (Enter)."""
         model = self.ctx.model
         if not model.instances:
             if "instances" in self.ctx.missing_sources:
                 return Text("Instances source not available in this build.", style="italic")
-            return Text("No instances. Press n to create the 'tiny' instance.", style="italic")
+            return Text("No instances. Press n to create one.", style="italic")
         if name is None or name not in model.instances:
             return Text("")
         status = model.instances[name]
-        out = Text()
         colours = self.ctx.colours
+        out = Text()
         if status.state in ("crashed", "degraded") and status.reason:
             out.append(f"{status.state}: ", style=colours.get("state-crashed", "red"))
-            out.append(visible(status.reason) + "\n")
-        if status.state == "crashed":
-            for line in list(model.serial.get(name, ()))[-CRASH_LINES:]:
-                out.append("  │ " + visible(line, keep_tabs=True) + "\n", style="dim")
-        stages = model.ordered_stages(name)
-        if stages and status.state in ("crashed", "degraded"):
-            problems = [s for s in stages if s.status != "done"]
-            done = len(stages) - len(problems)
-            out.append(f"✓ {done} stage{'s' if done != 1 else ''} done  ")
-            out.append_text(stage_line(problems))
-        elif stages and status.state in ("starting", "booting", "ready"):
-            out.append_text(stage_line(stages))
+            out.append(visible(status.reason))
         messages = model.messages.get(name)
-        if messages and messages[-1].level in ("warning", "error"):
+        if not out and messages and messages[-1].level in ("warning", "error"):
             last = messages[-1]
-            out.append("\n" + visible(f"{last.level}: {last.text}"), style="bold")
+            out.append(visible(f"{last.level}: {last.text}"), style="bold")
+        stages = model.ordered_stages(name)
+        if stages and status.state in ("crashed", "degraded", "starting", "booting", "ready"):
+            if out:
+                out.append("  ")
+            out.append_text(stage_summary(stages))
+        if out:
+            out.append("  (Enter: details)", style="dim")
         return out
 
     # --- actions ------------------------------------------------------------------------
@@ -278,6 +267,17 @@ def stages_text(stages: list[ev.BootStage]) -> Text:
             for s in stages
         )
     )
+
+
+def stage_summary(stages: list[ev.BootStage]) -> Text:
+    """One short stage note: the stages that failed or stalled, else the one running, else the
+    last done — with how many of them are done (``✓ ready 3.6s (6/6)``)."""
+    done = sum(1 for s in stages if s.status == "done")
+    problems = [s for s in stages if s.status in ("failed", "stalled")]
+    running = [s for s in stages if s.status == "running"]
+    out = stage_line(problems or running[-1:] or stages[-1:])
+    out.append(f" ({done}/{len(stages)})", style="dim")
+    return out
 
 
 def stage_line(stages: list[ev.BootStage]) -> Text:

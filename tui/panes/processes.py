@@ -31,7 +31,7 @@ from ..proctree import (
 from ..screens.details import DetailScreen, json_text
 from ..screens.modals import ConfirmScreen, PickScreen, TextScreen, signal_options
 from ..widgets.line import Line
-from ..widgets.procview import HEADER, ProcessView
+from ..widgets.procview import HEADER, ProcessView, header
 from .base import Pane
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class ProcessesPane(Pane):
                 summary.set(Text("Waiting for the first process snapshot…", style="italic"))
         else:
             summary.set(self._summary(snapshot))
+        self.query_one("#process-header", Line).set(header(self.main.layout))
         if not self.paused:
             self.main.set_rows(visible_rows(snapshot, self.options))
         self.set_title(self._title_extra(len(snapshot)))

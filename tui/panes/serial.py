@@ -30,7 +30,20 @@ if TYPE_CHECKING:
 class SerialLog(Log):
     """The Log, with End meaning "jump to the end and follow" (Log's own End only scrolls)."""
 
-    BINDINGS = [Binding("end", "follow_end", "End + follow", id="serial.end")]
+    BINDINGS = [
+        Binding("end", "follow_end", "End + follow", id="serial.end"),
+        Binding("j", "scroll_down", "Down", show=False, id="serial.down"),
+        Binding("k", "scroll_up", "Up", show=False, id="serial.up"),
+        Binding("g", "top", "Top (pauses follow)", show=False, id="serial.top"),
+        Binding("G", "follow_end", "End + follow", show=False, id="serial.bottom"),
+    ]
+
+    def action_top(self) -> None:
+        """The first line; following stops (new lines would pull the view away)."""
+        self.auto_scroll = False
+        self.scroll_home(animate=False)
+        if isinstance(self.parent, SerialPane):
+            self.parent.ctx.model.dirty.add("serial")  # (the title says paused)
 
     def action_follow_end(self) -> None:
         """Delegate to the pane."""

@@ -1,7 +1,12 @@
-"""The one-line header: host summary, counts, and the mode (replay, read-only)."""
+"""The one-line header: host summary, counts, and the mode (replay, read-only).
+
+It keeps to one line at any width: whole parts give way, least important first (the host's load
+and memory before the counts, the counts before the mode tags), never a part cut mid-word.
+"""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from ..context import DashContext
@@ -9,29 +14,45 @@ from ..proctree import summarize
 from .line import Line
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 instance``, ``2 instances`` (``nouns`` when the plural is not noun + s)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 class HostHeader(Line):
-    """Re-rendered when the model marks ``header`` dirty, and every few seconds."""
+    """Re-rendered when the model marks ``header`` dirty, every few seconds, and on resize."""
 
     def __init__(self, ctx: DashContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.ctx = ctx
 
+    def on_resize(self) -> None:
+        """Another width fits other parts."""
+        self.render_model()
+
     def render_model(self) -> None:
-        """Mode tags, the host line, counts from the model."""
+        """Mode tags, the host line, counts from the model: as many whole parts as fit."""
         model = self.ctx.model
-        out = Text()
-        out.append(" envdeck ", style="bold reverse")
+        # (priority, text): lower numbers stay longer
+        parts: list[tuple[int, Text]] = [(0, Text(" envdeck ", style="bold reverse"))]
         for tag in self.ctx.mode_tags:
-            out.append(" ")
-            out.append(f" {tag} ", style="bold reverse")
-        out.append(f" {self.ctx.host_line} ")
+            parts.append((0, Text.assemble(" ", (f" {tag} ", "bold reverse"))))
+        host = self.ctx.host_line.split(" · ")
+        for index, piece in enumerate(host):
+            parts.append((4 if index else 2, Text((" " if index == 0 else " · ") + piece)))
         ready = sum(1 for s in model.instances.values() if s.state == "ready")
-        out.append(f"│ {len(model.instances)} instances ({ready} ready) ")
+        parts.append((1, Text(f" │ {plural(len(model.instances), 'instance')} ({ready} ready)")))
         emulated_ct = sum(1 for c in model.containers.values() if c.emulated)
-        out.append(f"│ {len(model.containers)} containers")
-        out.append(f" ({emulated_ct} emulated) " if emulated_ct else " ")
+        containers = f" │ {plural(len(model.containers), 'container')}"
+        parts.append((3, Text(containers + (f" ({emulated_ct} emulated)" if emulated_ct else ""))))
         count, cpu, _ = summarize(model.processes.get("host", {}))
         style = self.ctx.colours.get("emulated", "") if count else ""
-        out.append("│ ")
-        out.append(f"{count} emulated processes · {cpu:.0f} % CPU", style=style)
-        self.set(out)
+        emulated = Text(" │ ")
+        emulated.append(f"{plural(count, 'emulated process', 'emulated processes')}", style=style)
+        emulated.append(f" · {cpu:.0f} % CPU", style=style)
+        parts.append((1, emulated))
+        width = self.size.width or 1_000
+        while len(parts) > 1 and sum(cell_len(t.plain) for _, t in parts) > width:
+            least = max(range(len(parts)), key=lambda i: (parts[i][0], i))
+            del parts[least]
+        self.set(Text("").join(t for _, t in parts))

@@ -20,7 +20,39 @@ from ..formatting import human_bytes
 from ..proctree import VisibleRow, command_text
 from ..settings import HighlightRule
 
-HEADER = f"{'PID':>7} {'USER':<9} {'CPU%':>5} {'RSS':>6} S  COMMAND"
+# The cells before COMMAND, by how much room there is: USER and S give way first, then RSS, so
+# COMMAND keeps at least COMMAND_ROOM cells.
+COMMAND_ROOM = 24
+FULL = ("pid", "user", "cpu", "rss", "state")
+LAYOUTS = (FULL, ("pid", "cpu", "rss"), ("pid", "cpu"))
+CELL_HEADER = {
+    "pid": f"{'PID':>7} ",
+    "user": f"{'USER':<9} ",
+    "cpu": f"{'CPU%':>5} ",
+    "rss": f"{'RSS':>6} ",
+    "state": "S ",
+}
+
+
+def layout_for(width: int) -> tuple[str, ...]:
+    """The cells that fit before COMMAND in ``width`` columns (all of them when unknown)."""
+    for layout in LAYOUTS:
+        if width <= 0 or header_width(layout) + COMMAND_ROOM <= width:
+            return layout
+    return LAYOUTS[-1]
+
+
+def header_width(layout: tuple[str, ...]) -> int:
+    """Cells before COMMAND, with the space before it."""
+    return sum(len(CELL_HEADER[c]) for c in layout) + 1
+
+
+def header(layout: tuple[str, ...] = FULL) -> str:
+    """The column header line for ``layout``."""
+    return "".join(CELL_HEADER[c] for c in layout) + " COMMAND"
+
+
+HEADER = header()
 
 
 class ProcessView(ScrollView, can_focus=True):
@@ -40,6 +72,9 @@ class ProcessView(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="process.pagedown"),
         Binding("home", "jump(0)", "Top", show=False, id="process.top"),
         Binding("end", "jump(-1)", "Bottom", show=False, id="process.bottom"),
+        Binding("j", "cursor(1)", "Down (k is Signal, as in htop)", show=False, id="process.j"),
+        Binding("g", "jump(0)", "Top", show=False, id="process.g"),
+        Binding("G", "jump(-1)", "Bottom", show=False, id="process.G"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -49,6 +84,11 @@ class ProcessView(ScrollView, can_focus=True):
         self.follow = False
         self.rules: list[HighlightRule] = []
         self._rule_styles: dict[int, Style | None] = {}
+
+    @property
+    def layout(self) -> tuple[str, ...]:
+        """The cells shown before COMMAND at the view's width."""
+        return layout_for(self.size.width)
 
     @property
     def selected(self) -> ProcessRow | None:
@@ -148,11 +188,14 @@ class ProcessView(ScrollView, can_focus=True):
             style += Style(reverse=True)
         marker = "▸ " if line.collapsed else ("▾ " if line.has_children else "  ")
         # Every cell that comes from the process (or a recording) is shown with visible().
-        cells = (
-            f"{row.get('pid', 0):>7} {visible(row.get('user') or '?')[:9]:<9} "
-            f"{(row.get('cpu_percent') or 0.0):>5.1f} {human_bytes(row.get('rss_bytes')):>6} "
-            f"{visible(row.get('state') or ' ')[:1]}  {'  ' * line.depth}{marker}"
-        )
+        values = {
+            "pid": f"{row.get('pid', 0):>7} ",
+            "user": f"{visible(row.get('user') or '?')[:9]:<9} ",
+            "cpu": f"{(row.get('cpu_percent') or 0.0):>5.1f} ",
+            "rss": f"{human_bytes(row.get('rss_bytes')):>6} ",
+            "state": f"{visible(row.get('state') or ' ')[:1]} ",
+        }
+        cells = "".join(values[c] for c in self.layout) + f" {'  ' * line.depth}{marker}"
         segments = [Segment(cells, style)]
         if emulated:
             badge = self.get_component_rich_style("processview--badge")

@@ -1,4 +1,5 @@
-"""Keep a DataTable equal to a list of keyed rows, touching only what changed."""
+"""Keep a DataTable equal to a list of keyed rows, touching only what changed; columns that do
+not fit the table's width give way, least important first (:func:`fit_columns`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ Cell = str | Text
 Row = tuple[str, Sequence[Cell]]
 
 
+class FitTable(DataTable):
+    """A DataTable whose columns :func:`fit_columns` may rebuild (the cursor's row is kept)."""
+
+    restore_key: str | None = None
+
+
 def sync_rows(table: DataTable, rows: Sequence[Row], cache: dict[str, tuple]) -> None:
     """Make ``table`` show ``rows`` (key, cells); ``cache`` remembers what each row showed.
 
@@ -21,6 +28,8 @@ def sync_rows(table: DataTable, rows: Sequence[Row], cache: dict[str, tuple]) ->
     """
     keys = [key for key, _ in rows]
     current = [k.value for k in table.rows]
+    if not current:
+        cache.clear()  # (the columns may have been rebuilt: no row shows anything)
     if keys == current:
         columns = list(table.columns)
         for key, cells in rows:
@@ -35,6 +44,8 @@ def sync_rows(table: DataTable, rows: Sequence[Row], cache: dict[str, tuple]) ->
         _fit_columns(table, cache)
         return
     selected = cursor_key(table)
+    if isinstance(table, FitTable):
+        selected, table.restore_key = selected or table.restore_key, None
     table.clear()
     cache.clear()
     for key, cells in rows:
@@ -43,6 +54,38 @@ def sync_rows(table: DataTable, rows: Sequence[Row], cache: dict[str, tuple]) ->
     if selected in keys:
         table.move_cursor(row=keys.index(selected), animate=False)
     _fit_columns(table, cache)
+
+
+def fit_columns(
+    table: DataTable, labels: Sequence[str], priority: Sequence[int], rows: Sequence[Row]
+) -> list[Row]:
+    """Show the columns of ``labels`` that fit the table's width, taking them in ``priority``
+    order (indices, most important first) and keeping their left-to-right order; returns
+    ``rows`` cut to those columns (call before :func:`sync_rows`, which keeps the cursor's row).
+    A table not laid out yet (width 0) shows every column."""
+    width = table.size.width - 1  # (room for the vertical scrollbar)
+    shown = list(range(len(labels)))
+    if width > 0:
+        pad = 2 * table.cell_padding
+        widths = [
+            max([cell_len(label)] + [cell_len(_plain(cells[i])[0]) for _, cells in rows]) + pad
+            for i, label in enumerate(labels)
+        ]
+        chosen: set[int] = set()
+        used = 0
+        for index in priority:
+            if not chosen or used + widths[index] <= width:
+                chosen.add(index)
+                used += widths[index]
+        shown = sorted(chosen)
+    wanted = [labels[i] for i in shown]
+    if [c.label.plain for c in table.columns.values()] != wanted:
+        selected = cursor_key(table)
+        table.clear(columns=True)
+        table.add_columns(*wanted)
+        if isinstance(table, FitTable):
+            table.restore_key = selected
+    return [(key, tuple(cells[i] for i in shown)) for key, cells in rows]
 
 
 def _fit_columns(table: DataTable, cache: dict[str, tuple]) -> None:
