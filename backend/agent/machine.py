@@ -112,7 +112,7 @@ class Machine:
         self._started("tcg", ssh_port)
 
     def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
-        if self.cfg.images:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
+        if self.cfg.boots_disk:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
             code, _ = cloud_images.ovmf()
             boot: dict[str, Any] = dict(
                 kernel=None,

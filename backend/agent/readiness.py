@@ -1,6 +1,6 @@
 """From a booting QEMU to a usable guest: walk the boot stages (reporting stalls with a
-diagnosis), bring up SSH, start the forwards, wait for cloud-init, provision; then keep the
-auto-forwards in step with the guest's listening sockets."""
+diagnosis), bring up SSH, start the forwards, wait for cloud-init, provision, wait for dockerd
+(the docker template); then keep the auto-forwards in step with the guest's listening sockets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 
 import asyncssh
 
@@ -15,9 +16,12 @@ from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.state import AgentState
 from envdeck.backend.agent.tasks import TaskSet
 from envdeck.backend.agent.timings import Timings
-from envdeck.backend.config import InstanceConfig
+from envdeck.backend.config import DOCKER_GUEST_SOCKET, InstanceConfig
+from envdeck.backend.containers import contexts as docker_contexts
+from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.forwards.listeners import READ_TABLES, parse_listeners
 from envdeck.backend.forwards.manager import ForwardManager, guest_socket_probe
+from envdeck.backend.instances import files as instance_files
 from envdeck.backend.ssh import client as ssh
 from envdeck.backend.ssh.link import GuestLink
 from envdeck.backend.store import InstanceDir
@@ -106,10 +110,12 @@ class Readiness:
     async def _on_ssh_up(self) -> None:
         """SSH works: forwards, listener polling, provisioning; then ready."""
         self.state.tracker.reached("ssh authenticated")
+        if self.cfg.docker:
+            self.state.tracker.add_stage("docker ready")
         saved = self.inst.read_state()
         await self.forwards.start(saved.get("forwards", []), saved.get("removed_forwards", []))
         self.tasks.spawn(self._poll_listeners())
-        if await self._provision():
+        if await self._provision() and (not self.cfg.docker or await self._wait_for_docker()):
             self.state.tracker.reached("ready")
             if self.cfg.message:  # Lima's message:, said as the instance becomes ready
                 self.state.say("info", self.cfg.message)
@@ -118,7 +124,7 @@ class Readiness:
     async def _provision(self) -> bool:
         """Run the provision entries, then the probes (output into the boot log); False if
         one failed."""
-        if self.cfg.images:
+        if self.cfg.boots_disk:
             await self._wait_for_cloud_init()
         result = await provision_guest(self.link.conn, self.cfg, self.console.add_line)
         if result.failed:
@@ -153,6 +159,69 @@ class Readiness:
                 "see 'envdeck logs' and /var/log/cloud-init.log in the guest",
             )
 
+    async def _wait_for_docker(self, timeout: float = 300.0) -> bool:
+        """The docker template: dockerd answers ``docker version`` over the forwarded socket
+        (the docker context is made then); dockerd failing in the guest makes the instance
+        degraded with the reason from its journal. False if not ready."""
+        sock = instance_files.docker_socket(self.inst, self.cfg)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.state.exited.is_set():
+            unit = await self._guest(
+                f"systemctl is-active docker.service; test -S {DOCKER_GUEST_SOCKET}"
+            )
+            active = unit is not None and str(unit.stdout).splitlines()[:1] == ["active"]
+            if unit is not None and str(unit.stdout).startswith("failed"):
+                return await self._docker_failed("dockerd failed to start")
+            if active and unit is not None and unit.exit_status == 0:
+                version = await asyncio.to_thread(_docker_version, sock)
+                if version is not None:
+                    self.state.tracker.reached("docker ready", f"Docker {version} at {sock}")
+                    await self._docker_context()
+                    return True
+            if asyncio.get_running_loop().time() > deadline:
+                return await self._docker_failed(f"dockerd did not answer within {timeout:.0f}s")
+            await asyncio.sleep(0.5)
+        return False
+
+    async def _guest(self, command: str) -> asyncssh.SSHCompletedProcess | None:
+        """Run a short guest command (None when the link is down or the command hangs)."""
+        conn = self.link.conn
+        if conn is None:
+            return None
+        try:
+            result = await asyncio.wait_for(conn.run(command, check=False), 20)
+        except (TimeoutError, OSError, asyncssh.Error):
+            return None
+        return result
+
+    async def _docker_failed(self, what: str) -> bool:
+        """Degraded, with the last error lines of dockerd's journal in the reason."""
+        journal = await self._guest("journalctl -u docker.service -n 40 --no-pager -o cat")
+        lines = [t.strip() for t in str(journal.stdout if journal else "").splitlines()]
+        errors = [t for t in lines if "level=error" in t or "level=fatal" in t or "failed" in t]
+        why = (errors or [t for t in lines if t] or ["(no journal)"])[-1]
+        reason = f"{what}: {why}"
+        for text in lines[-10:]:
+            self.console.add_line(f"[docker] {text}")
+        self.state.tracker.failed(reason)
+        self.state.set_status(state="degraded", reason=reason)
+        return False
+
+    async def _docker_context(self) -> None:
+        """The host's docker CLI context for this instance; a problem is a warning (DOCKER_HOST
+        works without it)."""
+        sock = instance_files.docker_socket(self.inst, self.cfg)
+        url = f"unix://{sock}"
+        try:
+            name = await asyncio.to_thread(
+                docker_contexts.ensure, self.inst.name, self.inst.root, sock
+            )
+        except EnvdeckError as exc:
+            self.state.say("warning", f"{exc.message} (hint: {exc.hint})")
+            self.state.say("info", f"docker: export DOCKER_HOST={url}")
+            return
+        self.state.say("info", f"docker: docker --context {name} ps  (or DOCKER_HOST={url})")
+
     async def _poll_listeners(self, interval: float = 1.0) -> None:
         """Auto-forward: read the guest's listening sockets every ``interval`` over SSH; check
         that the guest sockets of socket forwards exist."""
@@ -171,3 +240,21 @@ class Readiness:
                 except Exception as exc:  # noqa: BLE001 - SSH blips: the link reconnects
                     log.debug("listener poll failed: %s", exc)
             await asyncio.sleep(interval)
+
+
+def _docker_version(sock: Path) -> str | None:
+    """(thread) The version of the dockerd answering on ``sock``, or None."""
+    import docker
+
+    if not sock.exists():
+        return None
+    try:
+        client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=10)
+    except docker.errors.DockerException:
+        return None
+    try:
+        return str(client.version().get("Version", "?"))
+    except (docker.errors.DockerException, OSError):
+        return None
+    finally:
+        client.close()

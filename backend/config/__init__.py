@@ -15,6 +15,8 @@ from envdeck.backend.config.schema import (
     ACCELS,
     ARCHES,
     ARCHES_ALL,
+    DOCKER_GUEST_SOCKET,
+    DOCKER_HOST_SOCKET,
     TEMPLATES,
     TINY_ARCHES,
     Checked,
@@ -33,12 +35,15 @@ from envdeck.backend.config.schema import (
     parse_config,
     parse_size,
     render_config,
+    template_defaults,
 )
 
 __all__ = [
     "ACCELS",
     "ARCHES",
     "ARCHES_ALL",
+    "DOCKER_GUEST_SOCKET",
+    "DOCKER_HOST_SOCKET",
     "TEMPLATES",
     "TINY_ARCHES",
     "Checked",
@@ -58,4 +63,5 @@ __all__ = [
     "parse_config",
     "parse_size",
     "render_config",
+    "template_defaults",
 ]

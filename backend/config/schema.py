@@ -37,7 +37,13 @@ ARCHES = ("x86_64", "aarch64")
 #: Every arch Lima names (cpuType keys, image entries); envdeck runs the ones in ARCHES.
 ARCHES_ALL = ("x86_64", "aarch64", "armv7l", "ppc64le", "riscv64", "s390x")
 ACCELS = ("auto", "kvm", "tcg", "hvf")
-TEMPLATES = ("tiny",)
+TEMPLATES = ("tiny", "docker")
+#: The docker template: what its guest gets unless the file or the command line says otherwise
+#: (dockerd, containerd and cloud-init want more than the tiny guest's 512MiB).
+DOCKER_DEFAULTS: dict[str, Any] = {"cpus": 2, "memory_bytes": 2 << 30, "disk_bytes": 16 << 30}
+#: The guest's docker socket, forwarded to docker.sock in the instance's directory.
+DOCKER_GUEST_SOCKET = "/var/run/docker.sock"
+DOCKER_HOST_SOCKET = "docker.sock"
 #: Lima's provision modes, in the order Lima runs them at boot
 PROVISION_MODES = ("boot", "dependency", "data", "yq", "system", "user")
 OS_REFUSED = {
@@ -149,6 +155,23 @@ class InstanceConfig:
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     param: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     user: GuestUser | None = None
+
+    @property
+    def docker(self) -> bool:
+        """The docker template: a Debian guest running dockerd, its socket forwarded."""
+        return self.template == "docker"
+
+    @property
+    def boots_disk(self) -> bool:
+        """A UEFI guest that boots its own disk and reads a cloud-init seed (a cloud image or
+        the docker template's Debian image), not a kernel envdeck hands to QEMU."""
+        return bool(self.images) or self.docker
+
+
+def template_defaults(template: str) -> InstanceConfig:
+    """The defaults of an instance of ``template`` (the docker template's are larger)."""
+    extra = DOCKER_DEFAULTS if template == "docker" else {}
+    return InstanceConfig(template=template, **extra)
 
 
 def parse_size(text: str | int) -> int:
@@ -968,6 +991,8 @@ class _Checker:
             for key, (key_node, _) in env.items():
                 if not _PARAM_NAME.fullmatch(key):
                     raise doc.fail(key_node, f"env name {key!r}", "letters, digits and _")
+        if values.get("template") == "docker":
+            _docker_template(doc, keys, values)
         return values
 
     def _images(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], values: dict[str, Any]) -> None:
@@ -1018,6 +1043,26 @@ class _Checker:
                 values["ssh_local_port"] = doc.integer(value_node, "ssh.localPort", 0, 65535)
             elif doc.boolean(value_node, f"ssh.{key}"):
                 self.warn(key_node, f"ssh.{key}: ignored: {SSH_WARNED[key]}")
+
+
+def _docker_template(
+    doc: _Doc, keys: dict[str, tuple[yaml.Node, yaml.Node]], values: dict[str, Any]
+) -> None:
+    """The docker template: an x86_64 guest (its image is built for that), larger defaults, and
+    the guest's docker socket forwarded to docker.sock unless a rule forwards it already."""
+    if values.get("arch", "x86_64") != "x86_64":
+        raise doc.fail(
+            keys["arch"][1],
+            f"the docker template is built for x86_64, not {values['arch']}"
+            " (foreign-arch containers run in it through qemu-user-static)",
+            "remove arch: (or set arch: x86_64)",
+        )
+    for name, value in DOCKER_DEFAULTS.items():
+        values.setdefault(name, value)
+    rules = values.get("port_forwards", ())
+    if not any(rule.guest_socket == DOCKER_GUEST_SOCKET for rule in rules):
+        implied = PortForwardRule(guest_socket=DOCKER_GUEST_SOCKET, host_socket=DOCKER_HOST_SOCKET)
+        values["port_forwards"] = (*rules, implied)
 
 
 class _AnyKey(dict[str, str]):

@@ -3,8 +3,9 @@
 Three kinds, each named the way events and the CLI show it:
 
 * ``host``: ``$DOCKER_HOST``, else the default socket ``unix:///var/run/docker.sock``.
-* ``instance:NAME``: an instance's forwarded guest socket, ``home()/instances/NAME/docker.sock``
-  (listed only while that file exists).
+* ``instance:NAME``: an instance's forwarded guest socket: the docker template's (listed
+  whether the instance runs or not: a stopped one reads "stopped"), or any
+  ``home()/instances/NAME/docker.sock`` (listed while that file exists).
 * ``context:NAME``: Docker CLI contexts, ``$DOCKER_CONFIG`` (default ``~/.docker``)
   ``/contexts/meta/*/meta.json``, with TLS material from ``contexts/tls/<id>/docker/``.
 
@@ -57,12 +58,18 @@ def docker_config_dir() -> Path:
 
 
 def instance_endpoints(root: Path | None = None) -> list[Endpoint]:
-    """``instance:NAME`` for each instance dir that holds a ``docker.sock``."""
+    """``instance:NAME`` for each docker-template instance (its state names its socket) and
+    each instance dir that holds a ``docker.sock``."""
     base = (root or home()) / "instances"
-    found = []
-    for sock in sorted(base.glob("*/docker.sock")):
-        found.append(Endpoint(f"instance:{sock.parent.name}", f"unix://{sock}"))
-    return found
+    sockets = {sock.parent.name: sock for sock in base.glob("*/docker.sock")}
+    for state_file in base.glob("*/state.json"):
+        try:
+            recorded = json.loads(state_file.read_text()).get("docker_socket")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(recorded, str):
+            sockets[state_file.parent.name] = Path(recorded)
+    return [Endpoint(f"instance:{name}", f"unix://{sockets[name]}") for name in sorted(sockets)]
 
 
 def parse_context_meta(meta: dict, config_dir: Path) -> Endpoint | None:
@@ -158,12 +165,25 @@ def unreachable_reason(endpoint: Endpoint, exc: BaseException) -> str:
     """A short human reason why ``endpoint`` did not answer."""
     sock = endpoint.socket_path
     if sock is not None and not sock.exists():
-        return f"no socket at {sock}"
+        return _instance_state(endpoint) or f"no socket at {sock}"
     text = str(exc)
     for marker in ("Connection refused", "Permission denied", "timed out", "No such file"):
         if marker.lower() in text.lower():
             return f"{marker.lower()} ({endpoint.url})"
     return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _instance_state(endpoint: Endpoint) -> str | None:
+    """For an ``instance:NAME`` endpoint whose socket is gone: "stopped" when that instance
+    exists and its agent is not running; None otherwise (running: the forward is not up yet)."""
+    if not endpoint.name.startswith("instance:"):
+        return None
+    from envdeck.backend.pidrecord import live_record
+
+    inst = home() / "instances" / endpoint.name.split(":", 1)[1]
+    if not (inst / "instance.yaml").exists() or live_record(inst / "agent.pid"):
+        return None
+    return "stopped"
 
 
 _VERSIONS: dict[str, str] = {}

@@ -28,6 +28,7 @@ from envdeck.backend.config import (
     check_file,
     parse_config,
     render_config,
+    template_defaults,
 )
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.events import Event, InstanceStatus
@@ -77,7 +78,7 @@ def create(
                 progress(f"warning: {warning}", None)
         source_dir: str | None = str(file.resolve().parent)
     else:
-        defaults = InstanceConfig()
+        defaults = template_defaults(template)
         text = render_config(
             template=template,
             arch=arch or defaults.arch,
@@ -120,8 +121,21 @@ async def delete(name: str, force: bool = False) -> str:
         await stop(name, timeout=5)
     if agent_running(inst) or live_record(inst.qemu_pid):
         raise EnvdeckError(f"instance {name!r} is still running after stop", hint="try again")
+    context = _remove_docker_context(inst)
     shutil.rmtree(inst.root)
-    return f"deleted {name}"
+    return f"deleted {name}" + context
+
+
+def _remove_docker_context(inst: InstanceDir) -> str:
+    """Remove the docker context envdeck made for the instance (any other is left alone);
+    what to add to the delete message."""
+    from envdeck.backend.containers import contexts
+
+    try:
+        removed = contexts.remove(inst.name, inst.root)
+    except OSError as exc:
+        return f" (its docker context {contexts.context_name(inst.name)} stays: {exc})"
+    return f" and its docker context {contexts.context_name(inst.name)}" if removed else ""
 
 
 # --- status ---------------------------------------------------------------------------------

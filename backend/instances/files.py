@@ -8,10 +8,16 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from envdeck.backend.config import InstanceConfig, load_config
+from envdeck.backend.config import (
+    DOCKER_GUEST_SOCKET,
+    DOCKER_HOST_SOCKET,
+    InstanceConfig,
+    load_config,
+)
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.hosttools import require_tool
 from envdeck.backend.images import cloud as cloud_images
+from envdeck.backend.images import docker_vm
 from envdeck.backend.images import initramfs as images
 from envdeck.backend.images import seed as cloud_seed
 from envdeck.backend.ssh import keys as sshkeys
@@ -67,7 +73,7 @@ def prepare(
                 hostname=inst.name,
             )
             inst.update_state(initrd_digest=image.digest, kernel=str(image.kernel))
-    if cfg.images:
+    if cfg.boots_disk:
         _prepare_cloud(inst, cfg, progress)
         return
     if not inst.disk.exists():
@@ -85,9 +91,16 @@ def prepare(
 
 
 def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None) -> None:
-    """Cloud image: the cached image, a qcow2 overlay on it, UEFI variables, the NoCloud seed."""
-    image = cloud_images.pick_image(cfg.images, cfg.arch)
-    base = cloud_images.fetch(image, progress)
+    """Cloud image: the cached image, a qcow2 overlay on it, UEFI variables, the NoCloud seed.
+
+    The docker template's image is built here from Debian packages (once, then cached); an
+    instance keeps the image its disk was made on."""
+    if cfg.docker:
+        kept = inst.read_state().get("base_image")
+        have = inst.disk.exists() and kept and Path(kept).exists()
+        base = Path(kept) if have else docker_vm.image("docker", progress)
+    else:
+        base = cloud_images.fetch(cloud_images.pick_image(cfg.images, cfg.arch), progress)
     _, vars_template = cloud_images.ovmf()
     if not inst.disk.exists():
         if progress:
@@ -107,6 +120,19 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
         },
     )
     inst.update_state(instance_id=instance_id, base_image=str(base))
+    if cfg.docker:  # listed as the instance:NAME docker endpoint, running or not
+        inst.update_state(docker_socket=str(docker_socket(inst, cfg)))
+
+
+def docker_socket(inst: InstanceDir, cfg: InstanceConfig) -> Path:
+    """Where the docker template's guest socket is forwarded (docker.sock in the instance dir,
+    unless the instance's portForwards say otherwise)."""
+    from envdeck.backend.forwards.manager import socket_rules
+
+    for guest, host in socket_rules(cfg.port_forwards, inst.root):
+        if guest == DOCKER_GUEST_SOCKET:
+            return host
+    return inst.root / DOCKER_HOST_SOCKET
 
 
 def boot_files(inst: InstanceDir, cfg: InstanceConfig) -> tuple[Path, Path | None, str]:

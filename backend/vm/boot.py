@@ -35,7 +35,14 @@ class BootTracker:
         self.t0 = time.monotonic()
         self.done: dict[str, float] = {}
         self.history: list[BootStage] = []
+        self.stages = list(STAGES)
         self.current: str | None = STAGES[0]
+
+    def add_stage(self, stage: str, before: str = "ready") -> None:
+        """A stage this guest has besides the common ones (the docker template's 'docker
+        ready'); added before it is reached."""
+        if stage not in self.stages:
+            self.stages.insert(self.stages.index(before), stage)
 
     def elapsed(self) -> float:
         """Seconds since the boot started."""
@@ -54,12 +61,12 @@ class BootTracker:
 
     def reached(self, stage: str, detail: str | None = None) -> None:
         """Mark ``stage`` done (and any earlier stage not yet marked); start the next one."""
-        index = STAGES.index(stage)
-        for earlier in STAGES[: index + 1]:
+        index = self.stages.index(stage)
+        for earlier in self.stages[: index + 1]:
             if earlier not in self.done:
                 self.done[earlier] = self.elapsed()
                 self._send(earlier, "done", detail if earlier == stage else None)
-        following = STAGES[index + 1] if index + 1 < len(STAGES) else None
+        following = self.stages[index + 1] if index + 1 < len(self.stages) else None
         if following and following not in self.done and self.current != following:
             self.current = following
             self._send(following, "running")
