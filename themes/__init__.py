@@ -8,7 +8,13 @@ User themes are TOML files in ``config_dir()/themes`` (see :mod:`envdeck.themes.
 
 from __future__ import annotations
 
-from .builtin import BUILTIN_THEMES, DEFAULT_THEME, VARIABLE_DEFAULTS, variable_defaults
+from .builtin import (
+    BUILTIN_THEMES,
+    DEFAULT_THEME,
+    VARIABLE_DEFAULTS,
+    pane_border,
+    variable_defaults,
+)
 from .loader import bundled_themes, load_user_themes
 
 __all__ = [
@@ -17,5 +23,6 @@ __all__ = [
     "VARIABLE_DEFAULTS",
     "bundled_themes",
     "load_user_themes",
+    "pane_border",
     "variable_defaults",
 ]

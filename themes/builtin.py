@@ -33,6 +33,14 @@ VARIABLE_DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
+def pane_border(variables: dict[str, str], dark: bool) -> str:
+    """The unfocused pane border (``$pane-border``) unless the theme sets it: lighter than the
+    panel on a dark theme, darker on a light one (a light panel lightened is the background)."""
+    return (
+        variables.get("pane-border") or variables["panel-lighten-2" if dark else "panel-darken-3"]
+    )
+
+
 def variable_defaults(dark: bool) -> dict[str, str]:
     """The custom variables for a theme that defines none of its own."""
     return dict(VARIABLE_DEFAULTS["dark" if dark else "light"])

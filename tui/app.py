@@ -36,6 +36,7 @@ from envdeck.themes import (
     DEFAULT_THEME,
     bundled_themes,
     load_user_themes,
+    pane_border,
     variable_defaults,
 )
 
@@ -53,7 +54,7 @@ from .panes.serial import SerialLog, SerialPane
 from .panes.table import ListTable
 from .screens.details import DetailScreen
 from .screens.logs import LogScreen
-from .screens.modals import PromptScreen, TextScreen
+from .screens.modals import ConfirmScreen, PromptScreen, TextScreen
 from .settings import UISettings, load_settings
 from .widgets.header import HostHeader
 from .widgets.procview import ProcessView
@@ -245,6 +246,12 @@ class EnvdeckApp(App[int]):
             **variable_defaults(theme.dark if theme else True),
         }
 
+    def get_css_variables(self) -> dict[str, str]:
+        """Textual's and the theme's, plus ``$pane-border`` (see :func:`pane_border`)."""
+        variables = super().get_css_variables()
+        variables["pane-border"] = pane_border(variables, self.current_theme.dark)
+        return variables
+
     def _theme_changed(self) -> None:
         colours = {}
         for key, value in self.get_css_variables().items():  # (the current theme's, computed now)
@@ -389,6 +396,7 @@ class EnvdeckApp(App[int]):
             ("Containers", bindings_of(ContainersPane.BINDINGS)),
             ("Container logs", bindings_of(LogScreen.BINDINGS)),
             ("Details (Enter)", bindings_of(DetailScreen.BINDINGS)),
+            ("Confirm dialogs", bindings_of(ConfirmScreen.BINDINGS)),
             ("Forwards", bindings_of(ForwardsPane.BINDINGS)),
             ("Lists (instances, containers, forwards)", bindings_of(ListTable.BINDINGS)),
             ("Processes", bindings_of(ProcessesPane.BINDINGS) + bindings_of(ProcessView.BINDINGS)),
@@ -408,7 +416,17 @@ class EnvdeckApp(App[int]):
         if word in PANE_COMMANDS:
             self.action_focus_pane(PANE_COMMANDS[word])
         elif word == "theme" and rest:
-            self._apply_theme(rest.strip())
+            name = rest.strip()
+            if name in self.available_themes:
+                self.theme = name
+                self.notify(f"theme: {visible(name)}", timeout=3, markup=False)
+            else:
+                themes = ", ".join(sorted(self.available_themes))
+                self.notify(
+                    visible(f"unknown theme {name!r}; themes: {themes}"),
+                    severity="warning",
+                    markup=False,
+                )
         elif word in ("q", "quit"):
             self.exit(0)
         else:

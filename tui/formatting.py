@@ -37,6 +37,11 @@ def human_bytes(n: int | float | None) -> str:
 duration = units.human_duration
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 instance``, ``2 instances`` (``nouns`` when the plural is not noun + s)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def same_arch(a: str | None, b: str | None = HOST_ARCH) -> bool:
     """True when two arch names (docker or kernel spelling) are the same machine."""
     if not a or not b:

@@ -729,6 +729,43 @@ async def test_slash_filters_every_list_with_the_process_filter_syntax(recording
         assert keys("forwards") == []
 
 
+@covers("confirm.yes", "confirm.no", "confirm.left", "confirm.right", "modal.cancel")
+async def test_confirm_dialogs_take_y_n_and_arrows(recording: Path, backend: FakeBackend):
+    app = make_app(recording, backend=backend)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("1", "d", "n")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("d", "escape")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("d", "right")
+        assert app.focused is not None and app.focused.id == "confirm"
+        await pilot.press("left")
+        assert app.focused is not None and app.focused.id == "cancel"
+        await pilot.press("enter")  # (Cancel)
+        await actions_done(app)
+        assert not [c for c in backend.calls if c[0] == "delete_instance"]
+        await pilot.press("d", "y")
+        await actions_done(app)
+        assert ("delete_instance", "tiny", ("force", True)) in backend.calls
+
+
+async def test_theme_command_says_what_it_did_and_light_borders_show(recording: Path):
+    app = make_app(recording, theme="envdeck-light")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        unfocused = app.query_one("#containers").styles.border_top[1]
+        background = app.query_one("#containers").background_colors[0]
+        assert abs(unfocused.brightness - background.brightness) > 0.1, (unfocused, background)
+        await pilot.press("colon", *"theme nosuch", "enter")
+        await pilot.pause()
+        assert any("unknown theme 'nosuch'" in n.message for n in app._notifications)
+        await pilot.press("colon", *"theme envdeck-dark", "enter")
+        await pilot.pause()
+        assert app.theme == "envdeck-dark"
+        assert any(n.message == "theme: envdeck-dark" for n in app._notifications)
+
+
 def test_every_key_in_the_help_is_exercised_here():
     app = EnvdeckApp([], settings=UISettings())
     ids = set(all_ids(app.help_groups()))

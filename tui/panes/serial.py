@@ -18,7 +18,7 @@ from textual.widgets import Input, Log
 
 from envdeck.backend.text import visible
 
-from ..formatting import plain_lines
+from ..formatting import plain_lines, plural
 from ..screens.modals import TextScreen
 from .base import Pane
 from .serial_search import search_log
@@ -222,7 +222,7 @@ class SerialPane(Pane):
             if hits
             else Text("no matches (the log on disk is empty or has none)")
         )
-        title = f"/{pattern} in {name}'s serial log: {total} lines" + (
+        title = f"/{pattern} in {name}'s serial log: {plural(total, 'line')}" + (
             f" (first {len(hits)})" if total > len(hits) else ""
         )
         self.show_screen(TextScreen(title, body, id="search"))

@@ -45,11 +45,16 @@ class TextScreen(ModalScreen[None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Yes/no with Cancel focused: Enter on arrival cancels."""
+    """Yes/no with Cancel focused: Enter on arrival cancels; ``y`` confirms, ``n``/Esc cancel,
+    ←/→ move between the buttons."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="modal.cancel"),
         Binding("q", "cancel", "Cancel", show=False, id="modal.close_q"),
+        Binding("y", "confirm", "Yes", show=False, id="confirm.yes"),
+        Binding("n", "cancel", "No", show=False, id="confirm.no"),
+        Binding("left", "app.focus_previous", "Previous button", show=False, id="confirm.left"),
+        Binding("right", "app.focus_next", "Next button", show=False, id="confirm.right"),
     ]
 
     def __init__(self, question: str, detail: str = "", confirm_label: str = "Confirm") -> None:
@@ -77,8 +82,12 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "confirm")
 
     def action_cancel(self) -> None:
-        """Esc: no."""
+        """Esc, n: no."""
         self.dismiss(False)
+
+    def action_confirm(self) -> None:
+        """y: yes."""
+        self.dismiss(True)
 
 
 class PickScreen(ModalScreen[str | None]):

@@ -10,13 +10,9 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from ..context import DashContext
+from ..formatting import plural
 from ..proctree import summarize
 from .line import Line
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 instance``, ``2 instances`` (``nouns`` when the plural is not noun + s)."""
-    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 class HostHeader(Line):
