@@ -24,6 +24,7 @@ from envdeck.backend.sources import Emit
 
 GUEST_CLK_TCK = 100  # USER_HZ: 100 on every architecture a guest runs here
 
+WALK_MARK = "@@envdeck-walk"  # in the walk's own command line: how its processes are left out
 GUEST_WALK_SCRIPT = r"""exec 2>/dev/null
 cd / || exit 1
 echo "@@envdeck-walk 1"
@@ -80,6 +81,20 @@ def _parse_stat(text: str) -> tuple[str, str, int, int, int, int, int] | None:
         return None
 
 
+def _own_walk(files: dict[int, dict[str, str]]) -> set[int]:
+    """The pids of this walk: the ``sh`` running :data:`GUEST_WALK_SCRIPT` and its children."""
+    own = {pid for pid, parts in files.items() if WALK_MARK in parts.get("cmdline", "")}
+    parents = {
+        pid: stat[2] for pid, parts in files.items() if (stat := _parse_stat(parts.get("stat", "")))
+    }
+    grew = bool(own)
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in own and pid not in own}
+        own |= more
+        grew = bool(more)
+    return own
+
+
 def parse_guest_walk(
     text: str,
     host: str = "guest",
@@ -127,6 +142,8 @@ def parse_guest_walk(
     for name, body in heads.items():
         if m := _PROC_FILE.match(name):
             files.setdefault(int(m.group(1)), {})[m.group(2)] = body
+    for pid in _own_walk(files):
+        del files[pid]  # envdeck's probe is not the guest's work (and its CPU is ours)
     prev_procs = previous.procs if previous is not None else {}
     prev_clock = previous.clock if previous is not None else None
     dt = uptime - prev_clock if uptime is not None and prev_clock is not None else None
