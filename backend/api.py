@@ -103,6 +103,11 @@ class Backend(Protocol):
         """Signal a host process, only if it is still the one that started at ``start_time``."""
         ...
 
+    async def send_guest_signal(self, name: str, pid: int, start_ticks: int, sig: str) -> str:
+        """Signal (``TERM``, ``KILL`` ...) a process in instance ``name``'s guest, only if it is
+        still the one that started ``start_ticks`` clock ticks after the guest booted."""
+        ...
+
     def serial_log_path(self, name: str) -> Path:
         """The instance's whole serial log on disk (for searching it; blocking)."""
         ...
@@ -230,6 +235,29 @@ class LiveBackend:
         await asyncio.to_thread(signals.send_signal, pid, start_time, sig)
         return f"sent signal {sig} to {pid}"
 
+    async def send_guest_signal(self, name: str, pid: int, start_ticks: int, sig: str) -> str:
+        """Over the instance's pinned-key SSH, as 'envdeck kill --instance' does."""
+        from envdeck.backend.errors import UserInputError
+        from envdeck.backend.processes.guest import guest_send_signal
+        from envdeck.backend.ssh import client as ssh
+        from envdeck.backend.store import InstanceDir
+
+        inst = InstanceDir.existing(name)
+        port = inst.read_state().get("ssh_port")
+        if not port:
+            raise UserInputError(f"instance {name!r} is not running")
+        conn = await ssh.connect(inst, int(port), timeout=5)
+
+        async def run(script: str) -> str:
+            result = await conn.run(script, check=False, errors="replace")
+            return str(result.stdout or "")
+
+        try:
+            await guest_send_signal(run, pid, start_ticks, sig)
+        finally:
+            conn.close()
+        return f"sent SIG{sig} to {pid} in {name}"
+
     def serial_log_path(self, name: str) -> Path:
         """The log the instance's agent writes."""
         from envdeck.backend.store import InstanceDir
@@ -326,6 +354,10 @@ class ReplayBackend:
     async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
         """Refused."""
         _refuse(f"signal {sig} to {pid}")
+
+    async def send_guest_signal(self, name: str, pid: int, start_ticks: int, sig: str) -> str:
+        """Refused."""
+        _refuse(f"signal {sig} to {pid} in {name}")
 
     def serial_log_path(self, name: str) -> Path:
         """Refused (the log on disk is a live instance's, not the recording's)."""

@@ -526,6 +526,29 @@ async def test_signal_picker_then_confirm(recording: Path, backend):
         ]
 
 
+async def test_signal_in_the_guest_view_goes_to_the_guest_process(recording: Path, backend):
+    from envdeck.backend import events as ev
+    from tests.e2e.synthetic import _proc
+
+    app = make_app(recording, backend=backend)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        rows = [_proc(1, 0, ["init"]), _proc(70, 1, ["sleep", "99"])]
+        for row in rows:
+            row["start_ticks"] = 400 + row["pid"]
+        app.model.apply(ev.ProcessDiff(host="tiny", full=True, added=rows))
+        app.flush()
+        await pilot.press("4", "h", "end", "k")
+        assert isinstance(app.screen, PickScreen) and "in tiny" in screen_text(app)
+        assert "QUIT" not in screen_text(app)  # (the guest's kill takes these names)
+        await pilot.press("down", "down", "down", "enter")  # KILL
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Send KILL (9) to 70 in tiny?" in screen_text(app)
+        await pilot.press("y")
+        await actions_done(app)
+        assert backend.calls == [("send_guest_signal", "tiny", 70, 470, "KILL")]
+
+
 @covers(
     "serial.follow",
     "serial.end",

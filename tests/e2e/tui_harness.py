@@ -87,6 +87,9 @@ class FakeBackend(Backend):
     async def send_signal(self, pid: int, start_time: float, sig: int) -> str:
         return self._record("send_signal", pid, start_time, sig)
 
+    async def send_guest_signal(self, name: str, pid: int, start_ticks: int, sig: str) -> str:
+        return self._record("send_guest_signal", name, pid, start_ticks, sig)
+
     def serial_log_path(self, name: str) -> Path:
         self._record("serial_log_path", name)
         return InstanceDir.of(name).serial_log  # (under the test's own ENVDECK_HOME)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
@@ -60,7 +60,7 @@ class Pane(Vertical):
         else:
             self.main.focus()
 
-    def on_resize(self) -> None:
+    def on_resize(self, _event: events.Resize) -> None:
         """A new size may fit more or fewer columns: render again on the next tick."""
         self.ctx.model.dirty.add(self.pane_id)
 

@@ -7,6 +7,7 @@ confirm), show its command line (x) and details (Enter).
 from __future__ import annotations
 
 import shlex
+import signal
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input
 
+from envdeck.backend.processes.guest import GUEST_SIGNALS
 from envdeck.backend.processes.model import ProcessRow
 from envdeck.backend.text import visible
 
@@ -29,7 +31,7 @@ from ..proctree import (
     visible_rows,
 )
 from ..screens.details import DetailScreen, json_text
-from ..screens.modals import ConfirmScreen, PickScreen, TextScreen, signal_options
+from ..screens.modals import SIGNALS, ConfirmScreen, PickScreen, TextScreen, signal_options
 from ..widgets.line import Line
 from ..widgets.procview import HEADER, ProcessView, header
 from .base import Pane
@@ -130,7 +132,7 @@ class ProcessesPane(Pane):
                 summary.set(Text("Waiting for the first process snapshot…", style="italic"))
         else:
             summary.set(self._summary(snapshot))
-        self.query_one("#process-header", Line).set(header(self.main.layout))
+        self.query_one("#process-header", Line).set(header(self.main.cell_layout))
         if not self.paused:
             self.main.set_rows(visible_rows(snapshot, self.options))
         self.set_title(self._title_extra(len(snapshot)))
@@ -276,33 +278,42 @@ class ProcessesPane(Pane):
         self._changed()
 
     def action_signal(self) -> None:
-        """Pick a signal (TERM first), confirm, send (host processes only)."""
+        """Pick a signal (TERM first), confirm, send — to a host process, or in the guest view
+        to the guest's process (over SSH, as ``envdeck kill --instance``)."""
         row = self.main.selected
         if row is None:
             self.warn("No process selected.")
             return
-        if self.host != "host":
-            self.warn("Signals go to host processes only.")
-            return
-        pid, start, what = row["pid"], row.get("start_time"), command_text(row)[:60]
+        pid, what = row["pid"], command_text(row)[:60]
+        guest = self.host if self.host != "host" else None
+        start = row.get("start_ticks") if guest else row.get("start_time")
         if start is None:
             self.warn(f"The start time of {pid} is unknown: refresh and pick it again.")
             return
         backend = self.ctx.backend
+        where = f" in {guest}" if guest else ""
+        options = signal_options([n for n in SIGNALS if n in GUEST_SIGNALS] if guest else SIGNALS)
 
         def picked(number: str | None) -> None:
             if number is None:
                 return
-            label = dict(signal_options())[number]
+            label = dict(options)[number]
 
             def confirmed(yes: bool | None) -> None:
-                if yes:
+                if not yes:
+                    return
+                if guest:
+                    name = signal.Signals(int(number)).name.removeprefix("SIG")
+                    self.run_command(backend.send_guest_signal(guest, pid, int(start), name))
+                else:
                     self.run_command(backend.send_signal(pid, start, int(number)))
 
-            self.show_screen(ConfirmScreen(f"Send {label} to {pid}?", what, "Send"), confirmed)
+            self.show_screen(
+                ConfirmScreen(f"Send {label} to {pid}{where}?", what, "Send"), confirmed
+            )
 
         self.show_screen(
-            PickScreen(f"Signal for {pid} {what}", signal_options(), "Enter picks · Esc cancels"),
+            PickScreen(f"Signal for {pid}{where} {what}", options, "Enter picks · Esc cancels"),
             picked,
         )
 

@@ -7,6 +7,7 @@ container's name): they are shown as plain text, control characters visible, nev
 from __future__ import annotations
 
 import signal as _signal
+from collections.abc import Iterable
 
 from rich.console import RenderableType
 from textual import on
@@ -127,10 +128,10 @@ class PickScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def signal_options() -> list[tuple[str, str]]:
-    """(number, 'TERM (15)') for the picker, TERM first."""
+def signal_options(names: Iterable[str] = SIGNALS) -> list[tuple[str, str]]:
+    """(number, 'TERM (15)') for the picker, TERM first (``names``: the ones on offer)."""
     out = []
-    for name in SIGNALS:
+    for name in names:
         number = int(getattr(_signal, "SIG" + name))
         out.append((str(number), f"{name} ({number})"))
     return out

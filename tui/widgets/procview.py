@@ -86,7 +86,7 @@ class ProcessView(ScrollView, can_focus=True):
         self._rule_styles: dict[int, Style | None] = {}
 
     @property
-    def layout(self) -> tuple[str, ...]:
+    def cell_layout(self) -> tuple[str, ...]:
         """The cells shown before COMMAND at the view's width."""
         return layout_for(self.size.width)
 
@@ -195,7 +195,7 @@ class ProcessView(ScrollView, can_focus=True):
             "rss": f"{human_bytes(row.get('rss_bytes')):>6} ",
             "state": f"{visible(row.get('state') or ' ')[:1]} ",
         }
-        cells = "".join(values[c] for c in self.layout) + f" {'  ' * line.depth}{marker}"
+        cells = "".join(values[c] for c in self.cell_layout) + f" {'  ' * line.depth}{marker}"
         segments = [Segment(cells, style)]
         if emulated:
             badge = self.get_component_rich_style("processview--badge")
