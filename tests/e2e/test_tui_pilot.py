@@ -399,6 +399,25 @@ async def test_new_and_remove_forward(recording: Path, backend):
         assert backend.calls[-1] == ("remove_forward", "tiny", "22")
 
 
+async def test_a_wrong_forward_keeps_the_dialog_open_with_the_error(recording: Path, backend):
+    from envdeck.tui.screens.modals import PromptScreen
+
+    app = make_app(recording, backend=backend)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3", "F", *"80:99999", "enter")
+        assert isinstance(app.screen, PromptScreen)
+        assert "host port 99999 is out of range" in screen_text(app)
+        for _ in range(5):
+            await pilot.press("backspace")
+        await pilot.press("8", "0", "8", "0")
+        assert "out of range" not in screen_text(app)  # (typing clears the error)
+        await pilot.press("enter")
+        await actions_done(app)
+        assert not isinstance(app.screen, PromptScreen)
+        assert backend.calls == [("add_forward", "tiny", "80:8080")]
+
+
 @covers("forward.open", "forward.details")
 async def test_forward_keys(recording: Path):
     backend = FakeBackend()

@@ -171,7 +171,21 @@ def ask_new_forward(pane: Pane) -> None:
 
     pane.show_screen(
         PromptScreen(
-            f"New forward for {name}", "GUEST[:HOST] or GUEST:HOSTIP:HOST, e.g. 8080 or 80:8080"
+            f"New forward for {name}",
+            "GUEST[:HOST] or GUEST:HOSTIP:HOST, e.g. 8080 or 80:8080",
+            validate=spec_error,
         ),
         add,
     )
+
+
+def spec_error(spec: str) -> str | None:
+    """What is wrong with a forward spec (the backend's own parser), None when it is fine."""
+    from envdeck.backend.errors import EnvdeckError
+    from envdeck.backend.forwards.manager import parse_spec  # (only when one is typed)
+
+    try:
+        parse_spec(spec)
+    except EnvdeckError as exc:
+        return exc.message + (f" — {exc.hint}" if exc.hint else "")
+    return None

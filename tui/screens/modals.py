@@ -7,7 +7,7 @@ container's name): they are shown as plain text, control characters visible, nev
 from __future__ import annotations
 
 import signal as _signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.console import RenderableType
 from textual import on
@@ -138,24 +138,44 @@ def signal_options(names: Iterable[str] = SIGNALS) -> list[tuple[str, str]]:
 
 
 class PromptScreen(ModalScreen[str | None]):
-    """One line of input (``:`` command mode)."""
+    """One line of input (``:`` command mode, a new forward). ``validate`` returns what is wrong
+    with a value (None when it is fine): the dialog then stays open with the error under the
+    field."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]  # (q types a q)
 
-    def __init__(self, prompt: str, placeholder: str = "") -> None:
+    def __init__(
+        self,
+        prompt: str,
+        placeholder: str = "",
+        validate: Callable[[str], str | None] | None = None,
+        value: str = "",
+    ) -> None:
         super().__init__()
         self.prompt = prompt
         self.placeholder = placeholder
+        self.validate = validate
+        self.value = value
 
     def compose(self) -> ComposeResult:
-        """Prompt and input."""
+        """Prompt, input, the error line (empty until a value is refused)."""
         with Vertical(classes="modal-box prompt"):
             yield Label(plain(self.prompt), classes="modal-title")
-            yield Input(placeholder=self.placeholder)
+            yield Input(value=self.value, placeholder=self.placeholder)
+            yield Static("", classes="modal-error")
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
+        value = event.value.strip()
+        error = self.validate(value) if self.validate is not None and value else None
+        if error:
+            self.query_one(".modal-error", Static).update(plain(error))
+            return
+        self.dismiss(value)
+
+    @on(Input.Changed)
+    def _changed(self, _event: Input.Changed) -> None:
+        self.query_one(".modal-error", Static).update("")
 
     def action_cancel(self) -> None:
         """Esc: nothing."""
