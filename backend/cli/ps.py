@@ -105,7 +105,11 @@ def guest_exec(instance: str, script: str) -> str:
 
 def _guest_rows(instance: str) -> list[ProcessRow]:
     """One /proc walk of a running instance."""
-    return parse_guest_walk(guest_exec(instance, GUEST_WALK_SCRIPT), instance).rows()
+    from envdeck.backend.containers.endpoints import instance_container_names
+
+    names = instance_container_names(instance)  # a container's processes show its name
+    text = guest_exec(instance, GUEST_WALK_SCRIPT)
+    return parse_guest_walk(text, instance, container_name=names).rows()
 
 
 def render(rows: list[ProcessRow], tree: bool) -> Table:

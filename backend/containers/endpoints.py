@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,28 @@ def instance_endpoints(root: Path | None = None) -> list[Endpoint]:
         if isinstance(recorded, str):
             sockets[state_file.parent.name] = Path(recorded)
     return [Endpoint(f"instance:{name}", f"unix://{sockets[name]}") for name in sorted(sockets)]
+
+
+def instance_container_names(instance: str) -> Callable[[str], str | None]:
+    """Container id -> name from the instance's forwarded docker socket (for its process tree:
+    a container's processes are labelled with its name); None while the daemon is away."""
+    from envdeck.backend.processes.cgroups import ContainerNames
+
+    endpoint = next(
+        (e for e in instance_endpoints() if e.name == f"instance:{instance}"),
+        Endpoint(
+            f"instance:{instance}", f"unix://{home() / 'instances' / instance / 'docker.sock'}"
+        ),
+    )
+
+    def lister() -> list[dict]:
+        client = make_client(endpoint, timeout=3)
+        try:
+            return list(client.api.containers(all=True))
+        finally:
+            client.close()
+
+    return ContainerNames(lister, backoff=5.0).name
 
 
 def parse_context_meta(meta: dict, config_dir: Path) -> Endpoint | None:

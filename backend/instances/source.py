@@ -14,6 +14,7 @@ from typing import Any
 
 from envdeck.backend.agent.client import AgentClient
 from envdeck.backend.agent.protocol import AgentUnavailable
+from envdeck.backend.containers.endpoints import instance_container_names
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.events import InstanceStatus, ProcessesUnavailable
 from envdeck.backend.instances.api import agent_running, offline_status
@@ -153,7 +154,8 @@ class InstancesSource:
             return str(result.stdout or "")
 
         try:
-            await GuestProcessSource(name, run_command).run(emit)
+            names = instance_container_names(name)  # a container's processes show its name
+            await GuestProcessSource(name, run_command, container_name=names).run(emit)
         finally:
             if held.get("conn") is not None:
                 held["conn"].close()
