@@ -11,13 +11,14 @@ real instances, containers and processes that share its names.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, NoReturn, Protocol
 
 from envdeck.backend.errors import EnvdeckError
 
 ContainerAction = Literal["start", "stop", "restart", "pause", "unpause", "remove"]
+Progress = Callable[[str, float | None], None]  # (step, fraction done or None)
 
 
 class LineStream(Protocol):
@@ -57,8 +58,18 @@ class Backend(Protocol):
         """Delete an instance (``force`` stops a running one first)."""
         ...
 
-    async def create_instance(self, name: str, *, template: str) -> str:
-        """Create an instance from a template (may build its image first)."""
+    async def create_instance(
+        self,
+        name: str,
+        *,
+        template: str,
+        cpus: int | None = None,
+        memory_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """Create an instance from a template (may build its image first: ``progress`` gets
+        each step and its fraction done, from a worker thread); None sizes are the
+        template's."""
         ...
 
     def instance_shell_argv(self, name: str) -> list[str]:
@@ -162,11 +173,26 @@ class LiveBackend:
         await api.delete(name, force=force)
         return f"delete: {name}"
 
-    async def create_instance(self, name: str, *, template: str) -> str:
+    async def create_instance(
+        self,
+        name: str,
+        *,
+        template: str,
+        cpus: int | None = None,
+        memory_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Create in a thread: building an image blocks for a while."""
         from envdeck.backend.instances import api
 
-        await asyncio.to_thread(api.create, name, template=template)
+        await asyncio.to_thread(
+            api.create,
+            name,
+            template=template,
+            cpus=cpus,
+            memory_bytes=memory_bytes,
+            progress=progress,
+        )
         return f"created {name} ({template})"
 
     def instance_shell_argv(self, name: str) -> list[str]:
@@ -309,7 +335,15 @@ class ReplayBackend:
         """Refused."""
         _refuse(f"delete {name}")
 
-    async def create_instance(self, name: str, *, template: str) -> str:
+    async def create_instance(
+        self,
+        name: str,
+        *,
+        template: str,
+        cpus: int | None = None,
+        memory_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Refused."""
         _refuse(f"create {name}")
 

@@ -404,9 +404,10 @@ class EnvdeckApp(App[int]):
         ]
 
     def action_command_mode(self) -> None:
-        """``:vm`` ``:ct`` ``:pf`` ``:ps`` ``:log`` ``:theme NAME`` ``:q``."""
+        """``:vm`` ``:ct`` ``:pf`` ``:ps`` ``:log`` ``:create NAME`` ``:theme NAME`` ``:q``."""
         self.push_screen(
-            PromptScreen(":", "vm | ct | pf | ps | log | theme NAME | q"), self._run_command
+            PromptScreen(":", "vm | ct | pf | ps | log | create NAME | theme NAME | q"),
+            self._run_command,
         )
 
     def _run_command(self, text: str | None) -> None:
@@ -415,6 +416,9 @@ class EnvdeckApp(App[int]):
         word, _, rest = text.lstrip(":").partition(" ")
         if word in PANE_COMMANDS:
             self.action_focus_pane(PANE_COMMANDS[word])
+        elif word == "create":
+            self.action_focus_pane(1)
+            self.query_one(InstancesPane).action_create(rest.strip())
         elif word == "theme" and rest:
             name = rest.strip()
             if name in self.available_themes:

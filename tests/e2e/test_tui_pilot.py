@@ -195,7 +195,6 @@ async def test_help_lists_every_binding_by_pane_and_closes(recording: Path):
     "instance.restart",
     "instance.delete",
     "modal.cancel",
-    "instance.new",
     "instance.pause",
 )
 async def test_instance_actions_call_the_backend_and_delete_confirms(recording: Path, backend):
@@ -232,15 +231,45 @@ async def test_instance_actions_call_the_backend_and_delete_confirms(recording: 
         await pilot.press("d", "tab", "enter")  # move to Delete deliberately
         await actions_done(app)
         assert backend.calls == [("delete_instance", "tiny", ("force", True))]
-        backend.calls.clear()
-        await pilot.press("n")
-        assert backend.calls == [] and any(
-            "tiny exists already" in n.message for n in app._notifications
-        )
-        del app.model.instances["tiny"]  # as if it were deleted: n creates it
-        await pilot.press("n")
+
+
+@covers("instance.new")
+async def test_n_asks_for_name_template_and_size_then_creates_and_starts(recording: Path, backend):
+    from envdeck.tui.screens.create import CreateScreen
+
+    app = make_app(recording, backend=backend)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("1", "n")
+        assert isinstance(app.screen, CreateScreen)
+        assert app.screen.query_one("#create-name", Input).value == "default"  # as 'envdeck up'
+        await pilot.press("ctrl+a", "ctrl+k", *"tiny", "enter")
+        assert isinstance(app.screen, CreateScreen) and "'tiny' already exists" in screen_text(app)
+        await pilot.press("ctrl+a", "ctrl+k", *"Bad Name", "enter")
+        assert "invalid instance name" in screen_text(app)
+        await pilot.press("ctrl+a", "ctrl+k", *"dev", "tab", "tab", *"2", "tab", *"1G", "enter")
         await actions_done(app)
-        assert backend.calls == [("create_instance", "tiny", ("template", "tiny"))]
+        assert not isinstance(app.screen, CreateScreen)
+        assert backend.calls == [
+            (
+                "create_instance",
+                "dev",
+                ("cpus", 2),
+                ("memory_bytes", 1 << 30),
+                ("template", "tiny"),
+            ),
+            ("start_instance", "dev"),
+        ]
+        assert any("created and started dev" in n.message for n in app._notifications)
+        backend.calls.clear()
+        await pilot.press("colon", *"create web", "enter")
+        assert isinstance(app.screen, CreateScreen)
+        await pilot.press("enter")
+        await actions_done(app)
+        assert backend.calls[0][:2] == ("create_instance", "web") and backend.calls[1] == (
+            "start_instance",
+            "web",
+        )
 
 
 async def test_readonly_disables_actions(recording: Path, backend):

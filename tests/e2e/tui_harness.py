@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from envdeck.backend.api import Backend, ContainerAction, LineStream
+from envdeck.backend.api import Backend, ContainerAction, LineStream, Progress
 from envdeck.backend.recording import ReplaySource
 from envdeck.backend.store import InstanceDir
 from envdeck.tui.app import EnvdeckApp
@@ -46,8 +46,20 @@ class FakeBackend(Backend):
     async def delete_instance(self, name: str, *, force: bool) -> str:
         return self._record("delete_instance", name, force=force)
 
-    async def create_instance(self, name: str, *, template: str) -> str:
-        return self._record("create_instance", name, template=template)
+    async def create_instance(
+        self,
+        name: str,
+        *,
+        template: str,
+        cpus: int | None = None,
+        memory_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        if progress is not None:
+            progress("building the image", 0.5)
+        return self._record(
+            "create_instance", name, template=template, cpus=cpus, memory_bytes=memory_bytes
+        )
 
     def instance_shell_argv(self, name: str) -> list[str]:
         self._record("instance_shell_argv", name)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import shlex
 from functools import partial
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from envdeck.backend import events as ev
@@ -26,8 +28,10 @@ from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
 from .table import TablePane
 
+if TYPE_CHECKING:
+    from ..screens.create import NewInstance
+
 STAGE_MARK = {"done": "✓", "running": "…", "failed": "✗", "stalled": "!"}
-TINY_NAME = "tiny"
 
 
 class InstancesPane(TablePane):
@@ -51,7 +55,7 @@ class InstancesPane(TablePane):
         Binding("l", "app.focus_pane(5)", "Logs", show=False, id="instance.logs"),
         Binding("f", "app.focus_pane(3)", "Forwards", id="instance.forwards"),
         Binding("F", "new_forward", "New forward", show=False, id="instance.new_forward"),
-        Binding("n", "create", "New tiny", id="instance.new"),
+        Binding("n", "create", "New instance", id="instance.new"),
         Binding("x", "command_menu", "Commands", id="instance.commands"),
         Binding("enter", "details", "Details", show=False, id="instance.details"),
         Binding("slash", "filter", "Filter", show=False, id="instance.filter"),
@@ -60,6 +64,7 @@ class InstancesPane(TablePane):
     COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "SSH", "UP")
     PRIORITY = (0, 1, 3, 6, 2, 7, 5, 4)  # name, state, accel (emulated?), ssh port first
     note_id = "instances-detail"
+    progress_text = ""  # a create's current step
 
     @property
     def selected(self) -> str | None:
@@ -116,8 +121,10 @@ class InstancesPane(TablePane):
         self.show_note(self._detail(selected))
 
     def _detail(self, name: str | None) -> Text:
-        """One line (rows come first): the crash reason, else the last warning, else the boot
-        stages in short; the full text is in the details (Enter)."""
+        """One line (rows come first): a create in progress, else the crash reason, else the last
+        warning, else the boot stages in short; the full text is in the details (Enter)."""
+        if self.progress_text:
+            return plain(self.progress_text, "bold")
         model = self.ctx.model
         if not model.instances:
             if "instances" in self.ctx.missing_sources:
@@ -197,13 +204,56 @@ class InstancesPane(TablePane):
             confirmed,
         )
 
-    def action_create(self) -> None:
-        """Create the built-in tiny instance."""
-        if TINY_NAME in self.ctx.model.instances:
-            self.notify(f"{TINY_NAME} exists already; S starts it.")
+    def action_create(self, name: str = "") -> None:
+        """``n`` (``:create NAME``): ask for a name, template and size, then create the
+        instance and start it; the note under the rows shows the progress (an image build)."""
+        from ..screens.create import DEFAULT_NAME, CreateScreen  # (loads config)
+
+        if self.ctx.readonly:
+            self.warn("Read-only: nothing is created.")
             return
-        self.notify(f"Creating {TINY_NAME}… (the first build of its image takes a while)")
-        self.run_command(self.ctx.backend.create_instance(TINY_NAME, template="tiny"))
+
+        def chosen(new: NewInstance | None) -> None:
+            if new is not None:
+                self.run_command(self._create_and_start(new))
+
+        taken = set(self.ctx.model.instances)
+        self.show_screen(CreateScreen(taken, name or DEFAULT_NAME), chosen)
+
+    async def _create_and_start(self, new: NewInstance) -> str:
+        backend = self.ctx.backend
+        self._progress(f"creating {new.name} ({new.template})…")
+        try:
+            await backend.create_instance(
+                new.name,
+                template=new.template,
+                cpus=new.cpus,
+                memory_bytes=new.memory_bytes,
+                progress=lambda step, done: self._progress(
+                    f"creating {new.name}: {step}" + (f" {done:.0%}" if done is not None else "")
+                ),
+            )
+            self._progress(f"starting {new.name}…")
+            await backend.start_instance(new.name)
+        finally:
+            self._progress("")
+        return f"created and started {new.name}"
+
+    def _progress(self, text: str) -> None:
+        """Show a create's progress in the note (called from the backend's thread too)."""
+        self.post_message(self.Progress(text))
+
+    class Progress(Message):
+        """A step of creating an instance (posted from any thread)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def on_instances_pane_progress(self, message: Progress) -> None:
+        """Keep the step for the note; render it on the next tick."""
+        self.progress_text = message.text
+        self.ctx.model.dirty.add(self.pane_id)
 
     def action_shell(self) -> None:
         """Suspend the dashboard, SSH into the guest, come back."""
