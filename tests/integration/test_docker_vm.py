@@ -1,0 +1,221 @@
+"""The docker template end to end (issue #12): a Debian guest built from Debian packages, booted
+under TCG, with dockerd ready at "ready", its socket forwarded to the instance dir, the docker
+context ``envdeck-dev``, the instance's containers listed and followed live, a published port
+answering on the host, an arm64 container run through the guest's qemu-user-static and seen in
+the guest process tree, and delete leaving nothing in the docker config.
+
+Images reach the guest by ``docker save`` on the host and ``docker load`` through the context
+(the busybox test images of docker_images.py; no registry). The docker image is built once per
+builder version into the shared test cache (envdeck_home), about 100 s here; the boot to ready
+takes about 85 s under TCG. Both are printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from envdeck.backend.containers import contexts
+from envdeck.backend.errors import EnvdeckError
+from tests.conftest import require, require_tool
+from tests.integration import docker_images
+from tests.integration.instance_helpers import envdeck, kill_everything, list_json
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private Docker CLI config dir (the user's ~/.docker is never touched)."""
+    directory = tmp_path / "docker-config"
+    directory.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(directory))
+    return directory
+
+
+def docker(*args: str, stdin: bytes | None = None, timeout: float = 120) -> str:
+    """The host's docker CLI (with the test's DOCKER_CONFIG); its stdout."""
+    result = subprocess.run(
+        ["docker", *args], input=stdin, capture_output=True, timeout=timeout, env=os.environ
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stdout.decode(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_docker_context_envdeck_did_not_make_is_never_overwritten(
+    docker_config: Path, tmp_path: Path
+) -> None:
+    require_tool("docker")
+    instance_dir = tmp_path / "home" / "instances" / "dev"
+    instance_dir.mkdir(parents=True)
+    docker("context", "create", "envdeck-dev", "--docker", "host=unix:///somewhere/else.sock")
+    meta = next((docker_config / "contexts" / "meta").glob("*/meta.json"))
+    before = meta.read_bytes()
+    with pytest.raises(contexts.ContextConflict) as caught:
+        contexts.ensure("dev", instance_dir, instance_dir / "docker.sock")
+    assert "exists and envdeck did not make it" in caught.value.message
+    assert "docker context rm envdeck-dev" in str(caught.value.hint)
+    assert meta.read_bytes() == before
+    assert contexts.remove("dev", instance_dir) is False  # delete leaves it too
+    assert meta.read_bytes() == before
+
+    # Ours, made for an envdeck home that no longer exists: stale, replaced.
+    docker("context", "rm", "envdeck-dev")
+    gone = tmp_path / "old-home" / "instances" / "dev"
+    gone.mkdir(parents=True)
+    contexts.ensure("dev", gone, gone / "docker.sock")
+    gone.rmdir()
+    contexts.ensure("dev", instance_dir, instance_dir / "docker.sock")
+    assert f"unix://{instance_dir}/docker.sock" in docker("context", "ls")
+
+
+def test_an_unusable_docker_config_dir_is_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "missing"))
+    with pytest.raises(EnvdeckError, match="DOCKER_CONFIG is .*missing, which is not a directory"):
+        contexts.ensure("dev", tmp_path, tmp_path / "docker.sock")
+    assert not (tmp_path / "missing").exists()
+
+
+async def _watch(endpoint: str, seen: list, stop: asyncio.Event) -> None:
+    """Follow the endpoint with the containers feed until ``stop``."""
+    from envdeck.backend.containers.source import ContainersSource
+
+    task = asyncio.create_task(ContainersSource([endpoint], retry_max=0.5).run(seen.append))
+    await stop.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def _until(predicate, timeout: float) -> float:
+    """Seconds until ``predicate()`` holds; fails after ``timeout``."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, "not seen in time"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_docker_instance_end_to_end(envdeck_home: Path, docker_config: Path) -> None:
+    require(os.geteuid() == 0, "root (debootstrap builds the docker image)")
+    require_tool("debootstrap", "mkfs.vfat", "mcopy", "sfdisk", "qemu-img", "qemu-system-x86_64")
+    require(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "UEFI firmware (package ovmf)")
+    amd64, arm64 = docker_images.ensure_images(docker_images.docker_client_or_skip())
+    try:
+        _run_scenario(envdeck_home, docker_config, amd64, arm64)
+    finally:
+        envdeck("stop", "dev", timeout=180)
+        kill_everything(envdeck_home)
+
+
+def _run_scenario(home: Path, docker_config: Path, amd64: str, arm64: str) -> None:
+    began = time.monotonic()
+    created = envdeck("create", "dev", "--template", "docker", check=True, timeout=2400)
+    print(f"\ncreate (image build if not cached): {time.monotonic() - began:.1f}s")
+    inst = home / "instances" / "dev"
+    began = time.monotonic()
+    started = envdeck("start", "dev", timeout=900)
+    boot = time.monotonic() - began
+    print(f"start -> ready: {boot:.1f}s")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "docker ready" in started.stderr and "docker --context envdeck-dev" in started.stderr
+    assert list_json()["dev"]["state"] == "ready", created.stdout
+    sock = inst / "docker.sock"
+    assert sock.is_socket() and sock.stat().st_mode & 0o777 == 0o600
+
+    assert docker("--context", "envdeck-dev", "version", "--format", "{{.Server.Os}}") == "linux\n"
+    images = subprocess.run(["docker", "save", amd64, arm64], capture_output=True, check=True)
+    docker("--context", "envdeck-dev", "load", stdin=images.stdout, timeout=300)
+
+    seen: list = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_watch("instance:dev", seen, stop))
+        try:
+            await _live_containers(seen, amd64, arm64)
+            await asyncio.to_thread(envdeck, "stop", "dev", "--timeout", "120", check=True)
+            waited = await _until(
+                lambda: any(
+                    getattr(e, "reachable", None) is False and e.reason == "stopped" for e in seen
+                ),
+                30,
+            )
+            print(f"endpoint 'stopped' {waited:.1f}s after the stop returned")
+        finally:
+            stop.set()
+            await watcher
+
+    asyncio.run(scenario())
+
+    deleted = envdeck("delete", "dev", check=True).stdout
+    assert "its docker context envdeck-dev" in deleted
+    assert "envdeck-dev" not in docker("context", "ls")
+    assert not list((docker_config / "contexts" / "meta").glob("*/meta.json"))
+    assert not sock.exists() and not inst.exists()
+
+
+async def _live_containers(seen: list, amd64: str, arm64: str) -> None:
+    """Containers through the context: seen live, a published port, the arm64 processes."""
+    ctx = ("--context", "envdeck-dev")
+    await _until(lambda: any(getattr(e, "reachable", False) for e in seen), 30)
+    arm = await asyncio.to_thread(
+        docker, *ctx, "run", "-d", "--platform", "linux/arm64", "--name", "armsleep", arm64,
+        "sleep", "600",
+    )  # fmt: skip
+    row_after = await _until(lambda: any(getattr(e, "name", "") == "armsleep" for e in seen), 10)
+    print(f"container row {row_after * 1000:.0f} ms after 'docker run' returned")
+    port = free_port()
+    await asyncio.to_thread(
+        docker, *ctx, "run", "-d", "--name", "web", "-p", f"{port}:80", amd64,
+        "httpd", "-f", "-p", "80", "-h", "/etc",
+    )  # fmt: skip
+    answered = await _until(lambda: _answers(port), 10)
+    print(f"published port {port} answered on the host {answered:.2f}s after 'docker run'")
+    assert answered < 3.0
+
+    listed = json.loads(
+        (await asyncio.to_thread(envdeck, "containers", "--json", check=True)).stdout
+    )
+    mine = {row["name"]: row for row in listed if row["endpoint"] == "instance:dev"}
+    assert set(mine) >= {"armsleep", "web"}
+    assert mine["armsleep"]["emulated"] and mine["armsleep"]["platform"] == "linux/arm64"
+    assert arm.strip().startswith(mine["armsleep"]["id"][:12])
+
+    binfmt = (await asyncio.to_thread(envdeck, "binfmt", "--instance", "dev", check=True)).stdout
+    aarch64 = next(text for text in binfmt.splitlines() if text.startswith("qemu-aarch64"))
+    assert "F" in aarch64.split()[3]
+
+    rows = json.loads(
+        (await asyncio.to_thread(envdeck, "ps", "--instance", "dev", "--json", check=True)).stdout
+    )
+    by_pid = {row["pid"]: row for row in rows}
+    sleep = next(row for row in rows if row["container"] == "armsleep" and row["emulated"])
+    assert sleep["emulated"]["arch"] == "aarch64"
+    assert sleep["emulated"]["argv"][:2] == ["sleep", "600"]
+    shim = by_pid[sleep["ppid"]]
+    assert shim["cmdline"][0].endswith("containerd-shim-runc-v2")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/passwd", timeout=1) as response:
+            return b"root:x:0:0" in response.read()
+    except OSError:
+        return False
