@@ -20,6 +20,8 @@ STATE_VARIABLE = {
     "booting": "state-booting",
     "stopping": "state-booting",
     "restarting": "state-booting",
+    "stopping…": "state-booting",
+    "restarting…": "state-booting",
     "paused": "state-degraded",
     "degraded": "state-degraded",
     "conflict": "state-degraded",

@@ -837,6 +837,43 @@ async def test_theme_command_says_what_it_did_and_light_borders_show(recording: 
         assert any(n.message == "theme: envdeck-dark" for n in app._notifications)
 
 
+async def test_container_stop_shows_stopping_at_once_then_the_result(recording: Path):
+    import asyncio
+
+    class SlowDocker(FakeBackend):
+        """Docker's stop waits for the container (up to its stop timeout)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def container_action(self, endpoint, ref, action, *, force=False) -> str:
+            await self.release.wait()
+            return f"{action}: arm-loop"
+
+    backend = SlowDocker()
+    app = make_app(recording, backend=backend)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2", "down", "s")
+        await pilot.pause(0.1)
+        row = next(ln for ln in screen_text(app).splitlines() if "│   arm-loop" in ln)
+        assert "stopping…" in row
+        backend.release.set()
+        await actions_done(app)
+        app.flush()
+        await pilot.pause()
+        row = next(ln for ln in screen_text(app).splitlines() if "│   arm-loop" in ln)
+        assert "stopping…" not in row and "running" in row  # (the replay's state: unchanged)
+        assert any(n.message == "stop: arm-loop" for n in app._notifications)
+        backend.release = asyncio.Event()
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert "restarting…" in screen_text(app)
+        backend.release.set()
+        await actions_done(app)
+
+
 def test_every_key_in_the_help_is_exercised_here():
     app = EnvdeckApp([], settings=UISettings())
     ids = set(all_ids(app.help_groups()))

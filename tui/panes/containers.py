@@ -28,6 +28,7 @@ from ..widgets.tablesync import cursor_key
 from .table import TablePane
 
 ENDPOINT_PREFIX = "endpoint:"
+PENDING_STATE = {"stop": "stopping…", "restart": "restarting…"}
 IMAGE_WIDTH = 24
 
 
@@ -60,6 +61,11 @@ class ContainersPane(TablePane):
     COLUMNS = ("NAME", "STATE", "PLATFORM", "IMAGE", "PORTS")
     PRIORITY = (0, 1, 2, 4, 3)
     note_id = "containers-empty"
+
+    def on_mount(self) -> None:
+        """No action under way yet."""
+        super().on_mount()
+        self.pending: dict[tuple[str, str], str] = {}  # (endpoint, id) → 'stopping…'
 
     @property
     def selected(self) -> ev.ContainerInfo | None:
@@ -100,7 +106,7 @@ class ContainersPane(TablePane):
                         f"{endpoint}|{c.id}",
                         (
                             plain("  " + c.name, name_style),
-                            state_text(c.state, colours),
+                            state_text(self.pending.get((endpoint, c.id), c.state), colours),
                             platform,
                             plain(shorten(visible(c.image), IMAGE_WIDTH)),
                             plain(", ".join(c.ports) or "-"),
@@ -139,8 +145,25 @@ class ContainersPane(TablePane):
         return status.docker_host if status else None
 
     def _act(self, action: ContainerAction) -> None:
-        if c := self._selected_or_warn():
-            self.run_command(self.ctx.backend.container_action(c.endpoint, c.id, action))
+        """Run ``action``; a stop or restart (Docker waits up to its stop timeout) shows
+        ``stopping…``/``restarting…`` in the row at once, until the result comes."""
+        c = self._selected_or_warn()
+        if c is None:
+            return
+        backend = self.ctx.backend
+        key = (c.endpoint, c.id)
+
+        async def act() -> str:
+            try:
+                return await backend.container_action(c.endpoint, c.id, action)
+            finally:
+                self.pending.pop(key, None)
+                self.ctx.model.dirty.add(self.pane_id)
+
+        if action in PENDING_STATE:
+            self.pending[key] = PENDING_STATE[action]
+            self.render_model()
+        self.run_command(act())
 
     def action_start(self) -> None:
         """Start the selected container."""
