@@ -36,7 +36,7 @@ def context_name(instance: str) -> str:
 def _context_class() -> Any:
     from docker.context import Context
 
-    class EnvdeckContext(Context):  # type: ignore[misc]
+    class EnvdeckContext(Context):
         """A context whose metadata says envdeck made it, and for which instance dir."""
 
         def __init__(self, name: str, host: str, instance_dir: Path) -> None:
@@ -46,8 +46,8 @@ def _context_class() -> Any:
             self.instance_dir = instance_dir
 
         @property
-        def Metadata(self) -> dict[str, Any]:  # noqa: N802 - the SDK's name
-            meta: dict[str, Any] = super().Metadata
+        def Metadata(self) -> Any:  # noqa: N802 - the SDK's name
+            meta: Any = super().Metadata
             meta["Metadata"]["Description"] = (
                 f"envdeck instance {self.instance_dir.name} (removed by envdeck delete)"
             )

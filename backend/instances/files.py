@@ -97,8 +97,10 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
     instance keeps the image its disk was made on."""
     if cfg.docker:
         kept = inst.read_state().get("base_image")
-        have = inst.disk.exists() and kept and Path(kept).exists()
-        base = Path(kept) if have else docker_vm.image("docker", progress)
+        if kept and inst.disk.exists() and Path(kept).exists():
+            base = Path(kept)
+        else:
+            base = docker_vm.image("docker", progress)
     else:
         base = cloud_images.fetch(cloud_images.pick_image(cfg.images, cfg.arch), progress)
     _, vars_template = cloud_images.ovmf()
