@@ -379,7 +379,10 @@ async def test_container_actions(recording: Path, backend):
         await actions_done(app)
         assert isinstance(app.screen, DetailScreen) and "busybox:arm64" in screen_text(app)
         await pilot.press("right_square_bracket")
-        assert '"cpu_percent": 1.5' in screen_text(app)  # stats come from the backend
+        stats = screen_text(app)  # (from the backend, shown as the CLI does: units, %)
+        assert re.search(r"cpu_percent +1\.5 %", stats) and re.search(
+            r"memory_bytes +1\.0MiB", stats
+        )
         await pilot.press("right_square_bracket")
         assert "sh -c while true; do :; done" in screen_text(app)  # Top: its processes
         await pilot.press("escape", "up", "S")  # on the endpoint row: nothing selected
@@ -872,6 +875,27 @@ async def test_container_stop_shows_stopping_at_once_then_the_result(recording: 
         assert "restarting…" in screen_text(app)
         backend.release.set()
         await actions_done(app)
+
+
+async def test_details_read_as_the_cli_shows_them_not_raw_json(recording: Path):
+    import time
+
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4", "home", "enter", "right_square_bracket")  # pid 1, Details tab
+        await actions_done(app)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_780_000_000.0 - 999))
+        assert re.search(rf"start_time +{started} \(\S+ ago\)", text), text
+        assert re.search(r"rss_bytes +12\.0MiB", text) and "1780" not in text
+        await pilot.press("escape", "1", "enter")
+        await actions_done(app)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "memory_bytes" in text and "MiB" in text and '"ts":' not in text
+        assert "1780" not in text  # (no raw epoch seconds)
 
 
 def test_every_key_in_the_help_is_exercised_here():

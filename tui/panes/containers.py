@@ -21,7 +21,7 @@ from envdeck.backend.text import visible
 from ..formatting import plain, state_text
 from ..messages import ShellRequested
 from ..proctree import command_text
-from ..screens.details import DetailScreen, json_text
+from ..screens.details import DetailScreen, fields_text
 from ..screens.logs import LogScreen
 from ..screens.modals import ConfirmScreen, PickScreen
 from ..widgets.tablesync import cursor_key
@@ -251,7 +251,7 @@ class ContainersPane(TablePane):
             key = cursor_key(self.main) or ""
             status = self.ctx.model.endpoints.get(key.removeprefix(ENDPOINT_PREFIX))
             if key.startswith(ENDPOINT_PREFIX) and status is not None:
-                tabs = [("Endpoint", partial(json_text, status))]
+                tabs = [("Endpoint", partial(fields_text, status, now=self.ctx.clock()))]
                 self.show_screen(DetailScreen(f"endpoint {status.endpoint}", tabs))
             return
         top = [
@@ -260,7 +260,7 @@ class ContainersPane(TablePane):
             if r.get("container") == c.name
         ]
         tabs = [
-            ("Details", partial(json_text, c)),
+            ("Details", partial(fields_text, c, now=self.ctx.clock())),
             ("Stats", partial(stats_text, self.ctx.backend, c)),
             ("Top", partial(top_text, top)),
         ]
@@ -276,7 +276,7 @@ def container_command(docker_host: str | None, ref: str, action: str) -> list[st
 
 def stats_text(backend: Backend, c: ev.ContainerInfo) -> Text:
     """CPU and memory sampled now (blocking: a detail tab loads it in a thread)."""
-    return json_text(backend.container_stats(c.endpoint, c.id))
+    return fields_text(backend.container_stats(c.endpoint, c.id))
 
 
 def top_text(rows: list[ProcessRow]) -> Text:

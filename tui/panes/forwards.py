@@ -16,7 +16,7 @@ from envdeck.backend import events as ev
 from envdeck.backend.text import visible
 
 from ..formatting import human_bytes, plain, state_text
-from ..screens.details import DetailScreen, json_text
+from ..screens.details import DetailScreen, fields_text
 from ..screens.modals import ConfirmScreen, PromptScreen
 from ..widgets.tablesync import cursor_key
 from .base import Pane
@@ -140,7 +140,7 @@ class ForwardsPane(TablePane):
         """Enter: everything known about the forward."""
         forward = self.selected
         if forward is not None:
-            tabs = [("Details", partial(json_text, forward))]
+            tabs = [("Details", partial(fields_text, forward, now=self.ctx.clock()))]
             self.show_screen(DetailScreen(f"forward {forward.guest}", tabs))
 
 

@@ -7,6 +7,7 @@ its guest, add a forward, create the tiny instance, show its commands (x) and de
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from envdeck.backend.text import visible
 
 from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, state_text
 from ..messages import InstanceSelected, ShellRequested
-from ..screens.details import DetailScreen, Loader, json_text
+from ..screens.details import DetailScreen, Loader, fields_text
 from ..screens.modals import ConfirmScreen, TextScreen
 from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
@@ -31,6 +32,7 @@ from .table import TablePane
 if TYPE_CHECKING:
     from ..screens.create import NewInstance
 
+CRASH_LINES = 5
 STAGE_MARK = {"done": "✓", "running": "…", "failed": "✗", "stalled": "!"}
 
 
@@ -281,13 +283,27 @@ class InstancesPane(TablePane):
             return
         status = self.ctx.model.instances[name]
         backend = self.ctx.backend
+        now = self.ctx.clock()
         tabs: list[tuple[str, Loader]] = [
-            ("Status", partial(json_text, status)),
+            (
+                "Status",
+                partial(status_text, status, list(self.ctx.model.serial.get(name, ())), now),
+            ),
             ("Boot stages", partial(stages_text, self.ctx.model.ordered_stages(name))),
             ("Config", partial(backend.instance_config_text, name)),
             ("Commands", partial(commands_text, backend, name)),
         ]
         self.show_screen(DetailScreen(f"instance {name}", tabs))
+
+
+def status_text(status: ev.InstanceStatus, serial: Iterable[str], now: float) -> Text:
+    """The status fields; after a crash, the last serial lines too."""
+    out = fields_text(status, now=now)
+    if status.state == "crashed":
+        out.append("\nlast serial lines:\n", style="bold")
+        for line in list(serial)[-CRASH_LINES:]:
+            out.append("  │ " + visible(line, keep_tabs=True) + "\n", style="dim")
+    return out
 
 
 def commands_text(backend: Backend, name: str) -> str:

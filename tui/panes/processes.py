@@ -30,7 +30,7 @@ from ..proctree import (
     summarize,
     visible_rows,
 )
-from ..screens.details import DetailScreen, json_text
+from ..screens.details import DetailScreen, fields_text, human_value
 from ..screens.modals import SIGNALS, ConfirmScreen, PickScreen, TextScreen, signal_options
 from ..widgets.line import Line
 from ..widgets.procview import HEADER, ProcessView, header
@@ -321,17 +321,24 @@ class ProcessesPane(Pane):
         """``x``: the selected process's command line (and how an emulated one runs)."""
         row = self.main.selected
         if row is not None:
-            self.show_screen(TextScreen(f"Process {row['pid']}", process_text(row), id="command"))
+            self.show_screen(
+                TextScreen(
+                    f"Process {row['pid']}", process_text(row, self.ctx.clock()), id="command"
+                )
+            )
 
     def action_details(self) -> None:
         """Enter: command line and every field of the selected process."""
         row = self.main.selected
         if row is not None:
-            tabs = [("Command", partial(process_text, row)), ("Details", partial(json_text, row))]
+            tabs = [
+                ("Command", partial(process_text, row, self.ctx.clock())),
+                ("Details", partial(fields_text, row, now=self.ctx.clock())),
+            ]
             self.show_screen(DetailScreen(f"process {row['pid']}", tabs))
 
 
-def process_text(row: ProcessRow) -> Text:
+def process_text(row: ProcessRow, now: float) -> Text:
     """Command line, emulation (arch, interpreter, as run), user, container, state, start
     (every value shown with its control characters visible, a newline as ``\\n``)."""
     out = Text()
@@ -346,5 +353,5 @@ def process_text(row: ProcessRow) -> Text:
     for key in ("user", "container", "state", "start_time"):
         if row.get(key) is not None:
             out.append(f"{key}: ", style="bold")
-            out.append(visible(row[key]) + "\n")
+            out.append(visible(human_value(key, row[key], now)) + "\n")
     return out

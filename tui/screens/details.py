@@ -7,6 +7,7 @@ so opening the view never blocks; a failing loader shows its error in its tab.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 
@@ -18,16 +19,55 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
+from envdeck.backend import units
+from envdeck.backend.text import visible
+
 from ..formatting import plain, plain_lines
 
 Loader = Callable[[], str | Text]
 
 
-def json_text(item: object) -> Text:
-    """A dataclass (an event) or a plain dict as indented JSON, for a details tab (JSON escapes
-    every control and non-ASCII character: nothing in it acts on a terminal)."""
+TIME_KEYS = ("ts", "start_time", "started_at", "created", "finished_at")
+
+
+def fields_text(item: object, *, now: float | None = None) -> Text:
+    """A dataclass (an event) or a dict as ``key: value`` lines, as the CLI shows them: sizes in
+    human units, times local with their age, percents with a %; nested values as compact JSON
+    (which escapes control characters); every value made visible."""
     data = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
-    return Text(json.dumps(data, indent=2, default=str))
+    if not isinstance(data, dict):
+        return plain(data)
+    now = time.time() if now is None else now
+    width = max((len(str(k)) for k in data), default=0)
+    out = Text()
+    for key, value in data.items():
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        out.append(f"{str(key):<{width}}  ", style="bold")
+        out.append(visible(human_value(str(key), value, now)) + "\n")
+    return out
+
+
+def human_value(key: str, value: object, now: float) -> str:
+    """One field's value for a person (see :func:`fields_text`)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if key in TIME_KEYS or key.endswith("_at"):
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+            return f"{stamp} ({units.human_duration(now - value)} ago)"
+        if key.endswith("bytes") or key == "bytes":
+            return units.human_bytes(value)
+        if key.endswith("percent"):
+            return f"{value:.1f} %"
+        if key.endswith("_s") or key.endswith("seconds"):
+            return f"{value:.1f}s"
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 class DetailScreen(ModalScreen[None]):
