@@ -320,12 +320,21 @@ async def test_x_shows_the_literal_command_enter_details_and_E_shell(
         await pilot.press("x")
         await actions_done(app)
         await pilot.pause()
-        assert isinstance(app.screen, TextScreen) and "echo instance_qemu_argv tiny" in screen_text(
-            app
-        )
+        menu = screen_text(app)  # an action menu, each line with its literal command
+        assert isinstance(app.screen, PickScreen) and "echo instance_qemu_argv tiny" in menu
+        assert "envdeck stop tiny" in menu and "echo instance_shell_argv tiny" in menu
+        await pilot.press("down", "enter")  # stop
+        await actions_done(app)
+        assert ("stop_instance", "tiny") in backend.calls
+        await pilot.press("x")
+        await actions_done(app)
+        await pilot.pause()
+        await pilot.press("end", "enter")  # qemu: the whole command lines
+        await pilot.pause()
+        assert isinstance(app.screen, TextScreen) and "QEMU:" in screen_text(app)
         await pilot.press("escape", "enter")
         await actions_done(app)
-        assert isinstance(app.screen, DetailScreen) and '"state": "ready"' in screen_text(app)
+        assert isinstance(app.screen, DetailScreen) and re.search(r"state +ready", screen_text(app))
         await pilot.press("right_square_bracket")
         assert "✓ ssh authenticated" in screen_text(app)
         await pilot.press("right_square_bracket")

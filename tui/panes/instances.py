@@ -24,7 +24,7 @@ from envdeck.backend.text import visible
 from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, state_text
 from ..messages import InstanceSelected, ShellRequested
 from ..screens.details import DetailScreen, Loader, fields_text
-from ..screens.modals import ConfirmScreen, TextScreen
+from ..screens.modals import ConfirmScreen, PickScreen, TextScreen
 from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
 from .table import TablePane
@@ -267,14 +267,48 @@ class InstancesPane(TablePane):
         ask_new_forward(self)
 
     def action_command_menu(self) -> None:
-        """``x``: the literal QEMU and shell command lines of the instance."""
+        """``x``: an action menu (as ``x`` on a container), each line with its literal command;
+        Enter runs one (the QEMU line shows the whole command line)."""
         if name := self._selected_or_warn():
             self._show_commands(name)
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _show_commands(self, name: str) -> None:
-        body = plain_lines(commands_text(self.ctx.backend, name))
-        self.show_screen(TextScreen(f"Commands of {name}", body, id="command"))
+        """Look the shell and QEMU command lines up off the UI, then show the menu."""
+        backend = self.ctx.backend
+        status = self.ctx.model.instances.get(name)
+        pause = "resume" if status is not None and status.state == "paused" else "pause"
+        options = [
+            (verb, f"{verb:<8} envdeck {verb} {shlex.quote(name)}")
+            for verb in ("start", "stop", "restart", pause)
+        ]
+        options.append(("delete", f"{'delete':<8} envdeck delete --force {shlex.quote(name)}"))
+        for verb, lookup in (
+            ("shell", backend.instance_shell_argv),
+            ("qemu", backend.instance_qemu_argv),
+        ):
+            try:
+                options.append((verb, f"{verb:<8} {shlex.join(lookup(name))}"))
+            except Exception as exc:  # noqa: BLE001 - shown in the menu
+                options.append((verb, f"{verb:<8} not available — {exc}"))
+        runs = {
+            "start": self.action_start,
+            "stop": self.action_stop,
+            "restart": self.action_restart,
+            "pause": self.action_pause,
+            "resume": self.action_pause,
+            "delete": self.action_delete,
+            "shell": self.action_shell,
+            "qemu": lambda: self.show_screen(
+                TextScreen(f"Commands of {name}", plain_lines(commands_text(backend, name)))
+            ),
+        }
+
+        def picked(verb: str | None) -> None:
+            if verb is not None:
+                runs[verb]()
+
+        self.show_screen(PickScreen(f"instance {name}", options, "Enter runs · Esc closes"), picked)
 
     def action_details(self) -> None:
         """Enter: status, boot stages, config and commands, in tabs."""
