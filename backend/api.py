@@ -123,8 +123,9 @@ class Backend(Protocol):
         """The instance's whole serial log on disk (for searching it; blocking)."""
         ...
 
-    def open_in_browser(self, url: str) -> None:
-        """Open ``url`` (a forward's host address) in the user's browser (blocking)."""
+    def open_in_browser(self, url: str) -> bool:
+        """Open ``url`` (a forward's host address) in the user's browser (blocking); False when
+        there is no browser to open it in."""
         ...
 
 
@@ -290,11 +291,17 @@ class LiveBackend:
 
         return InstanceDir.of(name).serial_log
 
-    def open_in_browser(self, url: str) -> None:
-        """The desktop's browser."""
+    def open_in_browser(self, url: str) -> bool:
+        """The desktop's browser; none without a display (a console browser would take over
+        the dashboard's terminal)."""
+        import os
+        import sys
         import webbrowser
 
-        webbrowser.open(url)
+        graphical = sys.platform == "darwin" or any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")
+        )
+        return graphical and webbrowser.open(url)
 
 
 class ReplayRefused(EnvdeckError):
@@ -397,6 +404,6 @@ class ReplayBackend:
         """Refused (the log on disk is a live instance's, not the recording's)."""
         _refuse(f"searching the serial log of {name}")
 
-    def open_in_browser(self, url: str) -> None:
+    def open_in_browser(self, url: str) -> bool:
         """Refused."""
         _refuse(f"opening {url}")

@@ -468,6 +468,14 @@ async def test_forward_keys(recording: Path):
         await pilot.press("3", "w")
         await actions_done(app)
         assert ("open_in_browser", "http://127.0.0.1:60022/") in backend.calls
+        assert any(n.message == "Opened http://127.0.0.1:60022/" for n in app._notifications)
+        backend.browser = False  # a machine with no browser: say so, show the URL to copy
+        await pilot.press("w")
+        await actions_done(app)
+        assert any(
+            "No browser found" in n.message and "http://127.0.0.1:60022/" in n.message
+            for n in app._notifications
+        )
         await pilot.press("enter")
         await actions_done(app)
         assert isinstance(app.screen, DetailScreen) and "60022" in screen_text(app)

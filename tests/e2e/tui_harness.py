@@ -106,8 +106,11 @@ class FakeBackend(Backend):
         self._record("serial_log_path", name)
         return InstanceDir.of(name).serial_log  # (under the test's own ENVDECK_HOME)
 
-    def open_in_browser(self, url: str) -> None:
+    browser = True  # (a test sets False: a machine with no browser)
+
+    def open_in_browser(self, url: str) -> bool:
         self._record("open_in_browser", url)
+        return self.browser
 
 
 class Lines:

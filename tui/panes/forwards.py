@@ -128,13 +128,22 @@ class ForwardsPane(TablePane):
         if forward is None or forward.host.startswith("/"):
             self.warn("Select a TCP forward first.")
             return
-        url = f"http://{forward.host}/"
-        self.notify(f"Opening {visible(url)}", markup=False)
-        self._open_url(url)
+        self._open_url(f"http://{forward.host}/")
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _open_url(self, url: str) -> None:
-        self.ctx.backend.open_in_browser(url)
+        """Open it, or say there is no browser and show the URL to copy."""
+        if self.ctx.backend.open_in_browser(url):
+            self.app.call_from_thread(self.notify, f"Opened {visible(url)}", markup=False)
+        else:
+            self.app.call_from_thread(
+                self.notify,
+                f"No browser found on this machine. Copy the URL:\n{visible(url)}",
+                title="open in browser",
+                severity="warning",
+                timeout=20,
+                markup=False,
+            )
 
     def action_details(self) -> None:
         """Enter: everything known about the forward."""
