@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from envdeck.backend.cli.output import cell, console, line, print_json
-from envdeck.backend.cli.ps import guest_exec
-from envdeck.backend.processes import binfmt
+
+if TYPE_CHECKING:
+    from envdeck.backend.processes.binfmt import Registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,12 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.set_defaults(func=cmd_unregister)
 
 
-def _guest_registry(instance: str) -> binfmt.Registry:
+def _guest_registry(instance: str) -> Registry:
+    from envdeck.backend.cli.ps import guest_exec
+    from envdeck.backend.processes import binfmt
+
     return binfmt.parse_dump(guest_exec(instance, binfmt.GUEST_BINFMT_SCRIPT))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """List the handlers; an unmounted registry is shown, not an error."""
+    from envdeck.backend.processes import binfmt
+
     registry = _guest_registry(args.instance) if args.instance else binfmt.read_registry()
     if args.json:
         print_json(registry.to_dict())
@@ -44,6 +49,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "[dim]mount it: sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc[/]"
             )
         return 0
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("NAME", "ENABLED", "ARCH", "FLAGS", "INTERPRETER"):
         table.add_column(col, no_wrap=True)
@@ -63,6 +70,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     """Register qemu-ARCH handlers, one line per arch; bad flags are refused before any."""
+    from envdeck.backend.processes import binfmt
+
     flags = args.flags.upper()
     binfmt.check_flags(flags)
     for arch in args.arch:
@@ -72,6 +81,8 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_unregister(args: argparse.Namespace) -> int:
     """Remove handlers by arch or name; every name is checked before any is removed."""
+    from envdeck.backend.processes import binfmt
+
     for name in args.arch:
         binfmt.check_handler_name(name)
     for name in args.arch:

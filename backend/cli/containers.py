@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
-
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from envdeck.backend.cli.output import (
     cell,
@@ -20,11 +17,13 @@ from envdeck.backend.cli.output import (
     print_json,
     terminal_line,
 )
-from envdeck.backend.containers import source as containers
-from envdeck.backend.containers.endpoints import discover, resolve
-from envdeck.backend.containers.rows import info_json
 from envdeck.backend.errors import EnvdeckError, UserInputError
 from envdeck.backend.events import ContainerInfo
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+# rich and the Docker side (containers.source and what it pulls in) are imported where used.
 
 STATE_STYLE = {
     "running": "green",
@@ -97,6 +96,10 @@ def _platform_text(row: ContainerInfo) -> Text:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """``envdeck containers``: a table (or JSON) of containers, per endpoint."""
+    from envdeck.backend.containers import source as containers
+    from envdeck.backend.containers.endpoints import discover, resolve
+    from envdeck.backend.containers.rows import info_json
+
     endpoints = [resolve(args.endpoint)] if args.endpoint else discover()
     rows: list[ContainerInfo] = []
     failures = 0
@@ -116,6 +119,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json([info_json(row) for row in rows])
         return 0
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     show_endpoint = len(endpoints) > 1
     for column in (["ENDPOINT"] if show_endpoint else []) + [
@@ -149,6 +154,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_action(args: argparse.Namespace) -> int:
     """start / stop / restart / pause / unpause."""
+    import asyncio
+
+    from envdeck.backend.containers import source as containers
+
     doing = {"stop": "stopping", "restart": "restarting"}.get(args.action)
     if doing:  # Docker waits up to --time seconds for the container to stop: say so at once
         console.print(line(f"{doing} {args.name}…"))
@@ -163,6 +172,10 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """remove: a running container only with --force, after a confirmation (or --yes)."""
+    import asyncio
+
+    from envdeck.backend.containers import source as containers
+
     if args.force and not args.yes:
         if not sys.stdin.isatty():
             raise UserInputError(
@@ -195,6 +208,8 @@ def _tail(text: str) -> int | None:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     """logs: print the tail, then follow with -f until Ctrl-C."""
+    from envdeck.backend.containers import source as containers
+
     stream = containers.logs(
         args.endpoint,
         args.name,
@@ -214,6 +229,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     """shell: replace this process with ``docker exec -it`` (a real tty)."""
+    from envdeck.backend.containers import source as containers
+
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     argv = containers.shell_argv(args.endpoint, args.name, command or None)
     if not sys.stdin.isatty():  # piped input: no tty to allocate (as 'envdeck shell' does)
@@ -225,6 +242,10 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """stats: one on-demand sample of CPU, memory, pids and I/O."""
+    from rich.table import Table
+
+    from envdeck.backend.containers import source as containers
+
     started = time.monotonic()
     data = containers.stats(args.endpoint, args.name)
     if args.json:

@@ -4,15 +4,11 @@ instance, over its pinned-key SSH; ``NAME:PATH`` names a path in instance NAME."
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import NamedTuple
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
 from envdeck.backend.cli.output import console, err_console, human_bytes, line
 from envdeck.backend.errors import UserInputError
-from envdeck.backend.instances import api as instances
 from envdeck.backend.store import NAME_RE, InstanceDir
 
 #: files at least this large show a progress bar (on a terminal)
@@ -47,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_copy(args: argparse.Namespace) -> int:
     """Check which side is the guest, then copy with progress for large files."""
+    import asyncio
+
     src, dst = endpoint(args.source), endpoint(args.dest)
     if (src.instance is None) == (dst.instance is None):
         raise UserInputError(
@@ -61,6 +59,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 async def _copy(name: str, src: Endpoint, dst: Endpoint) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from envdeck.backend.instances import api as instances
     from envdeck.backend.ssh import client as ssh
     from envdeck.backend.ssh import copy as ssh_copy
 

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-
-from rich.table import Table
 
 from envdeck.backend.cli.output import cell, console, err_console, human_bytes, line, print_json
-from envdeck.backend.instances import api as instances
 
 STATE_STYLE = {"active": "green", "conflict": "yellow", "failed": "red"}
 
@@ -28,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_forwards(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.table import Table
+
+    from envdeck.backend.instances import api as instances
+
     rows = asyncio.run(instances.forwards(args.name))
     if args.json:
         print_json(rows)
@@ -62,6 +64,10 @@ def cmd_forwards(args: argparse.Namespace) -> int:
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     if args.action == "add":
         row = asyncio.run(instances.forward_add(args.name, args.spec))
         if row["state"] == "stopped":

@@ -1,19 +1,19 @@
-"""CLI commands for instances: create, start, stop, restart, delete, list, logs, shell, exec, up."""
+"""CLI commands for instances: create, start, stop, restart, delete, list, logs, shell, exec, up.
+
+Imports stay light at the top (``envdeck list`` of stopped instances reads files only): rich's
+widgets, asyncio and the instances API are imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, cast
-
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, cast
 
 from envdeck.backend.cli.output import (
+    LazyChoices,
     cell,
     console,
     err_console,
@@ -23,12 +23,13 @@ from envdeck.backend.cli.output import (
     print_json,
     terminal_line,
 )
-from envdeck.backend.config import ACCELS, ARCHES, TEMPLATES, parse_size
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.events import AgentMessage, BootStage, Event, InstanceStatus, SerialOutput
-from envdeck.backend.instances import api as instances
 from envdeck.backend.store import InstanceDir, list_instances
-from envdeck.backend.vm import serial
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.text import Text
 
 STATE_STYLE = {
     "ready": "green",
@@ -42,7 +43,12 @@ STATE_STYLE = {
 }
 
 
+CONFIG = "envdeck.backend.config"
+
+
 def _size(text: str) -> int:
+    from envdeck.backend.config import parse_size
+
     try:
         return parse_size(text)
     except ValueError as exc:
@@ -53,13 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the instance commands."""
     p = sub.add_parser("create", help="create an instance (default: the built-in tiny guest)")
     p.add_argument("name")
-    p.add_argument("--template", choices=TEMPLATES, default="tiny")
+    p.add_argument("--template", choices=LazyChoices(CONFIG, "TEMPLATES"), default="tiny")
     p.add_argument("-f", "--file", type=Path, help="instance YAML (Lima-compatible subset)")
     p.add_argument("--cpus", type=int)
     p.add_argument("--memory", type=_size, help="e.g. 512MiB")
     p.add_argument("--disk", type=_size, help="e.g. 2GiB")
-    p.add_argument("--arch", choices=ARCHES)
-    p.add_argument("--accel", choices=ACCELS)
+    p.add_argument("--arch", choices=LazyChoices(CONFIG, "ARCHES"))
+    p.add_argument("--accel", choices=LazyChoices(CONFIG, "ACCELS"))
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("start", help="start an instance and follow its boot stages")
@@ -132,6 +138,8 @@ def _progress_printer() -> Any:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    from envdeck.backend.instances import api as instances
+
     if args.file and any(
         v is not None for v in (args.cpus, args.memory, args.disk, args.arch, args.accel)
     ):
@@ -177,6 +185,8 @@ class StagePrinter:
             err_console.print(text)
             return
         if self._live is None:
+            from rich.live import Live
+
             self._live = Live(console=err_console, transient=True, auto_refresh=False)
             self._live.start()
         self._live.update(text, refresh=True)
@@ -184,6 +194,8 @@ class StagePrinter:
     def _print(self, text: Text) -> None:
         """A line that stays (printed above the live line, which it clears)."""
         if self._live is not None:
+            from rich.text import Text
+
             self._live.update(Text(""), refresh=True)
         err_console.print(text)
 
@@ -224,6 +236,10 @@ class StagePrinter:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     err_console.print(line("starting ", (args.name, "bold")))
     printer = StagePrinter(args.name)
     try:
@@ -253,6 +269,10 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     result = asyncio.run(instances.stop(args.name, timeout=args.timeout))
     how = result.get("how", "already")
     said = result["text"] if how == "already" else f"stopped by {how}: {result['text']}"
@@ -261,16 +281,28 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     console.print(f"{args.name}: {asyncio.run(instances.pause(args.name))['text']}")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     console.print(f"{args.name}: {asyncio.run(instances.resume(args.name))['text']}")
     return 0
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     printer = StagePrinter(args.name)
     try:
         result = asyncio.run(instances.restart(args.name, on_event=printer))
@@ -281,6 +313,10 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
     console.print(asyncio.run(instances.delete(args.name, force=args.force)))
     return 0
 
@@ -289,7 +325,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = asyncio.run(instances.list_status())
+    from envdeck.backend.instances.status import list_rows
+
+    rows = list_rows()
     if args.json:
         print_json(rows)
         return 0
@@ -299,6 +337,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             "(or envdeck create NAME && envdeck start NAME)"
         )
         return 0
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "STATE", "ARCH", "ACCEL", "CPUS", "MEMORY", "DISK", "SSH", "UPTIME"):
         table.add_column(column)
@@ -337,6 +377,11 @@ def _print_file(path: Path, limit: int | None = None) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+    from envdeck.backend.vm import serial
+
     inst = InstanceDir.existing(args.name)
     if not args.follow or not instances.agent_running(inst):
         for path in serial.log_files(inst.serial_log):
@@ -350,6 +395,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 async def _follow(inst: InstanceDir) -> int:
     """Print the log up to the agent's current offset, then the agent's live stream."""
     from envdeck.backend.agent.client import AgentClient
+    from envdeck.backend.vm import serial
 
     client = await AgentClient.connect(inst.agent_sock, timeout=5)
     try:
@@ -372,6 +418,8 @@ async def _follow(inst: InstanceDir) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
+    from envdeck.backend.instances import api as instances
+
     argv = instances.shell_argv(args.name)
     sys.stdout.flush()
     os.execvp(argv[0], argv)
@@ -379,6 +427,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
+    import asyncio
+
     command = [c for c in args.command]
     if command and command[0] == "--":
         command = command[1:]
@@ -390,6 +440,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 async def _exec(name: str, command: list[str]) -> int:
     import shlex
 
+    from envdeck.backend.instances import api as instances
     from envdeck.backend.ssh import client as ssh
 
     inst = InstanceDir.existing(name)

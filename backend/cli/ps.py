@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from rich.console import JustifyMethod
-from rich.table import Table
-from rich.text import Text
-
-from envdeck.backend.cli.output import cell, console, human_bytes, human_duration, line, print_json
-from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
-from envdeck.backend.processes.guest import (
-    GUEST_WALK_SCRIPT,
-    check_signal_result,
-    guest_signal_script,
-    parse_guest_walk,
+from envdeck.backend.cli.output import (
+    LazyChoices,
+    cell,
+    console,
+    human_bytes,
+    human_duration,
+    line,
+    print_json,
 )
-from envdeck.backend.processes.host import read_start_time, send_signal, snapshot, tree_order
-from envdeck.backend.processes.model import ProcessRow
-from envdeck.backend.processes.view import SORT_ORDER, Predicate, RowFilter, command_text, select
+from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.text import visible
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from envdeck.backend.processes.model import ProcessRow
+    from envdeck.backend.processes.view import Predicate
+
+# rich, psutil (processes.host), the process model, asyncio and asyncssh are imported by the
+# functions using them.
 
 SIGNALS = {
     "TERM": signal.SIGTERM,
@@ -42,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable list of rows")
     p.add_argument(
         "--sort",
-        choices=SORT_ORDER,
+        choices=LazyChoices("envdeck.backend.processes.view", "SORT_ORDER"),
         default=None,
         help="flat order (default pid; cpu and mem descending)",
     )
@@ -65,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _filter(args: argparse.Namespace) -> Predicate | None:
     """The rows to keep; an invalid regex is a UserInputError (exit 2), before any scan."""
+    from envdeck.backend.processes.view import RowFilter
+
     flt = RowFilter(
         text=args.filter, user=args.user, container=args.container, emulated_only=args.emulated
     )
@@ -74,6 +80,8 @@ def _filter(args: argparse.Namespace) -> Predicate | None:
 def guest_exec(instance: str, script: str) -> str:
     """Run ``script`` in a running instance over its pinned-key SSH; stdout (undecodable bytes
     replaced). SSH failures become one EnvdeckError saying the guest is unavailable."""
+    import asyncio
+
     from envdeck.backend.ssh import client as ssh
     from envdeck.backend.store import InstanceDir
 
@@ -106,6 +114,7 @@ def guest_exec(instance: str, script: str) -> str:
 def _guest_rows(instance: str) -> list[ProcessRow]:
     """One /proc walk of a running instance."""
     from envdeck.backend.containers.endpoints import instance_container_names
+    from envdeck.backend.processes.guest import GUEST_WALK_SCRIPT, parse_guest_walk
 
     names = instance_container_names(instance)  # a container's processes show its name
     text = guest_exec(instance, GUEST_WALK_SCRIPT)
@@ -116,6 +125,12 @@ def render(rows: list[ProcessRow], tree: bool) -> Table:
     """The rich table of rows; emulated processes in magenta with their arch. Every value from a
     process is a cell made visible (an OSC, a newline or ``[red]`` in a command line shows as
     text, on its own row)."""
+    from rich.console import JustifyMethod
+    from rich.table import Table
+    from rich.text import Text
+
+    from envdeck.backend.processes.view import command_text
+
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     with_container = any(r["container"] for r in rows)
     columns: tuple[tuple[str, JustifyMethod, int], ...] = (
@@ -159,6 +174,9 @@ def render(rows: list[ProcessRow], tree: bool) -> Table:
 
 def cmd_ps(args: argparse.Namespace) -> int:
     """List processes."""
+    from envdeck.backend.processes.host import snapshot, tree_order
+    from envdeck.backend.processes.view import select
+
     keep = _filter(args)
     rows = tree_order(_guest_rows(args.instance)) if args.instance else snapshot().rows()
     rows = select(rows, keep, tree=args.tree, sort=args.sort or "pid")
@@ -182,6 +200,8 @@ def _confirm(args: argparse.Namespace, what: str) -> bool:
 
 def cmd_kill(args: argparse.Namespace) -> int:
     """Signal one process after confirmation; the pid is pinned to its start time."""
+    from envdeck.backend.processes.host import read_start_time, send_signal
+
     if args.instance:
         return _kill_in_guest(args)
     start = read_start_time(args.pid)
@@ -199,6 +219,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def _kill_in_guest(args: argparse.Namespace) -> int:
+    from envdeck.backend.processes.guest import check_signal_result, guest_signal_script
+
     row = next((r for r in _guest_rows(args.instance) if r["pid"] == args.pid), None)
     if row is None:
         raise NotFound(f"no process {args.pid} in {args.instance!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 from pathlib import Path
 
@@ -33,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Record the live sources for ``--seconds``."""
+    import asyncio
+
     from envdeck.backend.live import live_sources
     from envdeck.backend.recording import record
 

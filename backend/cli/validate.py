@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envdeck.backend.cli.output import console, err_console, error, print_json
-from envdeck.backend.config import Checked, ConfigError, check_file
 from envdeck.backend.errors import EnvdeckError
+
+if TYPE_CHECKING:
+    from envdeck.backend.config import Checked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +44,8 @@ def report(checked: Checked) -> dict[str, Any]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from envdeck.backend.config import ConfigError, check_file
+
     results: dict[str, Any] = {}
     failed = False
     for path in args.files:

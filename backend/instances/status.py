@@ -1,0 +1,157 @@
+"""An instance's state as read from disk, without its agent — cheap to import.
+
+``envdeck list`` runs on this module alone while no agent runs: no asyncio, no YAML parser, no
+psutil unless a pid file exists. The few config values a listing shows (arch, cpus, memory,
+disk) are kept in ``config.summary.json`` next to the config, valid while the config file is
+the same (size, mtime and inode); a changed or missing summary is rebuilt from the config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from envdeck.backend.arch import host_arch
+from envdeck.backend.events import InstanceStatus
+from envdeck.backend.store import InstanceDir, list_instances, write_atomic
+
+RUNNING_STATES = ("starting", "booting", "ready", "degraded", "paused", "stopping")
+SUMMARY_FIELDS = ("arch", "cpus", "memory_bytes", "disk_bytes")
+SUMMARY_FILE = "config.summary.json"
+
+
+def agent_running(inst: InstanceDir) -> bool:
+    """Whether this instance's agent process is alive (pid, start time and command checked)."""
+    return _live(inst.agent_pid)
+
+
+def qemu_running(inst: InstanceDir) -> bool:
+    """Whether this instance's QEMU is alive (checked as the agent's)."""
+    return _live(inst.qemu_pid)
+
+
+def _live(path: Path) -> bool:
+    if not path.exists():  # no record, no process: psutil is not even imported
+        return False
+    from envdeck.backend.pidrecord import live_record
+
+    return live_record(path) is not None
+
+
+def _stamp(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def config_summary(inst: InstanceDir) -> dict[str, Any]:
+    """arch, cpus, memory_bytes, disk_bytes of the instance's config (defaults if unreadable)."""
+    summary_path = inst.root / SUMMARY_FILE
+    try:
+        stamp = _stamp(inst.config)
+    except OSError:
+        stamp = None
+    try:
+        saved = json.loads(summary_path.read_text())
+        if stamp is not None and saved["stamp"] == stamp:
+            return {key: saved[key] for key in SUMMARY_FIELDS}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from envdeck.backend.config import ConfigError, InstanceConfig
+    from envdeck.backend.instances import files as instance_files
+
+    try:
+        cfg = instance_files.load(inst)
+    except ConfigError:
+        cfg = None
+    summary = {key: getattr(cfg or InstanceConfig(), key) for key in SUMMARY_FIELDS}
+    if cfg is not None and stamp is not None:
+        with contextlib.suppress(OSError):  # a cache: the next listing parses the config again
+            write_atomic(summary_path, json.dumps({"stamp": stamp, **summary}))
+    return summary
+
+
+def offline_status(inst: InstanceDir) -> InstanceStatus:
+    """The truth from disk when no agent answers: stopped, crashed, or an orphaned QEMU."""
+    state = inst.read_state()
+    common: dict[str, Any] = dict(
+        instance=inst.name, accel=state.get("accel"), **config_summary(inst)
+    )
+    qemu = None
+    if inst.qemu_pid.exists():
+        from envdeck.backend.pidrecord import live_record
+
+        qemu = live_record(inst.qemu_pid)
+    if qemu is not None:
+        return InstanceStatus(
+            **common,
+            state="degraded",
+            pid=qemu.pid,
+            ssh_port=state.get("ssh_port"),
+            started_at=qemu.start_time,
+            reason=f"its agent is not running (QEMU pid {qemu.pid} still runs): "
+            f"'envdeck start {inst.name}' re-attaches, 'envdeck stop {inst.name}' stops it",
+        )
+    recorded = state.get("state", "stopped")
+    if recorded in RUNNING_STATES:
+        last = f" (last known state: {recorded})"
+        return InstanceStatus(
+            **common,
+            state="crashed",
+            reason="its agent and QEMU are gone without a clean stop" + last,
+        )
+    return InstanceStatus(**common, state=recorded, reason=state.get("reason"))
+
+
+def status_json(info: InstanceStatus) -> dict[str, Any]:
+    """The stable JSON shape of ``envdeck list --json``."""
+    running = info.state in RUNNING_STATES
+    return {
+        "name": info.instance,
+        "state": info.state,
+        "arch": info.arch,
+        "foreign_arch": info.arch != host_arch(),  # emulated whatever the accel
+        "accel": info.accel,
+        "cpus": info.cpus,
+        "memory_bytes": info.memory_bytes,
+        "disk_bytes": info.disk_bytes,
+        "ssh_port": info.ssh_port if info.state in RUNNING_STATES else None,
+        "uptime_s": round(time.time() - info.started_at, 1)
+        if running and info.started_at
+        else None,
+        "reason": info.reason if info.state in ("crashed", "degraded") else None,
+        "pid": info.pid if info.state in RUNNING_STATES else None,
+    }
+
+
+def list_rows() -> list[dict[str, Any]]:
+    """Every instance's ``list --json`` row; only instances whose agent runs are asked (in
+    parallel, through the instances API), the others are read from disk."""
+    names = list_instances()
+    running = [name for name in names if agent_running(InstanceDir.of(name))]
+    asked: dict[str, dict[str, Any]] = {}
+    if running:
+        import asyncio
+
+        from envdeck.backend.instances import api
+
+        async def ask() -> list[dict[str, Any]]:
+            return list(await asyncio.gather(*(api.status(name) for name in running)))
+
+        asked = dict(zip(running, asyncio.run(ask()), strict=True))
+    return [
+        asked[name] if name in asked else status_json(offline_status(InstanceDir.of(name)))
+        for name in names
+    ]
+
+
+__all__ = [
+    "RUNNING_STATES",
+    "agent_running",
+    "list_rows",
+    "offline_status",
+    "qemu_running",
+    "status_json",
+]

@@ -1,0 +1,55 @@
+"""CLI start-up against bare Python (and ``ps -e`` / ``docker ps -a``), measured side by side in
+one run: medians of interleaved runs. Prints ratios; never asserts a time.
+
+Goals from issue 14: ``list --json`` (one stopped instance) <= 3x ``python -c pass``;
+``ps --json`` <= 4x; ``binfmt``, ``containers`` and ``--help`` start as lightly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
+RUNS = 15
+CLI = [sys.executable, "-m", "envdeck.backend.cli.main"]
+
+
+def medians(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, float]:
+    """Median wall time of each command, the commands taking turns run after run."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(RUNS):
+        for name, argv in commands.items():
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def test_cli_startup_against_bare_python(envdeck_home: Path) -> None:
+    env = dict(os.environ)
+    subprocess.run([*CLI, "create", "bench"], env=env, check=True, capture_output=True)
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "envdeck list --json": [*CLI, "list", "--json"],
+        "envdeck ps --json": [*CLI, "ps", "--json"],
+        "envdeck binfmt --json": [*CLI, "binfmt", "--json"],
+        "envdeck --help": [*CLI, "--help"],
+        "ps -e": ["ps", "-e"],
+    }
+    if shutil.which("docker"):
+        commands["docker ps -a"] = ["docker", "ps", "-a"]
+    result = medians(commands, env)
+    bare = result["python -c pass"]
+    goals = {"envdeck list --json": 3.0, "envdeck ps --json": 4.0}
+    for name, seconds in result.items():
+        goal = f"  (goal <= {goals[name]:.0f}x)" if name in goals else ""
+        print(f"{name:<24} {seconds * 1000:7.1f} ms  {seconds / bare:5.2f}x bare Python{goal}")
