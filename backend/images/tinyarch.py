@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from envdeck.backend.errors import UserInputError
 
 #: kernel modules every tiny guest loads at boot (their dependencies are added from .modinfo)
+#: the kernel's console level: messages below it reach the serial console (5: warnings, errors
+#: and worse; 0 showed nothing, so a failing driver or a panic's cause was invisible)
+CONSOLE_LOGLEVEL = 5
 COMMON_MODULES = (
     "virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk", "virtio_rng",
     "button", "evdev", "ext4", "crc32c_generic",
@@ -45,9 +48,11 @@ class TinyArch:
 
     @property
     def cmdline(self) -> str:
-        """The kernel command line: serial console, quiet, at once to QEMU on a panic
-        (``panic=-1`` + ``-no-reboot``); x86 adds its reboot type and no EDD probing."""
-        line = f"console={self.console} loglevel=0 panic=-1"
+        """The kernel command line: serial console showing the kernel's warnings and errors
+        (``loglevel=5``: what went wrong in a boot is on the console; its cost is measured in
+        tests/benchmarks/test_bench_console.py), at once to QEMU on a panic (``panic=-1`` +
+        ``-no-reboot``); x86 adds its reboot type and no EDD probing."""
+        line = f"console={self.console} loglevel={CONSOLE_LOGLEVEL} panic=-1"
         return line + " reboot=t edd=off" if self.arch == "x86_64" else line
 
     @property

@@ -3,8 +3,8 @@
 Testable without QEMU. Paths inside QEMU option values go through :func:`opt_value` (a ``,``
 in a value must be doubled, or QEMU reads it as the start of the next option).
 
-The tiny guest uses the fast form measured on our machines:
-``-M microvm``, ``-cpu max``, ``loglevel=0`` and virtio-rng (8 s to sshd under TCG vs 12.5 s
+The tiny guest uses the fast form measured on our machines: ``-M microvm``, ``-cpu max``, a
+kernel console with warnings and errors only, and virtio-rng (8 s to sshd under TCG vs 12.5 s
 with q35 defaults). An aarch64 guest boots on ``-M virt`` (virtio-mmio devices, the PL011 serial)
 with ``-cpu cortex-a57`` under TCG: ``max`` emulates pointer authentication, which is costly
 (measured to sshd on a 2-core x86_64 host, see TCG_CPU).
