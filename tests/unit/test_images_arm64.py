@@ -21,7 +21,7 @@ def test_recipes_differ_where_the_arch_does():
     x86 = tiny_arch("x86_64")
     assert (AARCH64.deb_arch, AARCH64.lib_dir) == ("arm64", "lib/aarch64-linux-gnu")
     assert AARCH64.cmdline.split()[0] == "console=ttyAMA0" and "edd=off" not in AARCH64.cmdline
-    assert x86.cmdline == "console=ttyS0 loglevel=0 panic=-1 reboot=t edd=off"
+    assert x86.cmdline == "console=ttyS0 loglevel=5 panic=-1 reboot=t edd=off"
     assert all(p.endswith(":arm64") for p in AARCH64.packages)
     assert AARCH64.emulates == ("x86_64",) and x86.emulates == ()
     with pytest.raises(UserInputError, match="not riscv64"):
