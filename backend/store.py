@@ -20,6 +20,7 @@ The home dir must belong to the user and be writable by nobody else (as OpenSSH 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -237,6 +238,17 @@ class InstanceDir:
         state.update(changes)
         write_atomic(self.state_file, json.dumps(state, indent=2, sort_keys=True))
         return state
+
+    def update_state_if_room(self, **changes: Any) -> bool:
+        """``update_state``, but a full disk is answered with False instead of raising (the
+        agent must still see QEMU's exit when state.json cannot be written)."""
+        try:
+            self.update_state(**changes)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            return False
+        return True
 
 
 def check_socket_room(root: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from envdeck.backend.agent.commands import Commands
 from envdeck.backend.agent.console import SerialConsole
+from envdeck.backend.agent.diskspace import DiskWatch
 from envdeck.backend.agent.machine import Machine
 from envdeck.backend.agent.readiness import Readiness
 from envdeck.backend.agent.server import AgentServer
@@ -75,6 +76,7 @@ class Agent:
         )
         commands = Commands(inst, self.state, self.console, self.machine, self.forwards)
         self.server = AgentServer(inst.agent_sock, commands.table())
+        self.disk = DiskWatch(self.state, inst.root, [self.state.events_log, self.console.log])
         self.state.listeners.append(self.server.publish)
 
     async def run(self) -> int:
@@ -85,6 +87,7 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_requested.set)
         self.tasks.spawn(self._stop_on(stop_requested))
+        self.tasks.spawn(self.disk.run())
         try:
             await self.machine.start()
             if not self.state.exited.is_set():  # (QEMU may die as it starts)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 _ANSI = re.compile(
@@ -42,14 +44,32 @@ class LineSplitter:
         return [clean_line(tail.decode("utf-8", "replace"))] if tail else []
 
 
-class RotatingLog:
-    """Append-only text log capped at ``max_bytes`` per file, keeping ``keep`` old files."""
+#: errno values that mean "no room": the log drops lines and says so instead of failing.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
-    def __init__(self, path: Path, max_bytes: int = 4 << 20, keep: int = 3) -> None:
+
+class RotatingLog:
+    """Append-only text log capped at ``max_bytes`` per file, keeping ``keep`` old files.
+
+    On a full disk the lines are dropped, ``full`` turns true and ``on_full(True)`` is called
+    once; the first write that succeeds again calls ``on_full(False)``. Writes are unbuffered,
+    so nothing piles up in memory while the disk is full.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int = 4 << 20,
+        keep: int = 3,
+        on_full: Callable[[bool], None] | None = None,
+    ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.keep = keep
-        self._fh = open(path, "ab")  # noqa: SIM115 - held open for the log's lifetime
+        self.on_full = on_full
+        self.full = False
+        self.dropped = 0  # lines dropped while the disk was full
+        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115 - held open for the log's life
         os.chmod(path, 0o600)
 
     @property
@@ -58,14 +78,30 @@ class RotatingLog:
         return self._fh.tell()
 
     def write_lines(self, lines: list[str]) -> None:
-        """Append lines (newline-terminated) and flush; rotate first if they would pass the cap."""
+        """Append lines (newline-terminated); rotate first if they would pass the cap."""
         if not lines:
             return
         data = ("\n".join(lines) + "\n").encode()
-        if self._fh.tell() and self._fh.tell() + len(data) > self.max_bytes:
-            self.rotate()
-        self._fh.write(data)
-        self._fh.flush()
+        try:
+            if self._fh.tell() and self._fh.tell() + len(data) > self.max_bytes:
+                self.rotate()
+            view = memoryview(data)
+            while view:
+                written = self._fh.write(view)
+                view = view[written or 0 :]
+        except OSError as exc:
+            if exc.errno not in NO_SPACE:
+                raise
+            self.dropped += len(lines)
+            self._set_full(True)
+            return
+        self._set_full(False)
+
+    def _set_full(self, full: bool) -> None:
+        if full != self.full:
+            self.full = full
+            if self.on_full is not None:
+                self.on_full(full)
 
     def rotate(self) -> None:
         """serial.log -> serial.log.1 -> ... ; the oldest beyond ``keep`` is dropped."""
@@ -78,7 +114,7 @@ class RotatingLog:
         oldest = self.path.with_name(f"{self.path.name}.{self.keep + 1}")
         if oldest.exists():
             oldest.unlink()
-        self._fh = open(self.path, "ab")  # noqa: SIM115
+        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
         os.chmod(self.path, 0o600)
 
     def close(self) -> None:
