@@ -30,6 +30,9 @@ from envdeck.backend.vm.provision import provision_guest
 
 log = logging.getLogger("envdeck.agent")
 
+#: what marks one of dockerd's own log lines as the reason it failed
+DOCKERD_ERROR_WORDS = ("level=error", "level=fatal", "failed", "unable", "error")
+
 
 class Readiness:
     """Brings one booting guest to ready (or degraded, with the reason)."""
@@ -195,13 +198,16 @@ class Readiness:
         return result
 
     async def _docker_failed(self, what: str) -> bool:
-        """Degraded, with the last error lines of dockerd's journal in the reason."""
-        journal = await self._guest("journalctl -u docker.service -n 40 --no-pager -o cat")
-        lines = [t.strip() for t in str(journal.stdout if journal else "").splitlines()]
-        errors = [t for t in lines if "level=error" in t or "level=fatal" in t or "failed" in t]
-        why = (errors or [t for t in lines if t] or ["(no journal)"])[-1]
+        """Degraded, with dockerd's last error line (its own journal lines, not systemd's) in
+        the reason; the journal's tail goes to the boot log."""
+        own = await self._guest("journalctl _COMM=dockerd -b -n 40 --no-pager -o cat")
+        unit = await self._guest("journalctl -u docker.service -b -n 20 --no-pager -o cat")
+        lines = [t.strip() for t in str(own.stdout if own else "").splitlines() if t.strip()]
+        errors = [t for t in lines if any(w in t.lower() for w in DOCKERD_ERROR_WORDS)]
+        tail = [t.strip() for t in str(unit.stdout if unit else "").splitlines() if t.strip()]
+        why = (errors or lines or tail or ["(nothing in its journal)"])[-1]
         reason = f"{what}: {why}"
-        for text in lines[-10:]:
+        for text in tail[-10:]:
             self.console.add_line(f"[docker] {text}")
         self.state.tracker.failed(reason)
         self.state.set_status(state="degraded", reason=reason)
