@@ -23,8 +23,8 @@ class SerialPosition(TypedDict):
 
 
 class Outcome(TypedDict):
-    """What a stop, pause or resume did, in words (a stop says ``how``: powerdown, quit, kill,
-    already)."""
+    """What a stop, pause, resume or suspend did, in words (a stop says ``how``: powerdown, quit,
+    kill, already)."""
 
     how: NotRequired[str]
     text: str
@@ -90,6 +90,11 @@ class AgentClient:
     async def resume(self) -> Outcome:
         """Let a paused guest run again."""
         outcome: Outcome = await self._call(p.Resume())
+        return outcome
+
+    async def suspend(self, timeout: float = 600.0) -> Outcome:
+        """Save the guest to disk and end QEMU (the instance reads ``suspended``)."""
+        outcome: Outcome = await self._call(p.Suspend(), timeout)
         return outcome
 
     async def forwards(self) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ class Commands:
             p.Stop: self.stop,
             p.Pause: self.pause,
             p.Resume: self.resume,
+            p.Suspend: self.suspend,
             p.Forwards: self.list_forwards,
             p.ForwardAdd: self.forward_add,
             p.ForwardRemove: self.forward_remove,
@@ -81,6 +82,9 @@ class Commands:
     async def resume(self, _session: Session, _request: p.Resume) -> dict[str, str]:
         return await self.machine.resume()
 
+    async def suspend(self, _session: Session, _request: p.Suspend) -> dict[str, str]:
+        return await self.machine.suspend()
+
     async def list_forwards(self, _session: Session, _request: p.Forwards) -> list[Any]:
         return self.forwards.snapshot()
 
@@ -99,4 +103,5 @@ class Commands:
 
     def _save_forwards(self) -> None:
         """Runtime adds and removals are kept in state.json: the next start applies them."""
-        self.inst.update_state(**self.forwards.saved())
+        if not self.inst.update_state_if_room(**self.forwards.saved()):
+            self.state.say("warning", "disk full: the forward change works but is not saved")

@@ -1,5 +1,5 @@
-"""QEMU supervision: launch (with the KVM watchdog) or adopt, watch the exit and say why it
-happened, pause, resume and stop."""
+"""QEMU supervision: launch (with the KVM watchdog), resume a suspended guest, or adopt; watch
+the exit and say why it happened; pause, resume, suspend to disk and stop."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from envdeck.backend.instances import files as instance_files
 from envdeck.backend.pidrecord import PidRecord, live_record
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import accel as accel_mod
+from envdeck.backend.vm import saved as saved_machine
 from envdeck.backend.vm.argv import MachineSpec, build_argv
-from envdeck.backend.vm.qmp import Monitor
+from envdeck.backend.vm.qmp import Monitor, MonitorError
 
 
 class Link(Protocol):
@@ -59,6 +60,7 @@ class Machine:
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
         self._guarded: str | None = None  # the accel of a watchdog-guarded boot in progress
+        self._suspended = False  # QEMU ends because the guest was saved to disk
 
     async def start(self) -> None:
         """Adopt the QEMU a dead agent left running, or launch a new one."""
@@ -75,6 +77,8 @@ class Machine:
         self.state.set_status(state="starting", reason=None)
         await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None, refresh=False)
         ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg)
+        if await self._resume_saved(ssh_port):
+            return
         # (the first KVM start of a host boot runs a probe: up to 2 s, off the loop)
         choice = await asyncio.to_thread(accel_mod.choose, self.cfg.accel, self.cfg.arch)
         self.state.say("info", f"accelerator {choice.accel}: {choice.why}")
@@ -111,6 +115,49 @@ class Machine:
         await self._spawn("tcg", ssh_port)
         self._started("tcg", ssh_port)
 
+    async def _resume_saved(self, ssh_port: int) -> bool:
+        """Resume a suspended guest (True), or say why its saved state is refused (False: the
+        caller boots it from scratch). A state is loaded once, then removed."""
+        root = self.inst.root
+        saved = saved_machine.load(root)
+        if saved is None:
+            if saved_machine.exists(root):
+                self.state.say("warning", "an incomplete saved state was removed; booting")
+                saved_machine.discard(root)
+            return False
+        argv = build_argv(self._spec(saved.accel, ssh_port))
+        version = await asyncio.to_thread(saved_machine.binary_version, argv[0])
+        why = saved_machine.refusal(saved, self.inst.name, version, argv)
+        if why:
+            self.state.say("warning", f"the saved state is refused: {why}; booting from scratch")
+            saved_machine.discard(root)
+            return False
+        self.state.resumed = True
+        self.state.say("info", f"resuming the guest saved {_ago(saved.saved_at)}")
+        t0 = time.monotonic()
+        incoming = saved_machine.incoming_uri(saved_machine.state_path(root))
+        await self._spawn(saved.accel, ssh_port, incoming=incoming)
+        if self.state.exited.is_set():  # QEMU died at once: _on_exit said why
+            saved_machine.discard(root)
+            return True
+        self._started(saved.accel, ssh_port)
+        assert self.monitor is not None
+        try:
+            await self.monitor.wait_loaded()
+        except MonitorError as exc:
+            self.state.say("warning", f"{exc}: booting from scratch (see qemu.log)")
+            await self._kill_for_restart()
+            self.state.resumed = False
+            self.state.restart_boot()
+            return False
+        finally:
+            saved_machine.discard(root)  # loaded (or unloadable): never used twice
+        loaded = f"resumed: {saved.size_bytes >> 20} MiB loaded in {time.monotonic() - t0:.2f}s"
+        self.state.tracker.reached("first serial output", "resumed")
+        self.state.tracker.reached("kernel booted", loaded)
+        self.console.kernel_booted.set()
+        return True
+
     def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
         if self.cfg.boots_disk:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
             code, _ = cloud_images.ovmf()
@@ -145,11 +192,11 @@ class Machine:
             **boot,
         )
 
-    async def _spawn(self, accel: str, ssh_port: int) -> None:
+    async def _spawn(self, accel: str, ssh_port: int, incoming: str | None = None) -> None:
         for stale in (self.console.socket_path, self.inst.qmp_sock):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-        argv = build_argv(self._spec(accel, ssh_port))
+        argv = build_argv(self._spec(accel, ssh_port), incoming=incoming)
         qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -256,10 +303,15 @@ class Machine:
         self.console.flush()
         tail = self.console.tail.last(30)
         state, reason = verdict(how, self.state.stopping, tail, self.inst.root / "qemu.log")
+        if self._suspended:
+            state, reason = "suspended", None
         self.link.hang_up()
         with contextlib.suppress(FileNotFoundError):
             self.inst.qemu_pid.unlink()
-        self.inst.update_state(state=state, reason=reason, stopped_at=time.time(), paused=False)
+        if not self.inst.update_state_if_room(
+            state=state, reason=reason, stopped_at=time.time(), paused=False
+        ):
+            self.state.say("warning", "disk full: state.json keeps the state before QEMU's exit")
         self.state.set_status(state=state, reason=reason, pid=None, started_at=None, ssh_port=None)
         if state == "crashed" and reason:
             self.state.tracker.failed(reason)
@@ -311,6 +363,47 @@ class Machine:
             )
         return {"text": "resumed"}
 
+    async def suspend(self) -> dict[str, str]:
+        """Save the guest to disk (owner-only, in the instance's directory) and end QEMU; the
+        next start resumes it. A failed save leaves the guest running as it was."""
+        status = self.state.status
+        if status.state not in ("ready", "degraded", "paused") or self.monitor is None:
+            raise EnvdeckError(
+                f"{self.inst.name} is {status.state}; only a running instance can be suspended"
+            )
+        root = self.inst.root
+        argv = list(self.inst.read_state().get("qemu_argv") or [])
+        version = saved_machine.version_text(*await self.monitor.version())
+        was_paused = status.state == "paused"
+        self.state.set_status(state="stopping", reason="saving the guest to disk")
+        t0 = time.monotonic()
+        try:
+            if not was_paused:
+                await self.monitor.pause()
+            path = saved_machine.start_file(root)
+            await self.monitor.save(saved_machine.outgoing_uri(path))
+            saved_machine.record(root, self.inst.name, version, argv, status.accel or "tcg")
+        except (MonitorError, OSError) as exc:
+            saved_machine.discard(root)
+            if not was_paused:
+                with contextlib.suppress(Exception):
+                    await self.monitor.resume()
+            self.state.set_status(state=status.state, reason=status.reason)
+            raise EnvdeckError(f"{self.inst.name} could not be suspended: {exc}") from None
+        size = saved_machine.state_path(root).stat().st_size
+        took = time.monotonic() - t0
+        self._suspended = self.state.stopping = True
+        self.link.hang_up()
+        await self.monitor.quit()
+        if not await self._wait_exit(10) and self.qemu:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.qemu.pid, signal.SIGKILL)
+            await self._wait_exit(5)
+        return {
+            "text": f"suspended: {size >> 20} MiB saved in {took:.1f}s; "
+            f"'envdeck start {self.inst.name}' resumes it"
+        }
+
     async def stop(self, timeout: float = 20.0) -> dict[str, str]:
         """Power down over QMP; then quit; then kill. Say which one it took."""
         if self.state.exited.is_set():
@@ -357,3 +450,13 @@ class Machine:
         """Close the QMP connection (QEMU itself is not touched)."""
         if self.monitor:
             await self.monitor.close()
+
+
+def _ago(when: float) -> str:
+    """How long ago ``when`` was, in words."""
+    seconds = max(time.time() - when, 0)
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"

@@ -105,6 +105,13 @@ class Resume(Request):
 
 
 @dataclass(frozen=True)
+class Suspend(Request):
+    """Save the running guest to disk and end QEMU; the next start resumes it."""
+
+    name = "suspend"
+
+
+@dataclass(frozen=True)
 class Forwards(Request):
     """The instance's forwards."""
 
@@ -143,6 +150,7 @@ COMMANDS: dict[str, type[Request]] = {
         Stop,
         Pause,
         Resume,
+        Suspend,
         Forwards,
         ForwardAdd,
         ForwardRemove,

@@ -113,6 +113,8 @@ class Readiness:
     async def _on_ssh_up(self) -> None:
         """SSH works: forwards, listener polling, provisioning; then ready."""
         self.state.tracker.reached("ssh authenticated")
+        if self.state.resumed:  # its clock stood still while it was saved
+            await self._set_guest_clock()
         if self.cfg.docker:
             self.state.tracker.add_stage("docker ready")
         saved = self.inst.read_state()
@@ -126,7 +128,10 @@ class Readiness:
 
     async def _provision(self) -> bool:
         """Run the provision entries, then the probes (output into the boot log); False if
-        one failed."""
+        one failed. A resumed guest did not boot: nothing runs again."""
+        if self.state.resumed:
+            self.state.tracker.reached("provisioning done", "resumed: not run again")
+            return True
         if self.cfg.boots_disk:
             await self._wait_for_cloud_init()
         result = await provision_guest(self.link.conn, self.cfg, self.console.add_line)
@@ -141,6 +146,16 @@ class Readiness:
             "provisioning done", "ran the scripts" if result.ran else "nothing to run"
         )
         return True
+
+    async def _set_guest_clock(self) -> None:
+        """Set a resumed guest's clock to the host's (as root, or through sudo)."""
+        now = round(time.time())
+        set_date = f"date -u -s @{now} >/dev/null"
+        result = await self._guest(
+            f'if [ "$(id -u)" = 0 ]; then {set_date}; else sudo -n {set_date}; fi'
+        )
+        if result is None or result.exit_status != 0:
+            self.state.say("warning", "the resumed guest's clock could not be set")
 
     async def _wait_for_cloud_init(self, timeout: float = 600.0) -> None:
         """Cloud images: let cloud-init finish first (it may still restart services such as sshd);

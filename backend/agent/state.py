@@ -34,6 +34,7 @@ class AgentState:
         self.progress = asyncio.Event()  # set by every event: the boot walk re-checks then
         self.exited = asyncio.Event()  # QEMU has exited (the final status is set)
         self.stopping = False  # a stop was asked for: QEMU's exit is not a crash
+        self.resumed = False  # this QEMU resumed a suspended guest: it did not boot
 
     def emit(self, event: Event) -> None:
         """Send an event to the listeners; append it to events.jsonl unless it is serial text

@@ -40,6 +40,7 @@ STATE_STYLE = {
     "crashed": "bold red",
     "degraded": "red",
     "paused": "cyan",
+    "suspended": "blue",
 }
 
 
@@ -86,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("resume", help="let a paused instance run again")
     p.add_argument("name")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser(
+        "suspend", help="save a running instance to disk and stop it; 'start' resumes it"
+    )
+    p.add_argument("name")
+    p.set_defaults(func=cmd_suspend)
 
     p = sub.add_parser("restart", help="stop and start an instance")
     p.add_argument("name")
@@ -275,7 +282,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     result = asyncio.run(instances.stop(args.name, timeout=args.timeout))
     how = result.get("how", "already")
-    said = result["text"] if how == "already" else f"stopped by {how}: {result['text']}"
+    said = result["text"]
+    if how not in ("already", "discard"):
+        said = f"stopped by {how}: {said}"
     console.print(line(f"{args.name}: {said}"))
     return 0
 
@@ -295,6 +304,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from envdeck.backend.instances import api as instances
 
     console.print(f"{args.name}: {asyncio.run(instances.resume(args.name))['text']}")
+    return 0
+
+
+def cmd_suspend(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envdeck.backend.instances import api as instances
+
+    console.print(line(f"{args.name}: {asyncio.run(instances.suspend(args.name))['text']}"))
     return 0
 
 

@@ -33,6 +33,7 @@ COMMAND_MODULES = {
     "pause": "instances",
     "resume": "instances",
     "restart": "instances",
+    "suspend": "instances",
     "delete": "instances",
     "list": "instances",
     "ls": "instances",

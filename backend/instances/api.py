@@ -17,24 +17,17 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from envdeck.backend.agent.client import AgentClient, Outcome
-from envdeck.backend.agent.protocol import AgentUnavailable
-from envdeck.backend.arch import host_arch
-from envdeck.backend.config import (
-    ConfigError,
-    InstanceConfig,
-    check_file,
-    parse_config,
-    render_config,
-    template_defaults,
-)
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.events import Event, InstanceStatus
-from envdeck.backend.forwards import saved as saved_forwards
-from envdeck.backend.instances import files as instance_files
-from envdeck.backend.pidrecord import PidRecord, live_record
+from envdeck.backend.instances.status import (
+    RUNNING_STATES,
+    agent_running,
+    offline_status,
+    qemu_running,
+    status_json,
+)
 from envdeck.backend.store import (
     InstanceDir,
     ensure_private_dir,
@@ -43,7 +36,12 @@ from envdeck.backend.store import (
     write_atomic,
 )
 
-RUNNING_STATES = ("starting", "booting", "ready", "degraded", "paused", "stopping")
+if TYPE_CHECKING:
+    from envdeck.backend.agent.client import AgentClient, Outcome
+
+# Heavy modules (the agent client, the config schema, SSH keys, images, forwards, psutil) are
+# imported where they are used: `envdeck list` of stopped instances needs none of them.
+
 
 Progress = Callable[[str, float | None], None]
 
@@ -70,6 +68,9 @@ def create(
             f"instance {name!r} already exists",
             hint=f"use another name, or 'envdeck delete {name}' first",
         )
+    from envdeck.backend.config import check_file, parse_config, render_config, template_defaults
+    from envdeck.backend.instances import files as instance_files
+
     if file is not None:
         checked = check_file(file, name=name)  # validates (bases too) before anything is written
         cfg, text = checked.config, checked.composed  # bases merged in, as Lima keeps them
@@ -119,7 +120,7 @@ async def delete(name: str, force: bool = False) -> str:
                 hint=f"stop it first ('envdeck stop {name}') or use --force",
             )
         await stop(name, timeout=5)
-    if agent_running(inst) or live_record(inst.qemu_pid):
+    if agent_running(inst) or qemu_running(inst):
         raise EnvdeckError(f"instance {name!r} is still running after stop", hint="try again")
     context = _remove_docker_context(inst)
     shutil.rmtree(inst.root)
@@ -148,54 +149,11 @@ def paused_error(name: str) -> EnvdeckError:
     return EnvdeckError(f"{name} is paused — `p` / `envdeck resume {name}`")
 
 
-def agent_running(inst: InstanceDir) -> bool:
-    """Whether this instance's agent process is alive (pid, start time and command checked)."""
-    return live_record(inst.agent_pid) is not None
-
-
-def _config_or_none(inst: InstanceDir) -> InstanceConfig | None:
-    try:
-        return instance_files.load(inst)
-    except ConfigError:
-        return None
-
-
-def offline_status(inst: InstanceDir) -> InstanceStatus:
-    """The truth from disk when no agent answers: stopped, crashed, or an orphaned QEMU."""
-    cfg = _config_or_none(inst) or InstanceConfig()
-    state = inst.read_state()
-    common: dict[str, Any] = dict(
-        instance=inst.name,
-        arch=cfg.arch,
-        cpus=cfg.cpus,
-        memory_bytes=cfg.memory_bytes,
-        disk_bytes=cfg.disk_bytes,
-        accel=state.get("accel"),
-    )
-    qemu = live_record(inst.qemu_pid)
-    if qemu is not None:
-        return InstanceStatus(
-            **common,
-            state="degraded",
-            pid=qemu.pid,
-            ssh_port=state.get("ssh_port"),
-            started_at=qemu.start_time,
-            reason=f"its agent is not running (QEMU pid {qemu.pid} still runs): "
-            f"'envdeck start {inst.name}' re-attaches, 'envdeck stop {inst.name}' stops it",
-        )
-    recorded = state.get("state", "stopped")
-    if recorded in RUNNING_STATES:
-        last = f" (last known state: {recorded})"
-        return InstanceStatus(
-            **common,
-            state="crashed",
-            reason="its agent and QEMU are gone without a clean stop" + last,
-        )
-    return InstanceStatus(**common, state=recorded, reason=state.get("reason"))
-
-
 async def status(name: str, timeout: float = 2.0) -> dict[str, Any]:
     """One instance's status as the ``list --json`` object."""
+    from envdeck.backend.agent.client import AgentClient
+    from envdeck.backend.agent.protocol import AgentUnavailable
+
     inst = InstanceDir.existing(name)
     info: InstanceStatus | None = None
     if agent_running(inst):
@@ -208,27 +166,6 @@ async def status(name: str, timeout: float = 2.0) -> dict[str, Any]:
     if info is None:
         info = offline_status(inst)
     return status_json(info)
-
-
-def status_json(info: InstanceStatus) -> dict[str, Any]:
-    """The stable JSON shape of ``envdeck list --json``."""
-    running = info.state in RUNNING_STATES
-    return {
-        "name": info.instance,
-        "state": info.state,
-        "arch": info.arch,
-        "foreign_arch": info.arch != host_arch(),  # emulated whatever the accel
-        "accel": info.accel,
-        "cpus": info.cpus,
-        "memory_bytes": info.memory_bytes,
-        "disk_bytes": info.disk_bytes,
-        "ssh_port": info.ssh_port if info.state in RUNNING_STATES else None,
-        "uptime_s": round(time.time() - info.started_at, 1)
-        if running and info.started_at
-        else None,
-        "reason": info.reason if info.state in ("crashed", "degraded") else None,
-        "pid": info.pid if info.state in RUNNING_STATES else None,
-    }
 
 
 async def list_status() -> list[dict[str, Any]]:
@@ -264,6 +201,9 @@ async def _connect_agent(
     inst: InstanceDir, proc: subprocess.Popen[bytes] | None, timeout: float
 ) -> AgentClient:
     """Connect to the agent; if the agent we spawned dies first, say why."""
+    from envdeck.backend.agent.client import AgentClient
+    from envdeck.backend.agent.protocol import AgentUnavailable
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -288,6 +228,8 @@ async def start(
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Start (or re-attach to) an instance; with ``wait``, follow its boot until ready."""
+    from envdeck.backend.instances import files as instance_files
+
     inst = InstanceDir.existing(name)
     instance_files.load(inst)  # bad YAML fails here, with its position, before anything runs
     if agent_running(inst) and inst.read_state().get("state") in ("crashed", "stopped"):
@@ -343,11 +285,19 @@ async def _until_settled(
 
 
 async def stop(name: str, timeout: float = 20.0) -> Outcome:
-    """Stop gracefully (ACPI powerdown), then QMP quit, then kill; say which it took."""
+    """Stop gracefully (ACPI powerdown), then QMP quit, then kill; say which it took. A
+    suspended instance's saved guest is discarded (its next start boots)."""
+    from envdeck.backend.agent.client import Outcome
+    from envdeck.backend.vm import saved as saved_machine
+
     inst = InstanceDir.existing(name)
     proc = None
     if not agent_running(inst):
-        if live_record(inst.qemu_pid) is None:
+        if not qemu_running(inst):
+            if inst.read_state().get("state") == "suspended" or saved_machine.exists(inst.root):
+                saved_machine.discard(inst.root)
+                inst.update_state(state="stopped", reason=None)
+                return Outcome(how="discard", text="its saved state is discarded (start boots it)")
             return Outcome(how="already", text=f"{name} is not running")
         proc = spawn_agent(inst)  # adopts the orphaned QEMU, then stops it
     client = await _connect_agent(inst, proc, timeout=30)
@@ -376,7 +326,7 @@ async def restart(name: str, on_event: Callable[[Event], None] | None = None) ->
 def _require_running(name: str) -> tuple[InstanceDir, int]:
     inst = InstanceDir.existing(name)
     port = inst.read_state().get("ssh_port")
-    if not (agent_running(inst) or live_record(inst.qemu_pid)) or not port:
+    if not (agent_running(inst) or qemu_running(inst)) or not port:
         raise UserInputError(
             f"instance {name!r} is not running", hint=f"start it: 'envdeck start {name}'"
         )
@@ -413,7 +363,6 @@ def _tail(path: Path, n: int = 3) -> str:
 
 
 __all__ = [
-    "PidRecord",
     "agent_running",
     "create",
     "delete",
@@ -426,6 +375,7 @@ __all__ = [
     "start",
     "status",
     "stop",
+    "suspend",
 ]
 
 
@@ -435,6 +385,8 @@ __all__ = [
 @contextlib.asynccontextmanager
 async def running_agent(name: str) -> AsyncIterator[AgentClient]:
     """A connection to a running instance's agent (UserInputError when it does not run)."""
+    from envdeck.backend.agent.client import AgentClient
+
     inst = InstanceDir.existing(name)
     if not agent_running(inst):
         raise UserInputError(
@@ -455,6 +407,8 @@ async def pause(name: str) -> Outcome:
 
 async def resume(name: str) -> Outcome:
     """Let a paused instance run again (one that runs already is left as it is)."""
+    from envdeck.backend.agent.client import Outcome
+
     async with running_agent(name) as agent:
         current = (await agent.status()).state
         if current in ("starting", "booting", "ready", "degraded"):
@@ -462,8 +416,21 @@ async def resume(name: str) -> Outcome:
         return await agent.resume()
 
 
+async def suspend(name: str) -> Outcome:
+    """Save a running instance's guest to disk and end its QEMU (the instance reads
+    ``suspended``); ``start`` resumes it where it was."""
+    inst = InstanceDir.existing(name)
+    async with running_agent(name) as agent:
+        outcome = await agent.suspend()
+    await _wait_agent_gone(inst, 10)
+    return outcome
+
+
 async def forwards(name: str) -> list[dict[str, Any]]:
     """The instance's forwards (``envdeck forwards --json``); a stopped instance's saved ones."""
+    from envdeck.backend.forwards import saved as saved_forwards
+    from envdeck.backend.instances import files as instance_files
+
     inst = InstanceDir.existing(name)
     if not agent_running(inst):
         return saved_forwards.rows(inst, instance_files.load(inst))
@@ -474,7 +441,9 @@ async def forwards(name: str) -> list[dict[str, Any]]:
 async def forward_add(name: str, spec: str) -> dict[str, Any]:
     """Add a forward ('8080', '80:8080', '80:0.0.0.0:8080'); kept across restarts. On a stopped
     instance it is saved and opens at the next start."""
+    from envdeck.backend.forwards import saved as saved_forwards
     from envdeck.backend.forwards.manager import parse_spec
+    from envdeck.backend.instances import files as instance_files
 
     parse_spec(spec)  # bad input fails here with exit 2, before the agent is asked
     inst = InstanceDir.existing(name)
@@ -487,6 +456,9 @@ async def forward_add(name: str, spec: str) -> dict[str, Any]:
 async def forward_remove(name: str, guest: str) -> None:
     """Remove a forward by its guest port; it stays removed (auto-forwarding included) until it
     is added again, across restarts. On a stopped instance the saved rules are edited."""
+    from envdeck.backend.forwards import saved as saved_forwards
+    from envdeck.backend.instances import files as instance_files
+
     inst = InstanceDir.existing(name)
     if not agent_running(inst):
         saved_forwards.remove(inst, instance_files.load(inst), guest)

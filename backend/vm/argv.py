@@ -64,10 +64,17 @@ def cpu_model(spec: MachineSpec) -> str:
     return "host" if spec.accel in ("kvm", "hvf") else TCG_CPU.get(spec.arch, "max")
 
 
-def build_argv(spec: MachineSpec, binary: str | None = None) -> list[str]:
-    """The full QEMU argv for ``spec`` (no shell quoting needed: pass it to exec)."""
-    if spec.firmware is not None:
-        return _uefi_argv(spec, binary)
+def build_argv(
+    spec: MachineSpec, binary: str | None = None, incoming: str | None = None
+) -> list[str]:
+    """The full QEMU argv for ``spec`` (no shell quoting needed: pass it to exec); with
+    ``incoming`` (a migration URI), QEMU loads a saved machine from it instead of booting."""
+    argv = _uefi_argv(spec, binary) if spec.firmware is not None else _kernel_argv(spec, binary)
+    return argv + ["-incoming", incoming] if incoming else argv
+
+
+def _kernel_argv(spec: MachineSpec, binary: str | None) -> list[str]:
+    """A kernel (and initramfs) booted directly: microvm on x86_64, virt on aarch64."""
     machine = KERNEL_MACHINES[spec.arch]
     argv = [*_head(spec, binary, machine), "-kernel", str(spec.kernel)]
     if spec.initrd is not None:

@@ -18,6 +18,7 @@ def test_the_command_names_are_those_of_the_wire_protocol():
         "stop",
         "pause",
         "resume",
+        "suspend",
         "forwards",
         "forward_add",
         "forward_remove",
