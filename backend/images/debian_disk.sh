@@ -149,6 +149,10 @@ rm -f "$ROOTFS/etc/resolv.conf"
 rm -f "$ROOTFS/var/lib/dbus/machine-id"
 ln -s /etc/machine-id "$ROOTFS/var/lib/dbus/machine-id"
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*
+# envdeck carries each connection of a socket forward (the docker socket) in an SSH session of
+# its own, besides its polls of the guest: OpenSSH's 10 sessions per connection are too few (the
+# 11th connection would be closed at once).
+echo "MaxSessions 256" >"$ROOTFS/etc/ssh/sshd_config.d/50-envdeck.conf"
 # No passwords: root stays locked ('*'); logins are by the SSH keys cloud-init installs.
 chroot "$ROOTFS" passwd -l root >/dev/null 2>&1 || true
 
