@@ -112,10 +112,38 @@ async def _until(predicate, timeout: float) -> float:
     return time.monotonic() - start
 
 
-def test_docker_instance_end_to_end(envdeck_home: Path, docker_config: Path) -> None:
+def require_docker_image_tools() -> None:
     require(os.geteuid() == 0, "root (debootstrap builds the docker image)")
     require_tool("debootstrap", "mkfs.vfat", "mcopy", "sfdisk", "qemu-img", "qemu-system-x86_64")
     require(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "UEFI firmware (package ovmf)")
+
+
+def test_dockerd_failing_makes_the_instance_degraded_with_its_reason(
+    envdeck_home: Path, docker_config: Path, tmp_path: Path
+) -> None:
+    require_docker_image_tools()
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(
+        "template: docker\nprovision:\n  - mode: system\n    script: |\n"
+        "      echo '{not json' > /etc/docker/daemon.json\n"
+        "      systemctl restart docker.service || true\n"
+    )
+    try:
+        envdeck("create", "broken", "-f", str(spec), check=True, timeout=2400)
+        started = envdeck("start", "broken", timeout=900)
+        assert started.returncode == 1, started.stdout + started.stderr
+        row = list_json()["broken"]
+        assert row["state"] == "degraded"
+        assert row["reason"].startswith("dockerd failed to start: ")
+        assert "daemon.json" in row["reason"]  # dockerd's own words, not systemd's
+        assert not list(docker_config.glob("contexts/meta/*/meta.json"))  # no context
+    finally:
+        envdeck("stop", "broken", timeout=180)
+        kill_everything(envdeck_home)
+
+
+def test_docker_instance_end_to_end(envdeck_home: Path, docker_config: Path) -> None:
+    require_docker_image_tools()
     amd64, arm64 = docker_images.ensure_images(docker_images.docker_client_or_skip())
     try:
         _run_scenario(envdeck_home, docker_config, amd64, arm64)
@@ -186,15 +214,15 @@ async def _live_containers(seen: list, amd64: str, arm64: str) -> None:
         docker, *ctx, "run", "-d", "--name", "web", "-p", f"{port}:80", amd64,
         "httpd", "-f", "-p", "80", "-h", "/etc",
     )  # fmt: skip
-    answered = await _until(lambda: _answers(port), 10)
+    answered = await _answered_after(port, 10)
+    forwards = (await asyncio.to_thread(envdeck, "forwards", "dev")).stdout
     print(f"published port {port} answered on the host {answered:.2f}s after 'docker run'")
-    assert answered < 3.0
+    assert answered < 3.0, forwards
 
-    listed = json.loads(
-        (await asyncio.to_thread(envdeck, "containers", "--json", check=True)).stdout
-    )
-    mine = {row["name"]: row for row in listed if row["endpoint"] == "instance:dev"}
-    assert set(mine) >= {"armsleep", "web"}
+    listed = await asyncio.to_thread(envdeck, "containers", "--json", check=True)
+    rows = json.loads(listed.stdout)
+    mine = {row["name"]: row for row in rows if row["endpoint"] == "instance:dev"}
+    assert set(mine) >= {"armsleep", "web"}, listed.stdout + listed.stderr
     assert mine["armsleep"]["emulated"] and mine["armsleep"]["platform"] == "linux/arm64"
     assert arm.strip().startswith(mine["armsleep"]["id"][:12])
 
@@ -211,6 +239,17 @@ async def _live_containers(seen: list, amd64: str, arm64: str) -> None:
     assert sleep["emulated"]["argv"][:2] == ["sleep", "600"]
     shim = by_pid[sleep["ppid"]]
     assert shim["cmdline"][0].endswith("containerd-shim-runc-v2")
+
+
+async def _answered_after(port: int, timeout: float) -> float:
+    """Seconds until http://127.0.0.1:PORT/passwd serves the container's file."""
+    start = time.monotonic()
+    while not await asyncio.to_thread(_answers, port):
+        if time.monotonic() - start > timeout:
+            forwards = (await asyncio.to_thread(envdeck, "forwards", "dev")).stdout
+            raise AssertionError(f"127.0.0.1:{port} did not answer in {timeout}s:\n{forwards}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
 
 
 def _answers(port: int) -> bool:
