@@ -14,15 +14,13 @@ threads and zombies kept, AccessDenied leaves a field None, and a parent younger
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
 import sys
 import threading
 import time
-
-import psutil
+from typing import TYPE_CHECKING
 
 from envdeck.backend.events import ProcessesUnavailable
 from envdeck.backend.processes import binfmt
@@ -43,7 +41,11 @@ from envdeck.backend.processes.model import (
 from envdeck.backend.processes.signals import read_start_time, send_signal
 from envdeck.backend.processes.statfds import StatReader
 from envdeck.backend.processes.tree import diff, link, tree_order, tree_walk
-from envdeck.backend.sources import Emit
+
+if TYPE_CHECKING:
+    from envdeck.backend.sources import Emit
+
+# asyncio and psutil are imported where used: `envdeck ps` scans /proc without them.
 
 CLK_TCK: int = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE: int = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -140,7 +142,7 @@ class HostScanner:
         self._lock = threading.Lock()  # one scan at a time; close() waits for it
         self._prev_mono: float | None = None
         self._users = _Users()
-        self._boot_time = psutil.boot_time() if proc == "/proc" else self._read_btime()
+        self._boot_time = self._read_btime()  # (what psutil.boot_time reads on Linux)
         self._binfmt_refresh = binfmt_refresh
         self._binfmt_at = -1e9
         self._preserve: dict[str, bool] = {}
@@ -321,6 +323,8 @@ class HostScanner:
 
 def _psutil_snapshot(host: str = "host") -> Snapshot:
     """Portable fallback (no /proc): one psutil pass, lifetime-average CPU %."""
+    import psutil
+
     procs: list[Proc] = []
     attrs = ["pid", "ppid", "name", "status", "cpu_times", "memory_info", "create_time"]
     attrs += ["cmdline", "exe", "username", "uids"]
@@ -380,6 +384,8 @@ class ProcessSource:
 
     async def run(self, emit: Emit) -> None:
         """Scan in a worker thread each interval until cancelled; never overlaps scans."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         prev: Snapshot | None = None
         unavailable = False

@@ -6,8 +6,6 @@ import os
 import signal
 import sys
 
-import psutil
-
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 
 CLK_TCK: int = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -24,6 +22,8 @@ def _read_stat(path: str) -> bytes:
 
 def read_start_time(pid: int, proc: str = "/proc") -> float:
     """The start time (epoch seconds) of ``pid`` as the scanner computes it; NotFound if gone."""
+    import psutil
+
     try:
         data = _read_stat(f"{proc}/{pid}/stat")
     except OSError as exc:
@@ -77,6 +77,8 @@ def send_signal(pid: int, start_time: float, sig: int = signal.SIGTERM) -> None:
 
 
 def _portable_signal(pid: int, start_time: float, sig: int) -> None:
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         if abs(proc.create_time() - start_time) > _START_TOLERANCE:
