@@ -31,3 +31,8 @@ def human_duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 instance``, ``2 instances`` (``nouns`` when the plural is not noun + s)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

@@ -39,9 +39,7 @@ def human_bytes(n: int | float | None) -> str:
 duration = units.human_duration
 
 
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 instance``, ``2 instances`` (``nouns`` when the plural is not noun + s)."""
-    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+plural = units.plural
 
 
 def same_arch(a: str | None, b: str | None = HOST_ARCH) -> bool:

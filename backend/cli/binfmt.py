@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from envdeck.backend.cli.output import cell, console, line, print_json
+from envdeck.backend.units import plural
 
 if TYPE_CHECKING:
     from envdeck.backend.processes.binfmt import Registry
@@ -64,7 +65,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
     console.print(table)
     state = "enabled" if registry.enabled else "[red]disabled[/]"
-    console.print(f"[dim]{len(registry.handlers)} handlers, binfmt_misc {state}[/]")
+    count = plural(len(registry.handlers), "handler")
+    console.print(f"[dim]{count}, binfmt_misc {state}[/]")
     return 0
 
 
