@@ -24,12 +24,13 @@ from envdeck.backend.cli.output import (
     terminal_line,
 )
 from envdeck.backend.errors import UserInputError
-from envdeck.backend.events import AgentMessage, BootStage, Event, InstanceStatus, SerialOutput
 from envdeck.backend.store import InstanceDir, list_instances
 
 if TYPE_CHECKING:
     from rich.live import Live
     from rich.text import Text
+
+    from envdeck.backend.events import Event
 
 STATE_STYLE = {
     "ready": "green",
@@ -213,6 +214,8 @@ class StagePrinter:
             self._live = None
 
     def __call__(self, event: Event) -> None:
+        from envdeck.backend.events import AgentMessage, BootStage, InstanceStatus, SerialOutput
+
         if isinstance(event, BootStage):
             if event.status == "done":
                 detail = (f"  {event.detail}", "dim") if event.detail else ""
@@ -413,6 +416,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 async def _follow(inst: InstanceDir) -> int:
     """Print the log up to the agent's current offset, then the agent's live stream."""
     from envdeck.backend.agent.client import AgentClient
+    from envdeck.backend.events import SerialOutput
     from envdeck.backend.vm import serial
 
     client = await AgentClient.connect(inst.agent_sock, timeout=5)

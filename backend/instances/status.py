@@ -1,9 +1,10 @@
 """An instance's state as read from disk, without its agent — cheap to import.
 
 ``envdeck list`` runs on this module alone while no agent runs: no asyncio, no YAML parser, no
-psutil unless a pid file exists. The few config values a listing shows (arch, cpus, memory,
-disk) are kept in ``config.summary.json`` next to the config, valid while the config file is
-the same (size, mtime and inode); a changed or missing summary is rebuilt from the config.
+psutil unless a pid file exists, no event classes (its rows are built from plain fields). The
+few config values a listing shows (arch, cpus, memory, disk) are kept in
+``config.summary.json`` next to the config, valid while the config file is the same (size,
+mtime and inode); a changed or missing summary is rebuilt from the config.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envdeck.backend.arch import host_arch
-from envdeck.backend.events import InstanceStatus
 from envdeck.backend.store import InstanceDir, list_instances, write_atomic
+
+if TYPE_CHECKING:
+    from envdeck.backend.events import InstanceStatus
 
 RUNNING_STATES = ("starting", "booting", "ready", "degraded", "paused", "stopping")
 SUMMARY_FIELDS = ("arch", "cpus", "memory_bytes", "disk_bytes")
@@ -75,6 +79,13 @@ def config_summary(inst: InstanceDir) -> dict[str, Any]:
 
 def offline_status(inst: InstanceDir) -> InstanceStatus:
     """The truth from disk when no agent answers: stopped, crashed, or an orphaned QEMU."""
+    from envdeck.backend.events import InstanceStatus
+
+    return InstanceStatus(**offline_fields(inst))
+
+
+def offline_fields(inst: InstanceDir) -> dict[str, Any]:
+    """:func:`offline_status` as the fields of an ``InstanceStatus``."""
     state = inst.read_state()
     common: dict[str, Any] = dict(
         instance=inst.name, accel=state.get("accel"), **config_summary(inst)
@@ -85,7 +96,7 @@ def offline_status(inst: InstanceDir) -> InstanceStatus:
 
         qemu = live_record(inst.qemu_pid)
     if qemu is not None:
-        return InstanceStatus(
+        return dict(
             **common,
             state="degraded",
             pid=qemu.pid,
@@ -97,32 +108,36 @@ def offline_status(inst: InstanceDir) -> InstanceStatus:
     recorded = state.get("state", "stopped")
     if recorded in RUNNING_STATES:
         last = f" (last known state: {recorded})"
-        return InstanceStatus(
+        return dict(
             **common,
             state="crashed",
             reason="its agent and QEMU are gone without a clean stop" + last,
         )
-    return InstanceStatus(**common, state=recorded, reason=state.get("reason"))
+    return dict(**common, state=recorded, reason=state.get("reason"))
 
 
 def status_json(info: InstanceStatus) -> dict[str, Any]:
     """The stable JSON shape of ``envdeck list --json``."""
-    running = info.state in RUNNING_STATES
+    return row(vars(info))
+
+
+def row(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`status_json` of the fields of an ``InstanceStatus`` (missing ones are None)."""
+    state, arch, started = fields["state"], fields.get("arch", "x86_64"), fields.get("started_at")
+    running = state in RUNNING_STATES
     return {
-        "name": info.instance,
-        "state": info.state,
-        "arch": info.arch,
-        "foreign_arch": info.arch != host_arch(),  # emulated whatever the accel
-        "accel": info.accel,
-        "cpus": info.cpus,
-        "memory_bytes": info.memory_bytes,
-        "disk_bytes": info.disk_bytes,
-        "ssh_port": info.ssh_port if info.state in RUNNING_STATES else None,
-        "uptime_s": round(time.time() - info.started_at, 1)
-        if running and info.started_at
-        else None,
-        "reason": info.reason if info.state in ("crashed", "degraded") else None,
-        "pid": info.pid if info.state in RUNNING_STATES else None,
+        "name": fields["instance"],
+        "state": state,
+        "arch": arch,
+        "foreign_arch": arch != host_arch(),  # emulated whatever the accel
+        "accel": fields.get("accel"),
+        "cpus": fields.get("cpus", 1),
+        "memory_bytes": fields.get("memory_bytes", 0),
+        "disk_bytes": fields.get("disk_bytes", 0),
+        "ssh_port": fields.get("ssh_port") if running else None,
+        "uptime_s": round(time.time() - started, 1) if running and started else None,
+        "reason": fields.get("reason") if state in ("crashed", "degraded") else None,
+        "pid": fields.get("pid") if running else None,
     }
 
 
@@ -142,7 +157,7 @@ def list_rows() -> list[dict[str, Any]]:
 
         asked = dict(zip(running, asyncio.run(ask()), strict=True))
     return [
-        asked[name] if name in asked else status_json(offline_status(InstanceDir.of(name)))
+        asked[name] if name in asked else row(offline_fields(InstanceDir.of(name)))
         for name in names
     ]
 

@@ -96,6 +96,13 @@ def test_fast_verbs_import_no_heavy_library(home: Path, args: list[str]) -> None
     assert offending(loaded(args, home), FILES_ONLY) == []
 
 
+@pytest.mark.parametrize("args", [["list", "--json"], ["ls", "--json"]])
+def test_listing_stopped_instances_needs_not_even_the_event_classes(
+    home: Path, args: list[str]
+) -> None:
+    assert offending(loaded(args, home), ("envdeck.backend.events",)) == []
+
+
 def test_a_table_needs_rich_and_nothing_else_heavy(home: Path) -> None:
     modules = loaded(["ps"], home)
     assert "rich" in modules and offending(modules, tuple(set(FILES_ONLY) - {"rich"})) == []
