@@ -1,5 +1,6 @@
 """CLI start-up against bare Python (and ``ps -e`` / ``docker ps -a``), measured side by side in
-one run: medians of interleaved runs. Prints ratios; never asserts a time.
+one run: medians of interleaved runs, wall time and CPU time (user + system of the child: on a
+busy machine the steadier of the two). Prints ratios; never asserts a time.
 
 Goals from issue 14: ``list --json`` (one stopped instance) <= 3x ``python -c pass``;
 ``ps --json`` <= 4x; ``binfmt`` and ``--help`` start as lightly; ``containers`` is shown against
@@ -9,6 +10,7 @@ Goals from issue 14: ``list --json`` (one stopped instance) <= 3x ``python -c pa
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,15 +26,23 @@ RUNS = 15
 CLI = [sys.executable, "-m", "envdeck.backend.cli.main"]
 
 
-def medians(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, float]:
-    """Median wall time of each command, the commands taking turns run after run."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def medians(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of each command, the commands taking turns run after run."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(RUNS):
         for name, argv in commands.items():
-            started = time.perf_counter()
+            cpu, started = child_cpu(), time.perf_counter()
             subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name].append((time.perf_counter() - started, child_cpu() - cpu))
+    return {
+        name: (statistics.median(w for w, _ in pairs), statistics.median(c for _, c in pairs))
+        for name, pairs in times.items()
+    }
 
 
 def test_cli_startup_against_bare_python(envdeck_home: Path) -> None:
@@ -50,8 +60,11 @@ def test_cli_startup_against_bare_python(envdeck_home: Path) -> None:
         commands["envdeck containers --json"] = [*CLI, "containers", "--json"]
         commands["docker ps -a"] = ["docker", "ps", "-a"]
     result = medians(commands, env)
-    bare = result["python -c pass"]
+    bare_wall, bare_cpu = result["python -c pass"]
     goals = {"envdeck list --json": 3.0, "envdeck ps --json": 4.0}
-    for name, seconds in result.items():
+    for name, (wall, cpu) in result.items():
         goal = f"  (goal <= {goals[name]:.0f}x)" if name in goals else ""
-        print(f"{name:<27} {seconds * 1000:7.1f} ms  {seconds / bare:5.2f}x bare Python{goal}")
+        print(
+            f"{name:<27} wall {wall * 1000:6.1f} ms {wall / bare_wall:5.2f}x, "
+            f"cpu {cpu * 1000:6.1f} ms {cpu / bare_cpu:5.2f}x bare Python{goal}"
+        )
