@@ -1,6 +1,7 @@
 # Tools for the Debian images (the cloud-image test's and the docker template's):
-# backend/images/debian_disk.sh builds a UEFI Debian image from Debian packages (debootstrap, mkfs.ext4 -d, mkfs.vfat + mtools, sfdisk, systemd-boot,
-# qemu-img), and the test boots it on q35 with OVMF. Sourced by .ci/install (set -euo pipefail;
+# backend/images/debian_disk.sh builds a UEFI Debian image from Debian packages (debootstrap,
+# mkfs.ext4 -d, mkfs.vfat + mtools, sfdisk, systemd-boot, qemu-img), and the instances boot it on
+# q35 with OVMF. Sourced by .ci/install (set -euo pipefail;
 # $SUDO and log available). Idempotent.
 _cloud_pkgs=(debootstrap dosfstools mtools fdisk e2fsprogs systemd-boot-efi qemu-utils ovmf)
 _cloud_missing=()
