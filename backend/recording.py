@@ -107,6 +107,7 @@ class ReplaySource(ReplayClock):
         self._t0_mono: float | None = None
         self._frozen_at: float | None = None
         self.events_played = 0
+        self.finished = False  # every event of the recording has been played
 
     @property
     def skipped(self) -> int:
@@ -140,6 +141,7 @@ class ReplaySource(ReplayClock):
             self.events_played += 1
         if self.speed <= 0 and last_ts is not None:
             self._frozen_at = last_ts  # instant replay: time stops at the last event
+        self.finished = True
 
 
 def _write(fh: IO[str], t: float, event: Event) -> None:

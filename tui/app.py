@@ -140,7 +140,9 @@ class EnvdeckApp(App[int]):
                 t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_
             ],
         )
-        self.host_info = host_info or host_summary
+        # A replay shows the recording, not this host's load and memory.
+        self.host_info = host_info or (host_summary if replay is None else self._replay_line)
+        self._replay_ended = False
         self._requested_theme = theme
         self._reported_errors = 0
         self._reported_model_errors = 0
@@ -310,6 +312,21 @@ class EnvdeckApp(App[int]):
             )
         self._reported_model_errors = len(self.model.errors)
         self._report_skipped_lines()
+        self._report_replay_end()
+
+    def _replay_line(self) -> str:
+        names = ", ".join(r.path.name for r in self.recordings)
+        return f"recording {names}" if names else "recording"
+
+    def _report_replay_end(self) -> None:
+        """Mark the end of a replay in the header (once every recording has played)."""
+        if self._replay_ended or not self.recordings:
+            return
+        if not all(r.finished for r in self.recordings):
+            return
+        self._replay_ended = True
+        self.ctx.mode_tags = ["REPLAYED" if t == "REPLAY" else t for t in self.ctx.mode_tags]
+        self.model.dirty.add("header")
 
     def _report_skipped_lines(self) -> None:
         """A recording with bad lines: the count in the header, a notification when it grows."""

@@ -79,3 +79,21 @@ async def test_user_highlight_rules_style_matching_rows(recording: Path):
         other = next(i for i, r in enumerate(view.rows) if r.row["pid"] == 950)
         assert list(view.render_line(index))[0].style.color.name == "yellow"
         assert list(view.render_line(other))[0].style.color.name != "yellow"
+
+
+async def test_a_replay_shows_the_recording_not_this_host_and_marks_its_end():
+    """Issue #16 item 14: the header names the recording instead of this host's load and
+    memory, and says REPLAYED once every event has played."""
+    path = RECORDINGS / "tiny-boot.jsonl"
+    app = EnvdeckApp([ReplaySource(path, speed=0)], settings=UISettings())
+    async with app.run_test(size=TERMINAL) as pilot:
+        await replayed(path, pilot, app)
+        for _ in range(100):  # the end is noticed on the next one-second tick
+            if "REPLAYED" in app.ctx.mode_tags:
+                break
+            await pilot.pause(0.05)
+        app.flush()
+        await pilot.pause()
+        header = str(app.query_one("#header").render())
+        assert "REPLAYED" in header and "recording tiny-boot.jsonl" in header
+        assert "load" not in header and "mem " not in header
