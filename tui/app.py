@@ -278,7 +278,10 @@ class EnvdeckApp(App[int]):
     def flush(self) -> None:
         """Render dirty panes (batched); nothing while a modal is up or the app is suspended."""
         # Timers still fire while the app shuts down (widgets going, then the screen stack).
-        if self._suspended or self.shutting_down or isinstance(self.screen, ModalScreen):
+        if self._suspended or self.shutting_down:
+            return
+        self._report_replay_end()  # (cheap; here so the end shows with the last events)
+        if isinstance(self.screen, ModalScreen):
             return
         dirty = self.model.dirty
         if not dirty:
@@ -312,7 +315,6 @@ class EnvdeckApp(App[int]):
             )
         self._reported_model_errors = len(self.model.errors)
         self._report_skipped_lines()
-        self._report_replay_end()
 
     def _replay_line(self) -> str:
         names = ", ".join(r.path.name for r in self.recordings)
