@@ -109,7 +109,7 @@ def test_every_documented_command_line_runs(envdeck_home: Path, tmp_path: Path):
     try:
         for words in documented_commands():
             verb = words[0] if words else ""
-            line = "envdeck " + " ".join(words)  # (for messages: the CLI runs as sys.executable -m)
+            line = f"envdeck {' '.join(words)}".rstrip()  # (a label: runs as sys.executable -m)
             if verb in HELP_ONLY:
                 help_covers(words, tmp_path)
                 ran.append(f"{line}  (--help)")
