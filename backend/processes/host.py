@@ -165,8 +165,13 @@ class HostScanner:
             self._preserve = binfmt.read_registry().preserve_argv0_map()
         return self._preserve
 
-    def _read_static(self, pid: int, comm: str, flags: int) -> Static | None:
-        """Read what changes only on exec; None if the process vanished meanwhile."""
+    def _read_static(self, pid: int, comm: str, flags: int, state: str) -> Static | None:
+        """Read what changes only on exec; None if the process vanished meanwhile.
+
+        A live process with an empty cmdline is caught inside execve (the new comm is set
+        before the new argv is): it is marked unsettled, read again on the next scan, and not
+        judged as emulated or not until then.
+        """
         base = f"{self.proc}/{pid}"
         if flags & PF_KTHREAD:
             return Static(comm=comm, cmdline=[], uid=0, user=self._users.name(0), kernel=True)
@@ -180,6 +185,8 @@ class HostScanner:
         if cmdline and cmdline[-1] == "":
             cmdline.pop()
         st = Static(comm=comm, cmdline=cmdline)
+        if not cmdline and state != "Z":
+            st.settled = False
         try:
             exe = os.readlink(f"{base}/exe")
             st.exe = exe[: -len(" (deleted)")] if exe.endswith(" (deleted)") else exe
@@ -200,7 +207,7 @@ class HostScanner:
             st.runtime = True
         elif cmdline and os.path.basename(cmdline[0]) == "conmon":
             st.runtime = True
-        if _may_be_emulated(st.exe, cmdline):
+        if st.settled and _may_be_emulated(st.exe, cmdline):
             st.emulated = detect(
                 st.exe,
                 cmdline,
@@ -256,7 +263,12 @@ class HostScanner:
                 continue  # vanished (or hidden): not in this snapshot
             raw[pid] = data
             old = prev.get(pid)
-            if old is not None and old.cpu_percent == 0.0 and prev_raw.get(pid) == data:
+            if (
+                old is not None
+                and old.cpu_percent == 0.0
+                and old.static.settled
+                and prev_raw.get(pid) == data
+            ):
                 # Nothing moved (no CPU, same state, RSS, parent): carry the object over.
                 seen[(pid, old.start_ticks)] = old.static
                 procs.append(old)
@@ -278,8 +290,8 @@ class HostScanner:
                 continue
             key = (pid, start_ticks)
             st = cache.get(key)
-            if st is None or st.comm != comm:
-                st = self._read_static(pid, comm, flags)
+            if st is None or st.comm != comm or not st.settled:
+                st = self._read_static(pid, comm, flags, state)
                 if st is None:
                     continue
             seen[key] = st

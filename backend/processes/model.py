@@ -59,6 +59,7 @@ class Static:
     runtime: bool = False  # a container runtime process (containerd-shim, conmon)
     cgroup_read: bool = False  # cgroup is read only while a container runtime runs
     emulated: Emulation | None = None
+    settled: bool = True  # False when read mid-exec (empty cmdline): read again next scan
 
 
 @dataclass(slots=True, eq=False)

@@ -230,3 +230,26 @@ def test_cpu_percent_interval_lifetime_and_edges():
     assert cpu_percent(90, 10, 100, prev_ticks=100, dt=1.0, uptime=20.0) == 0.0  # counter went back
     assert cpu_percent(150, 10, 100, prev_ticks=100, dt=None, uptime=20.0) == 0.0  # first tick
     assert cpu_percent(5, 2000, 100, prev_ticks=None, dt=None, uptime=20.0) == 0.0  # born just now
+
+
+def test_a_process_caught_inside_execve_is_read_again(tmp_path):
+    """execve sets the new comm before the new argv: a scan in between reads an empty cmdline.
+    That read must not stick (it did: the row of a qemu-aarch64 run stayed "interpreter" with
+    no program, seen in CI), and must not be judged emulated on half the facts."""
+    root = tmp_path / "proc"
+    root.mkdir()
+    for name in ("uptime", "stat"):
+        (root / name).write_bytes((FIXTURES / "zombie" / name).read_bytes())
+    _write_stat(root, 1, 0, 0)
+    _write_stat(root, 40, 1, 400, comm="qemu-aarch64-st")
+    (root / "40" / "cmdline").write_bytes(b"")
+    (root / "40" / "exe").symlink_to("/usr/bin/qemu-aarch64-static")
+    scan = HostScanner(proc=str(root), container_names=ContainerNames(no_docker), keep_files=False)
+    first = scan.scan()
+    assert first.procs[40].static.emulated is None  # not judged yet
+    assert first.procs[40].static.settled is False
+    (root / "40" / "cmdline").write_bytes(b"qemu-aarch64-static\x00/opt/bb\x00sleep\x0030\x00")
+    second = scan.scan()  # same stat (no CPU, same comm): still read again
+    emu = second.procs[40].static.emulated
+    assert emu is not None and emu["program"] == "/opt/bb" and emu["argv"][1:] == ["sleep", "30"]
+    assert second.procs[40].static.settled
