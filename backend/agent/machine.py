@@ -22,6 +22,7 @@ from envdeck.backend.instances import files as instance_files
 from envdeck.backend.pidrecord import PidRecord, live_record
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import accel as accel_mod
+from envdeck.backend.vm import mounts as vm_mounts
 from envdeck.backend.vm import saved as saved_machine
 from envdeck.backend.vm.argv import MachineSpec, build_argv
 from envdeck.backend.vm.qmp import Monitor, MonitorError
@@ -189,6 +190,7 @@ class Machine:
             qmp_socket=self.inst.qmp_sock,
             ssh_port=ssh_port,
             cpu=self.cfg.cpu_type.get(self.cfg.arch),
+            shares=vm_mounts.shares_for(self.cfg, self.inst),
             **boot,
         )
 

@@ -16,6 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from envdeck.backend.vm.mounts import Share, mount_argv
+
 QEMU_BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
 #: the kernel-booting machine type per guest arch
 KERNEL_MACHINES = {"x86_64": "microvm,acpi=on,rtc=on", "aarch64": "virt"}
@@ -44,6 +46,7 @@ class MachineSpec:
     firmware: tuple[Path, Path] | None = None  # UEFI (code, this instance's variables): q35
     seed: Path | None = None  # the cloud-init NoCloud ISO
     cpu: str | None = None  # QEMU -cpu model (Lima's cpuType); None: cpu_model()'s default
+    shares: tuple[Share, ...] = ()  # host directories over virtio-9p (Lima's mounts:)
 
 
 def opt_value(value: Path | str) -> str:
@@ -103,7 +106,7 @@ def _kernel_argv(spec: MachineSpec, binary: str | None) -> list[str]:
             "-device",
             "virtio-blk-device,drive=disk0",
         ]
-    return argv
+    return argv + mount_argv(spec.shares, pci=False)
 
 
 def _head(spec: MachineSpec, binary: str | None, machine: str) -> list[str]:
@@ -163,7 +166,7 @@ def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
             "-device",
             "virtio-blk-pci,drive=seed",
         ]
-    return argv
+    return argv + mount_argv(spec.shares, pci=True)
 
 
 def render_argv(argv: list[str]) -> str:
