@@ -123,11 +123,11 @@ class DashboardModel:
 
     def _on_docker_container(self, e: ev.ContainerInfo) -> None:
         self.containers[(e.endpoint, e.id)] = e
-        self.dirty.update(("containers", "header"))
+        self.dirty.update(("containers", "header", "forwards"))  # forwards name publishers
 
     def _on_docker_removed(self, e: ev.ContainerRemoved) -> None:
         self.containers.pop((e.endpoint, e.id), None)
-        self.dirty.update(("containers", "header"))
+        self.dirty.update(("containers", "header", "forwards"))
 
     # --- processes ----------------------------------------------------------------------
 
