@@ -15,7 +15,7 @@ import time
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 if TYPE_CHECKING:
     from envdeck.backend.processes.model import ProcessRow
@@ -94,7 +94,7 @@ def from_json(line: str) -> Event:
 _INT_LIMIT = 1 << 63  # JSON integers beyond int64 are no pid, size or port
 # TypedDict rows whose keys may be partial (a "changed" process row carries what changed), but
 # never without their identity.
-_IDENTITY_KEYS: dict[str, tuple[str, ...]] = {"ProcessRow": ("pid",)}
+_IDENTITY_KEYS: dict[str, tuple[str, ...]] = {"ProcessRow": ("pid",), "StatsFigures": ("subject",)}
 _TYPES: dict[type, dict[str, Any]] = {}
 
 
@@ -334,3 +334,33 @@ class ProcessesUnavailable(Event):
     kind: ClassVar[str] = "process.unavailable"
     host: str
     reason: str
+
+
+# --- resource statistics ----------------------------------------------------------------------
+
+
+class StatsFigures(TypedDict, total=False):
+    """One subject's figures at one tick; a figure that could not be read is left out.
+
+    ``subject`` is ``host``, ``instance:NAME`` or ``container:ENDPOINT|ID``. CPU figures are
+    percent of one core (100 = one core busy), as the process rows' ``cpu_percent``.
+    """
+
+    subject: str
+    cpu_percent: float  # QEMU's / the container's cgroup / the host's processes
+    memory_bytes: int  # QEMU's RSS / the container's memory.current
+    memory_limit_bytes: int  # the container's memory.max
+    emulated_cpu_percent: float  # CPU of the emulated processes of this subject
+    guest_cpu_percent: float  # the guest's own /proc/stat
+    guest_memory_bytes: int  # MemTotal - MemAvailable of the guest
+    guest_memory_total_bytes: int
+
+
+@register
+@dataclass(kw_only=True)
+class ResourceStats(Event):
+    """Resource figures measured at one refresh tick by ``source`` ("host" or an instance)."""
+
+    kind: ClassVar[str] = "stats.sample"
+    source: str
+    figures: list[StatsFigures] = field(default_factory=list)

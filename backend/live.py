@@ -2,7 +2,8 @@
 
 A source whose module cannot be imported (a missing dependency) or that fails to construct is
 left out with a notice, so the dashboard and ``envdeck record`` still run without it. Each
-source's module is imported only here, when the sources are made.
+source's module is imported only here, when the sources are made. Every source is seen by one
+stats sampler (``backend.stats``), whose resource figures follow the events they come from.
 """
 
 from __future__ import annotations
@@ -68,4 +69,7 @@ def live_sources() -> LiveSources:
         except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
             found.missing.add(live.feeds)
             found.notices.append(f"{live.missed}: failed to start: {exc}")
+    from envdeck.backend.stats.tap import tap_sources
+
+    found.sources = tap_sources(found.sources)
     return found

@@ -4,7 +4,8 @@ The guest may have nothing but busybox, so the walk is three programs for the wh
 per process: ``ls -ldn`` (owners and exe links) and one ``head`` over every stat, cmdline and
 cgroup file (``head`` prints ``==> FILE <==`` before each), plus uptime, btime, /etc/passwd and
 the guest's binfmt_misc entries (for the P flag). CPU % is computed between two walks from the
-guest's own uptime, so SSH latency does not skew it.
+guest's own uptime, so SSH latency does not skew it. The same round trip reads the guest's own
+CPU (/proc/stat) and memory (/proc/meminfo) for its resource graphs (:class:`GuestLoad`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
-from envdeck.backend.events import ProcessesUnavailable
+from envdeck.backend.events import ProcessesUnavailable, ResourceStats, StatsFigures
 from envdeck.backend.processes import binfmt
 from envdeck.backend.processes.cgroups import container_id_from_cgroup, shim_container_id
 from envdeck.backend.processes.emulation import detect
@@ -31,7 +33,7 @@ echo "@@envdeck-walk 1"
 echo "@@pagesize $(getconf PAGESIZE || echo 4096)"
 ls -ldn /proc/[0-9]* /proc/[0-9]*/exe
 echo "@@heads"
-head -c 131072 /proc/uptime /proc/stat /etc/passwd /proc/sys/fs/binfmt_misc/* \
+head -c 131072 /proc/uptime /proc/stat /proc/meminfo /etc/passwd /proc/sys/fs/binfmt_misc/* \
   /proc/[0-9]*/stat /proc/[0-9]*/cmdline /proc/[0-9]*/cgroup
 exit 0
 """
@@ -216,6 +218,54 @@ def _static(
     )
 
 
+@dataclass(frozen=True)
+class GuestLoad:
+    """The guest's whole-machine CPU ticks and memory at one walk."""
+
+    uptime: float
+    busy_ticks: int  # every CPU's ticks but idle and iowait
+    memory_total: int | None
+    memory_available: int | None
+
+
+def parse_guest_load(text: str) -> GuestLoad | None:
+    """The guest's load from a walk's output (None when /proc/stat or the uptime is missing)."""
+    heads = _split_heads("\n" + text.partition("@@heads\n")[2])
+    try:
+        uptime = float(heads.get("/proc/uptime", "").split()[0])
+    except (IndexError, ValueError):
+        return None
+    busy = None
+    for line in heads.get("/proc/stat", "").splitlines():
+        if line.startswith("cpu "):
+            ticks = [_int(t, 0) for t in line.split()[1:]]
+            busy = sum(ticks[:8]) - sum(ticks[3:5])  # user..steal, less idle and iowait
+            break
+    if busy is None:
+        return None
+    memory: dict[str, int] = {}
+    for line in heads.get("/proc/meminfo", "").splitlines():
+        key, _, value = line.partition(":")
+        if key in ("MemTotal", "MemAvailable"):
+            memory[key] = _int(value.split()[0], 0) * 1024 if value.split() else 0
+    return GuestLoad(uptime, busy, memory.get("MemTotal"), memory.get("MemAvailable"))
+
+
+def guest_load_figures(
+    instance: str, before: GuestLoad | None, now: GuestLoad
+) -> StatsFigures | None:
+    """The guest's CPU % (100 = one guest core) between two walks, and its memory in use."""
+    figures: StatsFigures = {"subject": f"instance:{instance}"}
+    seconds = now.uptime - before.uptime if before is not None else 0.0
+    if before is not None and seconds > 0 and now.busy_ticks >= before.busy_ticks:
+        busy = (now.busy_ticks - before.busy_ticks) / GUEST_CLK_TCK
+        figures["guest_cpu_percent"] = round(busy / seconds * 100.0, 1)
+    if now.memory_total is not None and now.memory_available is not None:
+        figures["guest_memory_bytes"] = max(now.memory_total - now.memory_available, 0)
+        figures["guest_memory_total_bytes"] = now.memory_total
+    return figures if len(figures) > 1 else None
+
+
 class _Labeler:
     """Adapts an optional id -> name callable to what processes.link expects."""
 
@@ -258,20 +308,26 @@ class GuestProcessSource:
 
     async def walk(self, previous: Snapshot | None = None) -> Snapshot:
         """One walk of the guest (raises what run_command raises, or GuestWalkError)."""
+        return (await self._walk(previous))[0]
+
+    async def _walk(self, previous: Snapshot | None) -> tuple[Snapshot, GuestLoad | None]:
         text = await asyncio.wait_for(self.run_command(GUEST_WALK_SCRIPT), self.timeout)
-        return parse_guest_walk(
+        snap = parse_guest_walk(
             text, self.instance, previous=previous, container_name=self.container_name
         )
+        return snap, parse_guest_load(text)
 
     async def run(self, emit: Emit) -> None:
-        """Walk until cancelled; emit diffs, or ProcessesUnavailable while the guest is away."""
+        """Walk until cancelled; emit diffs and the guest's load, or ProcessesUnavailable while
+        the guest is away."""
         loop = asyncio.get_running_loop()
         prev: Snapshot | None = None
+        prev_load: GuestLoad | None = None
         unavailable = False
         while True:
             started = loop.time()
             try:
-                snap = await self.walk(prev)
+                snap, load = await self._walk(prev)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - SSH down, timeout, garbage: "unavailable"
@@ -279,10 +335,14 @@ class GuestProcessSource:
                     reason = str(exc) or type(exc).__name__
                     emit(ProcessesUnavailable(host=self.instance, reason=reason))
                 unavailable = True
-                prev = None
+                prev = prev_load = None
             else:
                 emit(diff(prev, snap))
-                prev = snap
+                if load is not None:
+                    figures = guest_load_figures(self.instance, prev_load, load)
+                    if figures is not None:
+                        emit(ResourceStats(source=self.instance, figures=[figures]))
+                prev, prev_load = snap, load
                 unavailable = False
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
