@@ -31,6 +31,7 @@ from envdeck.backend.config.lima_keys import (
     asks_for_something,
     version_tuple,
 )
+from envdeck.backend.config.mounts import Mount, parse_mounts
 from envdeck.backend.config.variables import VariableError, expand
 
 ARCHES = ("x86_64", "aarch64")
@@ -155,6 +156,7 @@ class InstanceConfig:
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     param: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     user: GuestUser | None = None
+    mounts: tuple[Mount, ...] = field(default_factory=tuple)  # host folders over 9p
 
     @property
     def docker(self) -> bool:
@@ -834,9 +836,9 @@ class _Checker:
                 self.honoured.append(f"{key}: {info.why if info else ENVDECK_KEYS[key]}")
             elif asks_for_something(_plain(value_node)):
                 self.warn(key_node, f"{key}: ignored: {info.why}")
-        for key in ("mounts", "copyToHost"):
-            if key in keys:
-                self._check_variables(keys[key][1])
+        if "copyToHost" in keys:
+            self._check_variables(keys["copyToHost"][1])
+        values["mounts"] = parse_mounts(doc, keys, user or default_user(), self.warn)
         config = InstanceConfig(**values)
         image = config.images[0] if config.images else None
         return Checked(
@@ -1009,12 +1011,6 @@ class _Checker:
                 "keep one: images for a cloud image, template for the built-in guest",
             )
         arch = values.get("arch") or (host_arch() if host_arch() in ARCHES else "x86_64")
-        if arch != "x86_64":
-            raise doc.fail(
-                keys["arch"][1] if "arch" in keys else keys["images"][0],
-                f"cloud images run x86_64 guests for now, not {arch}",
-                "remove arch: (or set arch: x86_64) and list an x86_64 image",
-            )
         chosen = [(image, kernel) for image, kernel in entries if image.arch == arch]
         if not chosen:
             raise doc.fail(
