@@ -161,7 +161,7 @@ class Machine:
 
     def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
         if self.cfg.boots_disk:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
-            code, _ = cloud_images.ovmf()
+            code, _ = cloud_images.uefi_firmware(self.cfg.arch)
             boot: dict[str, Any] = dict(
                 kernel=None,
                 initrd=None,

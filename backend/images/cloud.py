@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ from typing import Any, BinaryIO
 
 from envdeck.backend import store
 from envdeck.backend.config import ImageSpec
-from envdeck.backend.errors import EnvdeckError, UserInputError
+from envdeck.backend.errors import EnvdeckError, MissingTool, UserInputError
 from envdeck.backend.hosttools import require_tool
 
 Progress = Callable[[str, float | None], None]
@@ -30,12 +29,30 @@ CHUNK = 1 << 20
 #: disk formats an image may have; anything else (vmdk, vhdx, luks, ...) is refused
 FORMATS = ("qcow2", "raw")
 
-#: UEFI firmware for x86_64 guests (Debian/Ubuntu package ``ovmf``); first one found wins.
-OVMF_PAIRS = (
-    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
-    ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
-    ("/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
-)
+#: UEFI firmware per guest arch: the Debian/Ubuntu package and its (code, variables template)
+#: pairs, first one found wins (Fedora's edk2 paths last).
+UEFI_FIRMWARE: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "x86_64": (
+        "ovmf",
+        (
+            ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+            ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+            ("/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
+        ),
+    ),
+    "aarch64": (
+        "qemu-efi-aarch64",
+        (
+            ("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"),
+            (
+                "/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw",
+                "/usr/share/edk2/aarch64/vars-template-pflash.raw",
+            ),
+        ),
+    ),
+}
+#: the size QEMU's machine needs each pflash image to have, where it insists (virt: 64 MiB)
+PFLASH_BYTES = {"aarch64": 64 << 20}
 
 
 def pick_image(images: tuple[ImageSpec, ...], arch: str) -> ImageSpec:
@@ -265,12 +282,33 @@ def create_overlay(base: Path, disk: Path, size: int) -> None:
     disk.chmod(0o600)
 
 
-def ovmf() -> tuple[Path, Path]:
-    """(firmware code, template of its variables) for UEFI guests."""
-    for code, variables in OVMF_PAIRS:
-        if os.path.exists(code) and os.path.exists(variables):
-            return Path(code), Path(variables)
-    raise EnvdeckError(
-        "no UEFI firmware (OVMF) found for cloud images",
-        hint="install it: sudo apt-get install ovmf",
+def uefi_firmware(arch: str, root: Path = Path("/")) -> tuple[Path, Path]:
+    """(firmware code, template of its variables) for UEFI guests of ``arch``, looked up under
+    ``root``; MissingTool naming the package when none is installed (or none has the size the
+    machine needs)."""
+    package, pairs = UEFI_FIRMWARE[arch]
+    size = PFLASH_BYTES.get(arch)
+    wrong: list[str] = []
+    for code_name, vars_name in pairs:
+        code, variables = root / code_name.lstrip("/"), root / vars_name.lstrip("/")
+        if not (code.is_file() and variables.is_file()):
+            continue
+        if size is not None and code.stat().st_size != size:
+            wrong.append(f"{code} is {code.stat().st_size} bytes, not {size}")
+            continue
+        return code, variables
+    found = f" ({'; '.join(wrong)}: QEMU needs {size} byte pflash images)" if wrong else ""
+    raise MissingTool(
+        f"no UEFI firmware for {arch} cloud images{found}",
+        hint=f"install it: sudo apt-get install {package}",
     )
+
+
+def write_efi_vars(target: Path, arch: str, template: Path) -> None:
+    """This instance's UEFI variable store: a private copy of ``template`` (0600), grown with
+    zeros (a hole, no disk used) to the pflash size the machine needs."""
+    data = template.read_bytes().rstrip(b"\0")
+    size = max(PFLASH_BYTES.get(arch, 0), template.stat().st_size)
+    with store.atomic_output(target) as out:
+        out.write(data)
+        out.truncate(size)

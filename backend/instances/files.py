@@ -21,7 +21,7 @@ from envdeck.backend.images import docker_vm
 from envdeck.backend.images import initramfs as images
 from envdeck.backend.images import seed as cloud_seed
 from envdeck.backend.ssh import keys as sshkeys
-from envdeck.backend.store import InstanceDir, write_atomic
+from envdeck.backend.store import InstanceDir
 
 Progress = Callable[[str, float | None], None]
 
@@ -103,13 +103,13 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
             base = docker_vm.image("docker", progress)
     else:
         base = cloud_images.fetch(cloud_images.pick_image(cfg.images, cfg.arch), progress)
-    _, vars_template = cloud_images.ovmf()
+    _, vars_template = cloud_images.uefi_firmware(cfg.arch)
     if not inst.disk.exists():
         if progress:
             progress("creating the disk (qcow2 overlay on the image)", None)
         cloud_images.create_overlay(base, inst.disk, cfg.disk_bytes)
     if not inst.efi_vars.exists():
-        write_atomic(inst.efi_vars, vars_template.read_bytes())
+        cloud_images.write_efi_vars(inst.efi_vars, cfg.arch, vars_template)
     state = inst.read_state()
     instance_id = state.get("instance_id") or f"envdeck-{inst.name}-{secrets.token_hex(4)}"
     cloud_seed.write_seed(

@@ -7,7 +7,8 @@ The tiny guest uses the fast form measured on our machines: ``-M microvm``, ``-c
 kernel console with warnings and errors only, and virtio-rng (8 s to sshd under TCG vs 12.5 s
 with q35 defaults). An aarch64 guest boots on ``-M virt`` (virtio-mmio devices, the PL011 serial)
 with ``-cpu cortex-a57`` under TCG: ``max`` emulates pointer authentication, which is costly
-(measured to sshd on a 2-core x86_64 host, see TCG_CPU).
+(measured to sshd on a 2-core x86_64 host, see TCG_CPU). Cloud images boot with UEFI firmware
+on a PCIe machine: q35 with OVMF on x86_64, virt with AAVMF on aarch64 (PCI virtio devices on both).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from envdeck.backend.vm.mounts import Share, mount_argv
 QEMU_BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
 #: the kernel-booting machine type per guest arch
 KERNEL_MACHINES = {"x86_64": "microvm,acpi=on,rtc=on", "aarch64": "virt"}
+#: the machine type UEFI firmware boots a cloud image on, per guest arch (both have PCIe)
+UEFI_MACHINES = {"x86_64": "q35", "aarch64": "virt"}
 #: the -cpu model under TCG when the instance sets no cpuType (aarch64 tiny guest to sshd, 2
 #: vCPUs on a 2-core host: cortex-a57 4.3 s, max,pauth-impdef=on 4.7 s, cortex-a72 6.5 s,
 #: max 21.5 s)
@@ -43,7 +46,7 @@ class MachineSpec:
     qmp_socket: Path
     ssh_port: int
     disk: Path | None = None
-    firmware: tuple[Path, Path] | None = None  # UEFI (code, this instance's variables): q35
+    firmware: tuple[Path, Path] | None = None  # UEFI (code, this instance's variables)
     seed: Path | None = None  # the cloud-init NoCloud ISO
     cpu: str | None = None  # QEMU -cpu model (Lima's cpuType); None: cpu_model()'s default
     shares: tuple[Share, ...] = ()  # host directories over virtio-9p (Lima's mounts:)
@@ -133,11 +136,12 @@ def _head(spec: MachineSpec, binary: str | None, machine: str) -> list[str]:
 
 
 def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
-    """A cloud image: q35 + UEFI firmware boots the disk; PCI virtio devices; the seed as a disk."""
+    """A cloud image: UEFI firmware on the arch's PCIe machine boots the disk; PCI virtio
+    devices; the seed as a disk."""
     assert spec.firmware is not None and spec.disk is not None
     code, variables = spec.firmware
     argv = [
-        *_head(spec, binary, "q35"),
+        *_head(spec, binary, UEFI_MACHINES[spec.arch]),
         "-drive",
         f"if=pflash,format=raw,unit=0,readonly=on,file={opt_value(code)}",
         "-drive",

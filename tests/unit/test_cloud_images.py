@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from envdeck.backend.config import ConfigError, ImageSpec, parse_config
-from envdeck.backend.errors import EnvdeckError
+from envdeck.backend.errors import EnvdeckError, MissingTool
 from envdeck.backend.images import cloud as cloud_images
 from envdeck.backend.images import seed as cloud_seed
 from envdeck.backend.vm.argv import MachineSpec, build_argv
@@ -31,6 +31,14 @@ def test_images_config_lima_style():
     )
 
 
+def test_images_config_for_an_aarch64_guest_picks_its_image():
+    cfg = parse_config(
+        "arch: aarch64\nimages:\n  - location: /x\n    arch: x86_64\n"
+        "  - location: /a\n    arch: aarch64\n"
+    )
+    assert cfg.arch == "aarch64" and cfg.images == (ImageSpec("/a", "aarch64"),)
+
+
 @pytest.mark.parametrize(
     ("text", "where", "words"),
     [
@@ -39,11 +47,6 @@ def test_images_config_lima_style():
         ("images:\n  - arch: x86_64\n", "c.yaml:2:5", "needs a location"),
         ("images: []\n", "c.yaml:1:9", "empty"),
         ("template: tiny\nimages:\n  - location: /a\n", "c.yaml:2:1", "excludes"),
-        (
-            "arch: aarch64\nimages:\n  - location: /a\n    arch: aarch64\n",
-            "c.yaml:1:7",
-            "x86_64 guests",
-        ),
         (
             "images:\n  - location: /a\n    arch: aarch64\n",
             "c.yaml:2:3",
@@ -137,7 +140,89 @@ def test_uefi_argv_boots_the_disk_with_the_seed():
     argv = build_argv(spec)
     joined = " ".join(argv)
     assert "-kernel" not in argv and argv[argv.index("-M") + 1] == "q35"
+    assert argv[0] == "qemu-system-x86_64" and argv[argv.index("-cpu") + 1] == "max"
     assert "if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd" in argv
     assert "if=pflash,format=raw,unit=1,file=/i/efivars.fd" in argv
     assert "virtio-blk-pci,drive=disk0,bootindex=0" in argv and "file=/i/cidata.iso" in joined
     assert "hostfwd=tcp:127.0.0.1:40022-:22" in joined
+
+
+def test_uefi_argv_of_an_aarch64_guest_is_virt_with_pci_devices():
+    spec = MachineSpec(
+        name="a",
+        arch="aarch64",
+        accel="tcg",
+        cpus=2,
+        memory_bytes=1 << 30,
+        kernel=None,
+        initrd=None,
+        cmdline="",
+        serial_socket=Path("/i/serial.sock"),
+        qmp_socket=Path("/i/qmp.sock"),
+        ssh_port=40022,
+        disk=Path("/i/disk.qcow2"),
+        firmware=(Path("/usr/share/AAVMF/AAVMF_CODE.fd"), Path("/i/efivars.fd")),
+        seed=Path("/i/cidata.iso"),
+    )
+    argv = build_argv(spec)
+    assert argv[0] == "qemu-system-aarch64" and argv[argv.index("-M") + 1] == "virt"
+    assert argv[argv.index("-cpu") + 1] == "cortex-a57"
+    assert "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd" in argv
+    assert "if=pflash,format=raw,unit=1,file=/i/efivars.fd" in argv
+    devices = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-device"]
+    assert "virtio-blk-pci,drive=disk0,bootindex=0" in devices
+    assert "virtio-net-pci,netdev=net0" in devices and "virtio-blk-pci,drive=seed" in devices
+
+
+def _firmware_tree(root: Path, code: str, variables: str, size: int) -> None:
+    for name in (code, variables):
+        path = root / name.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            out.truncate(size)
+
+
+def test_uefi_firmware_per_arch_first_pair_found(tmp_path: Path):
+    _firmware_tree(tmp_path, "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd", 4096)
+    _firmware_tree(
+        tmp_path, "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd", 64 << 20
+    )
+    assert cloud_images.uefi_firmware("x86_64", tmp_path) == (
+        tmp_path / "usr/share/OVMF/OVMF_CODE.fd",
+        tmp_path / "usr/share/OVMF/OVMF_VARS.fd",
+    )
+    assert cloud_images.uefi_firmware("aarch64", tmp_path)[0] == (
+        tmp_path / "usr/share/AAVMF/AAVMF_CODE.fd"
+    )
+
+
+def test_missing_aarch64_firmware_names_the_package(tmp_path: Path):
+    _firmware_tree(tmp_path, "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd", 4096)
+    with pytest.raises(MissingTool) as caught:
+        cloud_images.uefi_firmware("aarch64", tmp_path)
+    assert caught.value.message == "no UEFI firmware for aarch64 cloud images"
+    assert caught.value.hint == "install it: sudo apt-get install qemu-efi-aarch64"
+
+
+def test_aarch64_firmware_of_the_wrong_pflash_size_is_refused(tmp_path: Path):
+    _firmware_tree(
+        tmp_path, "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd", 2 << 20
+    )
+    with pytest.raises(MissingTool) as caught:
+        cloud_images.uefi_firmware("aarch64", tmp_path)
+    assert "AAVMF_CODE.fd is 2097152 bytes, not 67108864" in caught.value.message
+    assert "qemu-efi-aarch64" in str(caught.value.hint)
+
+
+def test_efi_vars_are_a_private_copy_grown_to_the_pflash_size(tmp_path: Path):
+    template = tmp_path / "VARS.fd"
+    template.write_bytes(b"\x5a" * 1000 + bytes(3096))
+    small = tmp_path / "x86.fd"
+    cloud_images.write_efi_vars(small, "x86_64", template)
+    assert small.read_bytes() == template.read_bytes() and small.stat().st_mode & 0o777 == 0o600
+    big = tmp_path / "a64.fd"
+    cloud_images.write_efi_vars(big, "aarch64", template)
+    assert big.stat().st_size == 64 << 20
+    with big.open("rb") as f:
+        assert f.read(4096) == template.read_bytes() and not f.read().strip(b"\0")
+    assert big.stat().st_blocks * 512 < 1 << 20  # the zeros are a hole
