@@ -31,8 +31,6 @@ def _warned(why: str) -> LimaKey:
     return LimaKey("warned", why)
 
 
-_NO_MOUNTS = "envdeck does not share host folders with the guest yet"
-
 LIMA_KEYS: dict[str, LimaKey] = {
     "minimumLimaVersion": _honoured(f"compared with Lima {LIMA_VERSION}, which envdeck follows"),
     "base": _honoured("base templates composed with Lima's rules"),
@@ -56,10 +54,12 @@ LIMA_KEYS: dict[str, LimaKey] = {
         "envdeck does not install containerd or nerdctl; for containers use a Docker"
         " instance (e.g. base: template:docker) or Docker on the host"
     ),
-    "mounts": _warned(_NO_MOUNTS + "; the guest sees none of these folders"),
-    "mountTypesUnsupported": _warned(_NO_MOUNTS),
-    "mountType": _warned(_NO_MOUNTS),
-    "mountInotify": _warned(_NO_MOUNTS),
+    "mounts": _honoured("host folders shared over virtio-9p, read-only unless writable"),
+    "mountType": _honoured("9p; virtiofs and reverse-sshfs are served over 9p (with a warning)"),
+    "mountTypesUnsupported": _warned(
+        "envdeck shares folders over 9p only, so a listed type is not avoided"
+    ),
+    "mountInotify": _warned("host changes do not raise inotify events in the guest (9p)"),
     "hostResolver": _warned("the guest uses QEMU's user-mode DNS; hosts entries are not added"),
     "dns": _warned("the guest uses QEMU's user-mode DNS"),
     "video": _warned("envdeck runs guests headless (serial console only)"),

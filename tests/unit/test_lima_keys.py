@@ -29,9 +29,7 @@ def error_of(text: str) -> ConfigError:
 
 WARNED = {
     "containerd": "containerd:\n  system: true\n",
-    "mounts": "mounts:\n  - location: '~'\n",
     "mountTypesUnsupported": "mountTypesUnsupported: [9p]\n",
-    "mountType": "mountType: 9p\n",
     "mountInotify": "mountInotify: true\n",
     "hostResolver": "hostResolver:\n  hosts:\n    a: b\n",
     "dns": "dns: [1.1.1.1]\n",
