@@ -45,6 +45,7 @@ COMMAND_MODULES = {
     "kill": "ps",
     "record": "record",
     "replay": "record",
+    "serve": "serve",
     "validate": "validate",
 }
 
