@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from envdeck.backend.cli.output import cell, console, err_console, human_bytes, line, print_json
+from envdeck.backend.forwards.publishers import publishers
+
+if TYPE_CHECKING:
+    from envdeck.backend.events import ContainerInfo
 
 STATE_STYLE = {"active": "green", "conflict": "yellow", "failed": "red"}
 
@@ -31,6 +36,9 @@ def cmd_forwards(args: argparse.Namespace) -> int:
     from envdeck.backend.instances import api as instances
 
     rows = asyncio.run(instances.forwards(args.name))
+    containers = _running_containers(args.name) if rows else []
+    for row in rows:
+        row["published_by"] = publishers(str(row["guest"]), containers)
     if args.json:
         print_json(rows)
         return 0
@@ -47,10 +55,11 @@ def cmd_forwards(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         style = STATE_STYLE.get(row["state"], "")
+        by = ", ".join(row["published_by"])
         table.add_row(
             cell(row["guest"]),
             cell(row["host"]),
-            cell(row["source"]),
+            cell(f"{row['source']} ← {by}" if by else row["source"]),
             cell(row["state"], style),
             str(row["connections"]),
             human_bytes(row["bytes_in"]),
@@ -61,6 +70,25 @@ def cmd_forwards(args: argparse.Namespace) -> int:
         if row["reason"]:
             console.print(line((row["guest"], "yellow"), f": {row['reason']}"))
     return 0
+
+
+def _running_containers(name: str) -> list[ContainerInfo]:
+    """The running containers of instance ``name``'s own dockerd (they publish its forwarded
+    ports); none when it has no docker socket or the daemon does not answer."""
+    from envdeck.backend.containers.endpoints import instance_endpoints, make_client
+    from envdeck.backend.containers.rows import to_info
+
+    endpoint = next((e for e in instance_endpoints() if e.name == f"instance:{name}"), None)
+    if endpoint is None:
+        return []
+    try:
+        client = make_client(endpoint, timeout=3)
+        try:
+            return [to_info(endpoint.name, a, None, None) for a in client.api.containers()]
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - an unreachable daemon only means no names
+        return []
 
 
 def cmd_forward(args: argparse.Namespace) -> int:

@@ -481,6 +481,43 @@ async def test_forward_keys(recording: Path):
         assert isinstance(app.screen, DetailScreen) and "60022" in screen_text(app)
 
 
+async def test_a_forward_shows_the_container_that_published_it(recording: Path):
+    """Docker Desktop shows the container behind a published port: so does the forwards pane
+    (a container of the instance's own dockerd publishing guest port 8080)."""
+    from envdeck.backend import events as ev
+
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        await pilot.pause(0.3)  # the focus change has rendered: only the events below may
+        web = ev.ContainerInfo(
+            endpoint="instance:tiny",
+            id="c0ffee",
+            name="web",
+            image="nginx",
+            state="running",
+            status="Up 1 second",
+            ports=["0.0.0.0:8080->80/tcp", "[::]:8080->80/tcp"],
+        )
+        host_twin = dataclasses.replace(web, endpoint="host", id="beef", name="hostweb")
+        app.model.apply(web)
+        app.model.apply(host_twin)  # a host container publishing 8080 is not the guest's
+        await pilot.pause(0.2)
+        from envdeck.tui.panes.forwards import ForwardsPane
+
+        table = app.query_one(ForwardsPane).main
+        rows = ["|".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+        assert any(r.startswith("8080|") and "auto ← web" in r for r in rows), rows
+        assert not any("hostweb" in r for r in rows)
+        assert not any(r.startswith("22|") and "←" in r for r in rows)
+        table.move_cursor(row=next(i for i, r in enumerate(rows) if r.startswith("8080|")))
+        await pilot.press("enter")
+        await actions_done(app)
+        assert isinstance(app.screen, DetailScreen)
+        assert re.search(r"published_by +web", screen_text(app))
+
+
 @covers(
     "process.filter",
     "process.emulated",

@@ -200,7 +200,8 @@ class ContainersPane(TablePane):
         """Suspend the dashboard, ``docker exec -it … sh``, come back."""
         if c := self._selected_or_warn():
             argv = partial(self.ctx.backend.container_shell_argv, c.endpoint, c.id)
-            self.post_message(ShellRequested(argv))
+            typed = ["envdeck", "container", "shell", c.name, "--endpoint", c.endpoint]
+            self.post_message(ShellRequested(argv, shlex.join(typed)))
 
     def action_logs(self) -> None:
         """Follow the selected container's logs in a full-screen view."""

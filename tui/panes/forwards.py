@@ -5,6 +5,7 @@ Its keys open a forward in the browser, add one, remove one (asks first) and sho
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from functools import partial
 
 from rich.text import Text
@@ -13,6 +14,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from envdeck.backend import events as ev
+from envdeck.backend.forwards.publishers import publishers
 from envdeck.backend.text import visible
 
 from ..formatting import human_bytes, plain, state_text
@@ -66,17 +68,19 @@ class ForwardsPane(TablePane):
         name = self.ctx.selected_instance
         forwards = self.ctx.model.forwards.get(name or "", {})
         colours = self.ctx.colours
+        containers = self.instance_containers(name)
         rows = []
         for guest in sorted(forwards, key=lambda g: (not g.isdigit(), g.zfill(6))):
             f = forwards[guest]
             state = state_text(f.state, colours)
+            by = publishers(f.guest, containers)
             rows.append(
                 (
                     guest,
                     (
                         plain(f.guest),
                         plain(f.host),
-                        plain(f.source),
+                        plain(f"{f.source} ← {', '.join(by)}" if by else f.source),
                         state,
                         str(f.connections),
                         human_bytes(f.bytes_in),
@@ -94,6 +98,11 @@ class ForwardsPane(TablePane):
             )
         else:
             self.show_note(forward_problem(forwards, self.selected))
+
+    def instance_containers(self, name: str | None) -> list[ev.ContainerInfo]:
+        """The containers of instance ``name``'s own dockerd (they publish its ports)."""
+        endpoint = f"instance:{name}"
+        return [c for (e, _), c in self.ctx.model.containers.items() if e == endpoint]
 
     # --- actions ------------------------------------------------------------------------
 
@@ -149,7 +158,9 @@ class ForwardsPane(TablePane):
         """Enter: everything known about the forward."""
         forward = self.selected
         if forward is not None:
-            tabs = [("Details", partial(fields_text, forward, now=self.ctx.clock()))]
+            by = publishers(forward.guest, self.instance_containers(forward.instance))
+            fields = {**asdict(forward), "published_by": ", ".join(by)}
+            tabs = [("Details", partial(fields_text, fields, now=self.ctx.clock()))]
             self.show_screen(DetailScreen(f"forward {forward.guest}", tabs))
 
 

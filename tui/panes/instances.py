@@ -260,7 +260,8 @@ class InstancesPane(TablePane):
     def action_shell(self) -> None:
         """Suspend the dashboard, SSH into the guest, come back."""
         if name := self._selected_or_warn():
-            self.post_message(ShellRequested(partial(self.ctx.backend.instance_shell_argv, name)))
+            argv = partial(self.ctx.backend.instance_shell_argv, name)
+            self.post_message(ShellRequested(argv, f"envdeck shell {name}"))
 
     def action_new_forward(self) -> None:
         """Ask for GUEST[:HOST] and add that forward to the selected instance."""
