@@ -160,6 +160,7 @@ class Machine:
         return True
 
     def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
+        shares = vm_mounts.shares_for(self.cfg, self.inst)
         if self.cfg.boots_disk:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
             code, _ = cloud_images.uefi_firmware(self.cfg.arch)
             boot: dict[str, Any] = dict(
@@ -174,6 +175,7 @@ class Machine:
             kernel, initrd, cmdline = instance_files.boot_files(self.inst, self.cfg)
             if accel == "tcg":
                 cmdline += accel_mod.tcg_kernel_args(self.cfg.arch)
+            cmdline += vm_mounts.kernel_args(shares)
             boot = dict(
                 kernel=kernel,
                 initrd=initrd,
@@ -190,7 +192,7 @@ class Machine:
             qmp_socket=self.inst.qmp_sock,
             ssh_port=ssh_port,
             cpu=self.cfg.cpu_type.get(self.cfg.arch),
-            shares=vm_mounts.shares_for(self.cfg, self.inst),
+            shares=shares,
             **boot,
         )
 

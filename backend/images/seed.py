@@ -21,10 +21,13 @@ from envdeck.backend.store import atomic_output
 _ISO_NAMES = {"meta-data": "/METADATA.;1", "user-data": "/USERDATA.;1"}
 
 
-def user_data(hostname: str, authorized_key: str, host_private_key: bytes) -> str:
-    """#cloud-config that lets our client key in as root and installs our host key only."""
+def user_data(
+    hostname: str, authorized_key: str, host_private_key: bytes, bootcmd: list[str] | None = None
+) -> str:
+    """#cloud-config that lets our client key in as root and installs our host key only;
+    ``bootcmd`` (shell lines run at every boot, before sshd) mounts the instance's shares."""
     key = asyncssh.import_private_key(host_private_key)
-    doc = {
+    doc: dict[str, object] = {
         "hostname": hostname,
         "disable_root": False,  # no ssh_pwauth: setting it makes cloud-init restart sshd late
         "ssh_authorized_keys": [authorized_key.strip()],
@@ -35,6 +38,8 @@ def user_data(hostname: str, authorized_key: str, host_private_key: bytes) -> st
             "ed25519_public": key.export_public_key("openssh").decode().strip(),
         },
     }
+    if bootcmd:
+        doc["bootcmd"] = list(bootcmd)
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
 
 

@@ -34,6 +34,8 @@ Progress = Callable[[str, float | None], None]
 
 #: bump when the image layout changes, so old caches are not reused
 BUILD_FORMAT = "2"
+#: the modules the x86_64 guest ships: loaded at boot, and on demand (9p for mounts:)
+SHIPPED_MODULES = (*MODULES, *RECIPES["x86_64"].on_demand)
 APT_LISTS = Path("/var/lib/apt/lists")
 DPKG_STATUS = Path("/var/lib/dpkg/status")
 
@@ -65,7 +67,7 @@ def tiny_root() -> Path:
 def compute_digest(
     packages: list[debs.Deb],
     scripts: dict[str, bytes],
-    modules: tuple[str, ...] = MODULES,
+    modules: tuple[str, ...] = SHIPPED_MODULES,
     binaries: dict[str, str] = COMMON_BINARIES,
 ) -> str:
     """The cache key: hashes the .debs' archive SHA256s, the guest scripts, the modules and

@@ -17,6 +17,8 @@ COMMON_MODULES = (
     "virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk", "virtio_rng",
     "button", "evdev", "ext4", "crc32c_generic",
 )  # fmt: skip
+#: shipped in every tiny guest, loaded by rcS when the instance has mounts: (virtio-9p)
+NINEP_MODULES = ("9pnet_virtio", "9p")
 #: binaries every tiny guest takes from its packages: archive path -> path in the guest
 COMMON_BINARIES = {
     "bin/busybox": "bin/busybox",
@@ -40,7 +42,7 @@ class TinyArch:
     lib_dir: str  # the multiarch library directory
     console: str  # the serial console's device
     modules: tuple[str, ...] = COMMON_MODULES  # loaded by rcS at boot
-    on_demand: tuple[str, ...] = ()  # shipped, loaded by a boot step (modprobe)
+    on_demand: tuple[str, ...] = NINEP_MODULES  # shipped, loaded when needed (modprobe)
     binaries: dict[str, str] = field(default_factory=lambda: dict(COMMON_BINARIES))
     #: extra guest scripts (name in images/guest -> path in the guest), each run by busybox
     #: init as a sysinit step before rcS (so before sshd answers)
@@ -83,7 +85,7 @@ RECIPES = {
         console="ttyAMA0",
         # virt's power button is a GPIO key (system_powerdown -> KEY_POWER -> busybox acpid)
         modules=(*COMMON_MODULES, "gpio_keys"),
-        on_demand=("binfmt_misc",),
+        on_demand=("binfmt_misc", *NINEP_MODULES),
         binaries={
             **COMMON_BINARIES,
             "usr/bin/qemu-x86_64-static": "usr/bin/qemu-x86_64-static",

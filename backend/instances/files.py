@@ -22,6 +22,7 @@ from envdeck.backend.images import initramfs as images
 from envdeck.backend.images import seed as cloud_seed
 from envdeck.backend.ssh import keys as sshkeys
 from envdeck.backend.store import InstanceDir
+from envdeck.backend.vm import mounts as vm_mounts
 
 Progress = Callable[[str, float | None], None]
 
@@ -117,7 +118,10 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
         {
             "meta-data": cloud_seed.meta_data(instance_id, inst.name),
             "user-data": cloud_seed.user_data(
-                inst.name, sshkeys.authorized_keys(inst), sshkeys.host_private_key(inst)
+                inst.name,
+                sshkeys.authorized_keys(inst),
+                sshkeys.host_private_key(inst),
+                bootcmd=vm_mounts.cloud_bootcmd(vm_mounts.shares_for(cfg, inst)),
             ),
         },
     )
