@@ -18,11 +18,13 @@ from typing import Any
 
 from envdeck.backend import events as ev
 from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.stats.ring import History, container_subject, instance_subject
 
 SERIAL_WINDOW = 5_000  # lines of serial console kept in memory per instance (whole log on disk)
 MESSAGES_KEPT = 50
 
 PANES = ("instances", "containers", "forwards", "processes", "serial", "header")
+STATS_PANE = {"instance": "instances", "container": "containers"}  # who draws a subject's graph
 
 
 @dataclass
@@ -41,6 +43,7 @@ class DashboardModel:
     serial: dict[str, deque[str]] = field(default_factory=dict)
     serial_times: dict[str, deque[float]] = field(default_factory=dict)  # ts of each window line
     serial_pending: dict[str, list[str]] = field(default_factory=dict)
+    stats: History = field(default_factory=History)  # resource figures, the last few minutes
     dirty: set[str] = field(default_factory=lambda: set(PANES))
     last_ts: float = 0.0
     serial_window: int = SERIAL_WINDOW
@@ -103,6 +106,8 @@ class DashboardModel:
             self.processes_unavailable,
         ):
             table.pop(name, None)
+        self.stats.forget(instance_subject(name))
+        self.stats.forget_prefix(container_subject(f"instance:{name}", ""))
         self.dirty.update(PANES)
 
     # --- forwards -----------------------------------------------------------------------
@@ -152,6 +157,17 @@ class DashboardModel:
         self.processes.pop(e.host, None)
         self.dirty.update(("processes", "header"))
 
+    # --- resource figures -------------------------------------------------------------------
+
+    def _on_stats(self, e: ev.ResourceStats) -> None:
+        for figures in e.figures:
+            subject = figures["subject"]
+            for key, value in figures.items():
+                if key != "subject" and isinstance(value, int | float):
+                    self.stats.add(subject, key, value)
+            kind = subject.partition(":")[0]
+            self.dirty.add(STATS_PANE.get(kind, "header"))
+
     # --- queries for panes ----------------------------------------------------------------
 
     def take_serial(self, instance: str) -> list[str]:
@@ -198,5 +214,6 @@ HANDLERS: dict[type[ev.Event], Handler] = {
     ev.ContainerRemoved: DashboardModel._on_docker_removed,
     ev.ProcessDiff: DashboardModel._on_process_diff,
     ev.ProcessesUnavailable: DashboardModel._on_process_unavailable,
+    ev.ResourceStats: DashboardModel._on_stats,
 }
 """Each event class and the method that folds it into the model."""

@@ -1,4 +1,5 @@
-"""Pane 2: containers, grouped by Docker endpoint, foreign-arch (emulated) ones marked.
+"""Pane 2: containers, grouped by Docker endpoint, foreign-arch (emulated) ones marked; a
+running container's recent CPU (sparkline) and memory from the stats sampler.
 
 Its keys start, stop, restart, pause/unpause and remove (asks first) the selected container,
 exec a shell in it, follow its logs, show its docker commands (x) and details (Enter).
@@ -16,14 +17,16 @@ from textual.widgets import DataTable
 from envdeck.backend import events as ev
 from envdeck.backend.api import Backend, ContainerAction
 from envdeck.backend.processes.model import ProcessRow
+from envdeck.backend.stats.ring import History, container_subject
 from envdeck.backend.text import visible
 
 from ..formatting import plain, state_text
 from ..messages import ShellRequested
 from ..proctree import command_text
-from ..screens.details import DetailScreen, fields_text
+from ..screens.details import DetailScreen, LiveTab, Loader, fields_text
 from ..screens.logs import LogScreen
 from ..screens.modals import ConfirmScreen, PickScreen
+from ..widgets.sparkline import Charts, cpu_cell, memory_cell
 from ..widgets.tablesync import cursor_key
 from .table import TablePane
 
@@ -58,8 +61,8 @@ class ContainersPane(TablePane):
         Binding("slash", "filter", "Filter", show=False, id="container.filter"),
     ]
 
-    COLUMNS = ("NAME", "STATE", "PLATFORM", "IMAGE", "PORTS")
-    PRIORITY = (0, 1, 2, 4, 3)
+    COLUMNS = ("NAME", "STATE", "CPU", "MEM", "PLATFORM", "IMAGE", "PORTS")
+    PRIORITY = (0, 1, 4, 2, 3, 6, 5)
     note_id = "containers-empty"
 
     def on_mount(self) -> None:
@@ -101,12 +104,16 @@ class ContainersPane(TablePane):
                 if c.emulated:  # (the name too: PLATFORM is the first to go when narrow)
                     name_style = colours.get("emulated", "magenta") + " bold"
                     platform = plain(f"{c.platform or '?'} emulated", style=name_style)
+                subject = container_subject(endpoint, c.id)
+                running = c.state == "running"
                 rows.append(
                     (
                         f"{endpoint}|{c.id}",
                         (
                             plain("  " + c.name, name_style),
                             state_text(self.pending.get((endpoint, c.id), c.state), colours),
+                            cpu_cell(model.stats, subject) if running else "-",
+                            memory_cell(model.stats, subject) if running else "-",
                             platform,
                             plain(shorten(visible(c.image), IMAGE_WIDTH)),
                             plain(", ".join(c.ports) or "-"),
@@ -260,12 +267,20 @@ class ContainersPane(TablePane):
             for r in self.ctx.model.processes.get("host", {}).values()
             if r.get("container") == c.name
         ]
-        tabs = [
+        tabs: list[tuple[str, Loader | LiveTab]] = [
             ("Details", partial(fields_text, c, now=self.ctx.clock())),
+            (
+                "Graphs",
+                LiveTab(partial(Charts, self._history, container_subject(c.endpoint, c.id))),
+            ),
             ("Stats", partial(stats_text, self.ctx.backend, c)),
             ("Top", partial(top_text, top)),
         ]
         self.show_screen(DetailScreen(f"container {c.name} on {c.endpoint}", tabs))
+
+    def _history(self) -> History:
+        """The model's sample history (the graphs read it each second)."""
+        return self.ctx.model.stats
 
 
 def container_command(docker_host: str | None, ref: str, action: str) -> list[str]:
@@ -295,11 +310,12 @@ def endpoint_cells(status: ev.EndpointStatus | None, name: str, colours: dict[st
     """The header row of one endpoint: name, reachability, native arch (reasons go below)."""
     title = plain(name, "bold underline")
     if status is None:
-        return (title, "", "", "", "")
+        return (title, "", "", "", "", "", "")
     if status.reachable:
         native = plain(f"native {status.native_arch}" if status.native_arch else "")
-        return (title, Text("reachable", style=colours.get("state-ready", "")), native, "", "")
-    return (title, Text("unreachable", style=colours.get("state-crashed", "")), "", "", "")
+        reachable = Text("reachable", style=colours.get("state-ready", ""))
+        return (title, reachable, "", "", native, "", "")
+    return (title, Text("unreachable", style=colours.get("state-crashed", "")), "", "", "", "", "")
 
 
 def endpoint_problems(endpoints: dict[str, ev.EndpointStatus], colours: dict[str, str]) -> Text:

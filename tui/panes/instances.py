@@ -1,4 +1,5 @@
-"""Pane 1: instances — state, arch, accel, size, ssh port, uptime; boot stages while booting.
+"""Pane 1: instances — state, arch, accel, size, recent CPU (a sparkline of QEMU's host CPU) and
+memory in use, ssh port, uptime; boot stages while booting.
 
 Its keys start, stop, restart, pause/resume and delete the selected instance, open a shell in
 its guest, add a forward, create the tiny instance, show its commands (x) and details (Enter).
@@ -19,12 +20,14 @@ from textual.widgets import DataTable
 
 from envdeck.backend import events as ev
 from envdeck.backend.api import Backend
+from envdeck.backend.stats.ring import History, instance_subject
 from envdeck.backend.text import visible
 
 from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, state_text
 from ..messages import InstanceSelected, ShellRequested
-from ..screens.details import DetailScreen, Loader, fields_text
+from ..screens.details import DetailScreen, LiveTab, Loader, fields_text
 from ..screens.modals import ConfirmScreen, PickScreen, TextScreen
+from ..widgets.sparkline import Charts, cpu_cell, memory_cell
 from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
 from .table import TablePane
@@ -63,8 +66,8 @@ class InstancesPane(TablePane):
         Binding("slash", "filter", "Filter", show=False, id="instance.filter"),
     ]
 
-    COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "SSH", "UP")
-    PRIORITY = (0, 1, 3, 6, 2, 7, 5, 4)  # name, state, accel (emulated?), ssh port first
+    COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "LOAD", "USED", "SSH", "UP")
+    PRIORITY = (0, 1, 3, 8, 6, 7, 2, 9, 5, 4)  # name, state, accel (emulated?), ssh port first
     note_id = "instances-detail"
     progress_text = ""  # a create's current step
 
@@ -95,6 +98,7 @@ class InstancesPane(TablePane):
             if not same_arch(s.arch):
                 accel = f"{accel} emulated" if s.accel else "emulated"
             up = duration(now - s.started_at) if s.started_at and s.state != "stopped" else "-"
+            live = s.state not in ("stopped", "crashed", "suspended")
             rows.append(
                 (
                     name,
@@ -105,6 +109,8 @@ class InstancesPane(TablePane):
                         plain(accel),
                         str(s.cpus),
                         human_bytes(s.memory_bytes or None),
+                        cpu_cell(model.stats, instance_subject(name)) if live else "-",
+                        memory_cell(model.stats, instance_subject(name)) if live else "-",
                         str(s.ssh_port or "-"),
                         up,
                     ),
@@ -319,16 +325,21 @@ class InstancesPane(TablePane):
         status = self.ctx.model.instances[name]
         backend = self.ctx.backend
         now = self.ctx.clock()
-        tabs: list[tuple[str, Loader]] = [
+        tabs: list[tuple[str, Loader | LiveTab]] = [
             (
                 "Status",
                 partial(status_text, status, list(self.ctx.model.serial.get(name, ())), now),
             ),
+            ("Graphs", LiveTab(partial(Charts, self._history, instance_subject(name)))),
             ("Boot stages", partial(stages_text, self.ctx.model.ordered_stages(name))),
             ("Config", partial(backend.instance_config_text, name)),
             ("Commands", partial(commands_text, backend, name)),
         ]
         self.show_screen(DetailScreen(f"instance {name}", tabs))
+
+    def _history(self) -> History:
+        """The model's sample history (the graphs read it each second)."""
+        return self.ctx.model.stats
 
 
 def status_text(status: ev.InstanceStatus, serial: Iterable[str], now: float) -> Text:

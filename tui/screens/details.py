@@ -1,7 +1,8 @@
 """Enter's detail view: tabs (details, config, stats, top ...) switched with ``[`` and ``]``.
 
 Each tab's text comes from a loader that runs in a thread (it may read files or ask dockerd),
-so opening the view never blocks; a failing loader shows its error in its tab.
+so opening the view never blocks; a failing loader shows its error in its tab. A
+:class:`LiveTab` is drawn by a widget that keeps itself current instead (the graphs).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 
 from rich.text import Text
 from textual import work
@@ -17,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
 from envdeck.backend import units
@@ -25,6 +27,13 @@ from envdeck.backend.text import visible
 from ..formatting import plain, plain_lines
 
 Loader = Callable[[], str | Text]
+
+
+@dataclass(frozen=True)
+class LiveTab:
+    """A tab drawn by a widget that follows the model by itself (made when the screen opens)."""
+
+    make: Callable[[], Widget]
 
 
 TIME_KEYS = ("ts", "start_time", "started_at", "created", "finished_at")
@@ -80,7 +89,7 @@ class DetailScreen(ModalScreen[None]):
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
     ]
 
-    def __init__(self, title: str, tabs: Sequence[tuple[str, Loader]]) -> None:
+    def __init__(self, title: str, tabs: Sequence[tuple[str, Loader | LiveTab]]) -> None:
         super().__init__(id="details")
         self.title_text = title
         self.tabs = tabs
@@ -90,15 +99,19 @@ class DetailScreen(ModalScreen[None]):
         with Vertical(classes="modal-box details"):
             yield Label(plain(self.title_text), classes="modal-title")
             with TabbedContent():
-                for index, (name, _) in enumerate(self.tabs):
+                for index, (name, loader) in enumerate(self.tabs):
                     with TabPane(name, id=f"tab-{index}"), VerticalScroll():
-                        yield Static(Text("loading…", style="italic"), id=f"body-{index}")
+                        if isinstance(loader, LiveTab):
+                            yield loader.make()
+                        else:
+                            yield Static(Text("loading…", style="italic"), id=f"body-{index}")
             yield Label("[ ] switch tabs · Esc closes", classes="modal-hint")
 
     def on_mount(self) -> None:
         """Start every loader."""
         for index, (_, loader) in enumerate(self.tabs):
-            self.load(index, loader)
+            if not isinstance(loader, LiveTab):
+                self.load(index, loader)
 
     @work(thread=True, group="details", exit_on_error=False)
     def load(self, index: int, loader: Loader) -> None:

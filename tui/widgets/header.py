@@ -1,7 +1,8 @@
 """The one-line header: host summary, counts, and the mode (replay, read-only).
 
 It keeps to one line at any width: whole parts give way, least important first (the host's load
-and memory before the counts, the counts before the mode tags), never a part cut mid-word.
+and memory before the counts, the counts before the mode tags), never a part cut mid-word. The
+emulation cost over the last seconds is a sparkline of the emulated processes' CPU.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ..context import DashContext
 from ..formatting import plural
 from ..proctree import summarize
 from .line import Line
+from .sparkline import spark
 
 
 class HostHeader(Line):
@@ -47,6 +49,9 @@ class HostHeader(Line):
         emulated.append(f"{plural(count, 'emulated process', 'emulated processes')}", style=style)
         emulated.append(f" · {cpu:.0f} % CPU", style=style)
         parts.append((1, emulated))
+        history = model.stats.values("host", "emulated_cpu_percent")
+        if history:
+            parts.append((3, Text(" " + spark(history), style=style)))
         width = self.size.width or 1_000
         while len(parts) > 1 and sum(cell_len(t.plain) for _, t in parts) > width:
             least = max(range(len(parts)), key=lambda i: (parts[i][0], i))
