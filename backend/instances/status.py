@@ -52,6 +52,16 @@ def _stamp(path: Path) -> list[int]:
 
 def config_summary(inst: InstanceDir) -> dict[str, Any]:
     """arch, cpus, memory_bytes, disk_bytes of the instance's config (defaults if unreadable)."""
+    summary = _summary(inst)
+    return {key: summary[key] for key in SUMMARY_FIELDS}
+
+
+def config_mounts(inst: InstanceDir) -> list[dict[str, Any]]:
+    """The host folders the instance's config shares with its guest (``list --json``)."""
+    return list(_summary(inst)["mounts"])
+
+
+def _summary(inst: InstanceDir) -> dict[str, Any]:
     summary_path = inst.root / SUMMARY_FILE
     try:
         stamp = _stamp(inst.config)
@@ -60,7 +70,7 @@ def config_summary(inst: InstanceDir) -> dict[str, Any]:
     try:
         saved = json.loads(summary_path.read_text())
         if stamp is not None and saved["stamp"] == stamp:
-            return {key: saved[key] for key in SUMMARY_FIELDS}
+            return {key: saved[key] for key in (*SUMMARY_FIELDS, "mounts")}
     except (OSError, ValueError, KeyError, TypeError):
         pass
     from envdeck.backend.config import ConfigError, InstanceConfig
@@ -68,9 +78,10 @@ def config_summary(inst: InstanceDir) -> dict[str, Any]:
 
     try:
         cfg = instance_files.load(inst)
-    except ConfigError:
+    except (ConfigError, OSError):
         cfg = None
     summary = {key: getattr(cfg or InstanceConfig(), key) for key in SUMMARY_FIELDS}
+    summary["mounts"] = [mount.as_json() for mount in (cfg.mounts if cfg else ())]
     if cfg is not None and stamp is not None:
         with contextlib.suppress(OSError):  # a cache: the next listing parses the config again
             write_atomic(summary_path, json.dumps({"stamp": stamp, **summary}))
@@ -138,6 +149,7 @@ def row(fields: Mapping[str, Any]) -> dict[str, Any]:
         "uptime_s": round(time.time() - started, 1) if running and started else None,
         "reason": fields.get("reason") if state in ("crashed", "degraded") else None,
         "pid": fields.get("pid") if running else None,
+        "mounts": config_mounts(InstanceDir.of(fields["instance"])),
     }
 
 
