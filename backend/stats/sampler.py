@@ -88,7 +88,7 @@ class StatsSampler:
             table[row["pid"]] = row
         for row in diff.changed:
             old = table.get(row["pid"])
-            table[row["pid"]] = {**old, **row} if old else row  # type: ignore[typeddict-item]
+            table[row["pid"]] = {**old, **row} if old else row
 
     # --- the host ----------------------------------------------------------------------
 

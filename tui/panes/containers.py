@@ -259,8 +259,8 @@ class ContainersPane(TablePane):
             key = cursor_key(self.main) or ""
             status = self.ctx.model.endpoints.get(key.removeprefix(ENDPOINT_PREFIX))
             if key.startswith(ENDPOINT_PREFIX) and status is not None:
-                tabs = [("Endpoint", partial(fields_text, status, now=self.ctx.clock()))]
-                self.show_screen(DetailScreen(f"endpoint {status.endpoint}", tabs))
+                endpoint = [("Endpoint", partial(fields_text, status, now=self.ctx.clock()))]
+                self.show_screen(DetailScreen(f"endpoint {status.endpoint}", endpoint))
             return
         top = [
             r

@@ -98,7 +98,7 @@ class InstancesPane(TablePane):
             if not same_arch(s.arch):
                 accel = f"{accel} emulated" if s.accel else "emulated"
             up = duration(now - s.started_at) if s.started_at and s.state != "stopped" else "-"
-            live = s.state not in ("stopped", "crashed", "suspended")
+            running = s.state not in ("stopped", "crashed", "suspended")
             rows.append(
                 (
                     name,
@@ -109,8 +109,8 @@ class InstancesPane(TablePane):
                         plain(accel),
                         str(s.cpus),
                         human_bytes(s.memory_bytes or None),
-                        cpu_cell(model.stats, instance_subject(name)) if live else "-",
-                        memory_cell(model.stats, instance_subject(name)) if live else "-",
+                        cpu_cell(model.stats, instance_subject(name)) if running else "-",
+                        memory_cell(model.stats, instance_subject(name)) if running else "-",
                         str(s.ssh_port or "-"),
                         up,
                     ),
