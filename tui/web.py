@@ -241,6 +241,18 @@ def _server_class(base: type) -> type:
                 task.cancel()
 
         async def on_startup(self, app: web.Application) -> None:
+            # Runs before aiohttp listens: the URL is printed once the port answers.
+            self.announcing = asyncio.create_task(self._announce())
+
+        async def _announce(self) -> None:
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection(self.host, self.port)
+                except OSError:
+                    await asyncio.sleep(0.02)
+                    continue
+                writer.close()
+                break
             print(f"envdeck dashboard: {self.public_url}/?token={self.gate.token}", flush=True)
             if self.warning:
                 print(f"warning: {self.warning}", file=sys.stderr, flush=True)
