@@ -520,7 +520,24 @@ class EnvdeckApp(App[int]):
 
     @on(ShellRequested)
     def _shell_requested(self, message: ShellRequested) -> None:
-        self._shell(message.argv)
+        if self.is_web:  # a browser tab has no terminal to hand over (envdeck serve)
+            self._shell_in_terminal(message)
+        else:
+            self._shell(message.argv)
+
+    @work(thread=True, group="lookups", exit_on_error=False)
+    def _shell_in_terminal(self, message: ShellRequested) -> None:
+        """Say that a shell needs a terminal, and what to run there."""
+        command = message.terminal or shlex.join(message.argv())
+        self.call_from_thread(
+            self.notify,
+            "A shell needs a real terminal; this dashboard runs in a browser. "
+            f"Run it in a terminal:\n{visible(command)}",
+            title="shell",
+            severity="warning",
+            timeout=20,
+            markup=False,
+        )
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _shell(self, lookup: Callable[[], list[str]]) -> None:

@@ -35,8 +35,11 @@ class ActionRequested(Message):
 
 
 class ShellRequested(Message):
-    """Find an interactive command (``argv`` may block) and run it on the real terminal."""
+    """Find an interactive command (``argv`` may block) and run it on the real terminal.
+    ``terminal`` is the same shell as typed in a terminal (``envdeck shell dev``): what a
+    dashboard without a terminal to hand over (in a browser) tells the user to run."""
 
-    def __init__(self, argv: Callable[[], list[str]]) -> None:
+    def __init__(self, argv: Callable[[], list[str]], terminal: str = "") -> None:
         super().__init__()
         self.argv = argv
+        self.terminal = terminal
