@@ -138,6 +138,7 @@ def public_url(host: str, port: int) -> str:
 
 def serve(host: str, port: int, *, allow_remote: bool, theme: str | None, readonly: bool) -> int:
     """Serve the dashboard until Ctrl-C; returns the exit code."""
+    host = host.strip("[]")  # an IPv6 address as written in a URL
     warning = check_bind(host, allow_remote)
     try:
         from textual_serve.server import Server
@@ -199,6 +200,7 @@ def _server_class(base: type) -> type:
             self.gate = gate
             self.warning = warning
             self.tabs: set[asyncio.Task[Any]] = set()  # the websocket handlers, one per tab
+            self.announcing: asyncio.Task[None] | None = None
 
         def initialize_logging(self) -> None:
             super().initialize_logging()
@@ -219,6 +221,7 @@ def _server_class(base: type) -> type:
             if request.path == "/ws":
                 return await self._tab(handler, request)
             response = await handler(request)
+            response.headers["Referrer-Policy"] = "no-referrer"  # the page's URL holds the token
             if request.path == "/" and "token" in request.query:
                 response.set_cookie(
                     self.gate.cookie, self.gate.token, httponly=True, samesite="Strict", path="/"

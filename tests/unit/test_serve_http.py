@@ -128,6 +128,7 @@ def test_pages_assets_and_the_websocket_need_the_token(tmp_path: Path) -> None:
         cookie = headers["Set-Cookie"]
         assert cookie.startswith(served.cookie + ";")
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+        assert headers["Referrer-Policy"] == "no-referrer"  # the URL's token stays here
         assert status(asset, {"Cookie": served.cookie})[0] == 200
 
         for headers in (
