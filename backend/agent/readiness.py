@@ -25,11 +25,14 @@ from envdeck.backend.instances import files as instance_files
 from envdeck.backend.ssh import client as ssh
 from envdeck.backend.ssh.link import GuestLink
 from envdeck.backend.store import InstanceDir
+from envdeck.backend.vm import mounts as vm_mounts
 from envdeck.backend.vm.boot import diagnose
 from envdeck.backend.vm.provision import provision_guest
 
 log = logging.getLogger("envdeck.agent")
 
+#: the boot stage of instances with mounts: (before provisioning, which may use them)
+MOUNTED_STAGE = "folders mounted"
 #: what marks one of dockerd's own log lines as the reason it failed
 DOCKERD_ERROR_WORDS = ("level=error", "level=fatal", "failed", "unable", "error")
 
@@ -117,14 +120,39 @@ class Readiness:
             await self._set_guest_clock()
         if self.cfg.docker:
             self.state.tracker.add_stage("docker ready")
+        if self.cfg.mounts:
+            self.state.tracker.add_stage(MOUNTED_STAGE, before="provisioning done")
         saved = self.inst.read_state()
         await self.forwards.start(saved.get("forwards", []), saved.get("removed_forwards", []))
         self.tasks.spawn(self._poll_listeners())
-        if await self._provision() and (not self.cfg.docker or await self._wait_for_docker()):
+        if (
+            await self._check_mounts()
+            and await self._provision()
+            and (not self.cfg.docker or await self._wait_for_docker())
+        ):
             self.state.tracker.reached("ready")
             if self.cfg.message:  # Lima's message:, said as the instance becomes ready
                 self.state.say("info", self.cfg.message)
             self.state.set_status(state="ready", reason=None)
+
+    async def _check_mounts(self) -> bool:
+        """The guest mounted every share (it mounts them before sshd starts); a share it did not
+        mount makes the instance degraded with which one and what mount said. False then."""
+        if not self.cfg.mounts:
+            return True
+        result = await self._guest(vm_mounts.CHECK_COMMAND)
+        if result is None or result.exit_status != 0:
+            self.state.say("warning", "could not read the guest's mount table over SSH")
+            return True
+        problems = vm_mounts.mount_problems(self.cfg.mounts, str(result.stdout or ""))
+        if problems:
+            reason = "mounts failed in the guest: " + "; ".join(problems)
+            self.state.tracker.failed(reason)
+            self.state.set_status(state="degraded", reason=reason)
+            return False
+        points = ", ".join(m.mount_point for m in self.cfg.mounts)
+        self.state.tracker.reached(MOUNTED_STAGE, points)
+        return True
 
     async def _provision(self) -> bool:
         """Run the provision entries, then the probes (output into the boot log); False if

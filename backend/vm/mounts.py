@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envdeck.backend.errors import UserInputError
+from envdeck.backend.text import visible
 
 if TYPE_CHECKING:
     from envdeck.backend.config import InstanceConfig
+    from envdeck.backend.config.mounts import Mount
     from envdeck.backend.store import InstanceDir
 
 
@@ -78,7 +80,7 @@ def shares_for(cfg: InstanceConfig, inst: InstanceDir) -> tuple[Share, ...]:
             )
         shares.append(
             Share(
-                tag=f"mount{i}",
+                tag=tag_of(i),
                 host_path=real,
                 writable=mount.writable,
                 security_model=mount.security_model,
@@ -107,14 +109,74 @@ def kernel_args(shares: tuple[Share, ...]) -> str:
     )
 
 
+#: where the guest notes each mount that failed at boot (``TAG<tab>what mount said``), read by
+#: :data:`CHECK_COMMAND`; written by the tiny guest's rcS and by :func:`cloud_bootcmd`
+MOUNT_ERRORS = "/run/envdeck/mount-errors"
+ERRORS_MARK = "--envdeck-mount-errors--"
+#: the guest's mount table, then the failures it noted (the host compares them to the shares)
+CHECK_COMMAND = f"cat /proc/self/mounts; echo {ERRORS_MARK}; cat {MOUNT_ERRORS} 2>/dev/null; true"
+#: what a guest without 9p says when mounting one, and what to do about it
+_NO_9P = "unknown filesystem type"
+_NO_9P_HINT = (
+    "the guest kernel has no 9p (Debian's linux-image-cloud-* kernels lack it): use an image"
+    " whose kernel has 9p and 9pnet_virtio, e.g. with linux-image-amd64"
+)
+
+
 def cloud_bootcmd(shares: tuple[Share, ...]) -> list[str]:
     """cloud-init ``bootcmd`` lines mounting each share (bootcmd runs at every boot, before
     sshd, with the seed's current list; cloud-init's ``mounts:`` runs once per instance). A
-    failed mount is said on the console and in cloud-init's log."""
-    return [
-        f"mkdir -p {shlex.quote(s.mount_point)} && mount -t 9p -o {s.guest_options}"
-        f" {s.tag} {shlex.quote(s.mount_point)}"
-        f" || echo {shlex.quote(f'envdeck: mounting {s.tag} at {s.mount_point} failed')}"
-        " | tee /dev/console >&2"
-        for s in shares
+    failed mount is said on the console and noted in :data:`MOUNT_ERRORS` with mount's words."""
+    if not shares:
+        return []
+    errors = shlex.quote(MOUNT_ERRORS)
+    lines = [
+        "modprobe -q 9pnet_virtio; modprobe -q 9p;"
+        f" mkdir -p {shlex.quote(os.path.dirname(MOUNT_ERRORS))} && : > {errors}"
     ]
+    for s in shares:
+        point = shlex.quote(s.mount_point)
+        said = shlex.quote(f"envdeck: mounting {s.tag} at {s.mount_point} failed: ")
+        lines.append(
+            f"if ! err=$( {{ mkdir -p {point} && mount -t 9p -o {s.guest_options}"
+            f" {s.tag} {point}; }} 2>&1 ); then err=$(printf %s \"$err\" | tr '\\n\\t' '  ');"
+            f" printf '%s\\t%s\\n' {s.tag} \"$err\" >> {errors};"
+            f' echo {said}"$err" | tee /dev/console >&2; fi'
+        )
+    return lines
+
+
+def mount_problems(mounts: tuple[Mount, ...], check_output: str) -> list[str]:
+    """What is wrong with each of the instance's mounts, from :data:`CHECK_COMMAND`'s output:
+    one line per share the guest has not mounted (which one, and mount's words when the guest
+    noted them); empty when all are mounted."""
+    table, _, noted = check_output.partition(ERRORS_MARK + "\n")
+    mounted = set()
+    for line in table.splitlines():
+        fields = line.split(" ")
+        if len(fields) >= 3 and fields[2] == "9p":
+            mounted.add((_unescape(fields[0]), _unescape(fields[1])))
+    why: dict[str, str] = {}
+    for line in noted.splitlines():
+        tag, _, said = line.partition("\t")
+        why[tag] = said.strip()
+    problems = []
+    for i, mount in enumerate(mounts):
+        tag = tag_of(i)
+        if (tag, mount.mount_point) in mounted:
+            continue
+        said = visible(why.get(tag) or "not in the guest's mount table")
+        if _NO_9P in said:
+            said += f" ({_NO_9P_HINT})"
+        problems.append(f"{mount.location} is not mounted at {mount.mount_point} ({tag}): {said}")
+    return problems
+
+
+def tag_of(index: int) -> str:
+    """The 9p mount tag of the instance's ``index``-th mount."""
+    return f"mount{index}"
+
+
+def _unescape(field: str) -> str:
+    """A /proc/mounts field as the path it names (space, tab, newline, backslash are octal)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
