@@ -68,3 +68,38 @@ def test_tiny_guest_mounts_writable_and_read_only_folders(envdeck_home: Path, tm
     finally:
         envdeck("stop", "m", timeout=180)
         kill_everything(envdeck_home)
+
+
+def test_a_mount_the_guest_cannot_make_leaves_the_instance_degraded_with_why(
+    envdeck_home: Path, tmp_path: Path
+):
+    """The mount point is a file in the guest (/etc/hostname): rcS notes what mount said, the
+    agent reads it over SSH, and the instance is degraded naming that share; the good one works."""
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    (good / "seen.txt").write_text("seen\n")
+    spec = tmp_path / "f.yaml"
+    spec.write_text(
+        "template: tiny\n"
+        "mounts:\n"
+        f"  - location: {good}\n    mountPoint: /mnt/good\n"
+        f"  - location: {bad}\n    mountPoint: /etc/hostname\n"
+    )
+    try:
+        envdeck("create", "f", "-f", str(spec), check=True, timeout=900)
+        started = envdeck("start", "f", timeout=900)
+        assert started.returncode == 1, started.stdout + started.stderr
+        row = list_json()["f"]
+        assert row["state"] == "degraded"
+        reason = row["reason"]
+        assert reason.startswith("mounts failed in the guest: ")
+        assert f"{bad} is not mounted at /etc/hostname (mount1): " in reason
+        assert "/mnt/good" not in reason and "exists" in reason.lower()
+        assert reason in " ".join(started.stdout.split())  # said by start (wrapped there)
+        seen = envdeck("exec", "f", "--", "cat", "/mnt/good/seen.txt", check=True).stdout
+        assert seen.strip() == "seen"  # still usable, for debugging
+        assert "envdeck: mounting mount1 at /etc/hostname failed" in envdeck("logs", "f").stdout
+    finally:
+        envdeck("stop", "f", timeout=180)
+        kill_everything(envdeck_home)
