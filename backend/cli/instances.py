@@ -68,6 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--disk", type=_size, help="e.g. 2GiB")
     p.add_argument("--arch", choices=LazyChoices(CONFIG, "ARCHES"))
     p.add_argument("--accel", choices=LazyChoices(CONFIG, "ACCELS"))
+    p.add_argument(
+        "--mount-writable",
+        action="store_true",
+        help="the docker template's home mount writable (read-only by default)",
+    )
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("start", help="start an instance and follow its boot stages")
@@ -146,6 +151,7 @@ def _progress_printer() -> Any:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    from envdeck.backend.config.mounts import HOME_TEMPLATES
     from envdeck.backend.instances import api as instances
 
     if args.file and any(
@@ -154,6 +160,17 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise UserInputError(
             "-f FILE and --cpus/--memory/--disk/--arch/--accel exclude each other",
             hint="put the values in the file",
+        )
+    if args.mount_writable and args.file:
+        raise UserInputError(
+            "-f FILE and --mount-writable exclude each other",
+            hint="write 'writable: true' in the file's mounts: entries",
+        )
+    if args.mount_writable and args.template not in HOME_TEMPLATES:
+        raise UserInputError(
+            f"--mount-writable: the {args.template} template mounts nothing",
+            hint=f"use it with --template {' or '.join(HOME_TEMPLATES)}, or share folders with"
+            " mounts: in an instance file (-f)",
         )
     if args.cpus is not None and not 1 <= args.cpus <= 64:
         raise UserInputError(f"--cpus {args.cpus} is out of range", hint="use 1 to 64")
@@ -167,6 +184,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         arch=args.arch,
         accel=args.accel,
         file=args.file,
+        mount_writable=args.mount_writable,
         progress=_progress_printer(),
     )
     console.print(line(("created", "green"), f" {args.name} in {inst.root}"))

@@ -39,6 +39,11 @@ RESERVED = (
     "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root",
     "/run", "/sbin", "/sys", "/tmp", "/usr", "/var", "/data",
 )  # fmt: skip
+#: the templates that share the host user's home with the guest when the file has no mounts:
+#: (Lima's docker template does), read-only: containers see host files at the same paths
+HOME_TEMPLATES = ("docker",)
+#: the mounts: ``envdeck create --mount-writable`` adds for such a template: the home, writable
+WRITABLE_HOME = 'mounts:\n  - location: "~"\n    writable: true\n'
 _ENTRY_KEYS = dict.fromkeys(("location", "mountPoint", "writable", "sshfs", "9p", "virtiofs"), "")
 _NINEP_KEYS = dict.fromkeys(("securityModel", "protocolVersion", "msize", "cache"), "")
 _SSHFS_KEYS = dict.fromkeys(("cache", "followSymlinks", "sftpDriver"), "")
@@ -91,7 +96,7 @@ def parse_mounts(
     if "mountType" in keys:
         _mount_type(doc, keys["mountType"], warn)
     if "mounts" not in keys:
-        return ()
+        return _home_by_default(keys, user, warn)
     combined: dict[str, _Entry] = {}
     for node in doc.sequence(keys["mounts"][1], "mounts"):
         entry = _entry(doc, node, user, warn)
@@ -113,6 +118,40 @@ def parse_mounts(
             continue
         mounts.append(_mount(entry))
     return tuple(mounts)
+
+
+def _home_by_default(
+    keys: Nodes, user: GuestUser, warn: Callable[[yaml.Node, str], None]
+) -> tuple[Mount, ...]:
+    """A home-sharing template's default: the host user's home, read-only, at the same path in
+    the guest (so ``docker run -v "$PWD":/src`` sees host files). Not when that path would
+    hide one envdeck needs in the guest (as root, /root with envdeck's SSH key): one warning
+    line says so and what to do instead."""
+    template = keys.get("template")
+    if template is None or getattr(template[1], "value", None) not in HOME_TEMPLATES:
+        return ()
+    home = Path(os.path.normpath(Path.home()))
+    point = str(home)
+    why = (
+        "it is not a directory"
+        if not home.is_dir()
+        else "it would hide /root, where envdeck's SSH key is"
+        if point == "/root"
+        else "it would hide the guest user's home"
+        if point == user.home
+        else "it would hide a guest system directory"
+        if point in RESERVED
+        else None
+    )
+    if why is None:
+        return (Mount(location=home, mount_point=point),)
+    warn(
+        template[0],
+        f"template: {template[1].value} shares your home read-only, but {home} is not mounted"
+        f" ({why}); share a folder with mounts:, e.g. '- location: /srv/work'"
+        " (with 'writable: true' to write to it)",
+    )
+    return ()
 
 
 def _mount_type(

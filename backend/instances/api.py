@@ -59,24 +59,24 @@ def create(
     arch: str | None = None,
     accel: str | None = None,
     file: Path | None = None,
+    mount_writable: bool = False,
     progress: Progress | None = None,
 ) -> InstanceDir:
-    """Write the instance dir (config, keys, image, disk) atomically: all of it or nothing."""
+    """Write the instance dir (config, keys, image, disk) atomically: all of it or nothing.
+    ``mount_writable``: the template's home mount is writable (written out as its mounts:)."""
     final = InstanceDir.of(name)
     if final.config.exists():
         raise UserInputError(
             f"instance {name!r} already exists",
             hint=f"use another name, or 'envdeck delete {name}' first",
         )
-    from envdeck.backend.config import check_file, parse_config, render_config, template_defaults
+    from envdeck.backend.config import check_config, check_file, render_config, template_defaults
+    from envdeck.backend.config.mounts import WRITABLE_HOME
     from envdeck.backend.instances import files as instance_files
 
     if file is not None:
         checked = check_file(file, name=name)  # validates (bases too) before anything is written
-        cfg, text = checked.config, checked.composed  # bases merged in, as Lima keeps them
-        if progress is not None:
-            for warning in checked.warnings:
-                progress(f"warning: {warning}", None)
+        text = checked.composed  # bases merged in, as Lima keeps them
         source_dir: str | None = str(file.resolve().parent)
     else:
         defaults = template_defaults(template)
@@ -87,9 +87,13 @@ def create(
             memory_bytes=memory_bytes or defaults.memory_bytes,
             disk_bytes=disk_bytes or defaults.disk_bytes,
             accel=accel or defaults.accel,
-        )
-        cfg = parse_config(text, "<command line>")
+        ) + (WRITABLE_HOME if mount_writable else "")
+        checked = check_config(text, "<command line>")
         source_dir = None
+    cfg = checked.config
+    if progress is not None:
+        for warning in checked.warnings:
+            progress(f"warning: {warning}", None)
     instances_root = ensure_private_dir(home() / "instances")
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=instances_root))
     try:

@@ -4,6 +4,8 @@ the tiny guest's command line and a cloud image's seed."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncssh
@@ -11,7 +13,7 @@ import pytest
 import yaml
 
 from envdeck.backend.config import ConfigError, InstanceConfig, check_config, parse_config
-from envdeck.backend.config.mounts import Mount
+from envdeck.backend.config.mounts import WRITABLE_HOME, Mount
 from envdeck.backend.images import seed
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import mounts as vm_mounts
@@ -159,7 +161,90 @@ def test_cloud_seed_mounts_at_every_boot_and_keeps_the_pinned_key(tmp_path: Path
     share = vm_mounts.Share("mount0", tmp_path, mount_point="/mnt/it's here")
     text = seed.user_data("m", "ssh-ed25519 AAAA", key, bootcmd=vm_mounts.cloud_bootcmd((share,)))
     doc = yaml.safe_load(text.removeprefix("#cloud-config\n"))
-    (line,) = doc["bootcmd"]
+    first, line = doc["bootcmd"]
+    assert "modprobe -q 9pnet_virtio" in first and vm_mounts.MOUNT_ERRORS in first
     assert "mount -t 9p -o ro,trans=virtio" in line and "'/mnt/it'\"'\"'s here'" in line
+    assert f">> {vm_mounts.MOUNT_ERRORS}" in line and "/dev/console" in line
     assert doc["ssh_genkeytypes"] == [] and doc["ssh_keys"]["ed25519_private"] == key.decode()
     assert "bootcmd" not in seed.user_data("m", "ssh-ed25519 AAAA", key)
+
+
+def test_mount_problems_name_the_share_and_what_mount_said(tmp_path: Path):
+    mounts = (
+        Mount(tmp_path / "ok", "/mnt/a b"),
+        Mount(tmp_path / "file", "/etc/hostname"),
+        Mount(tmp_path / "quiet", "/mnt/q"),
+    )
+    table = (
+        "rootfs / rootfs rw 0 0\n"
+        "mount0 /mnt/a\\040b 9p ro,relatime,cache=fscache,access=client,trans=virtio 0 0\n"
+        "mount2 /mnt/other 9p ro,trans=virtio 0 0\n"  # not where it belongs
+    )
+    noted = "mount1\tmkdir: can't create directory '/etc/hostname': File exists\x1b[2J\n"
+    out = f"{table}{vm_mounts.ERRORS_MARK}\n{noted}"
+    one, two = vm_mounts.mount_problems(mounts, out)
+    assert one == (
+        f"{tmp_path / 'file'} is not mounted at /etc/hostname (mount1):"
+        " mkdir: can't create directory '/etc/hostname': File exists\\e[2J"
+    )
+    assert two.endswith("/mnt/q (mount2): not in the guest's mount table")
+    assert vm_mounts.mount_problems(mounts[:1], table + vm_mounts.ERRORS_MARK + "\n") == []
+
+
+def test_a_guest_kernel_without_9p_is_said_with_what_to_do(tmp_path: Path):
+    said = "mount0\tmount: /mnt/a: unknown filesystem type '9p'.\n"
+    (problem,) = vm_mounts.mount_problems(
+        (Mount(tmp_path, "/mnt/a"),), f"{vm_mounts.ERRORS_MARK}\n{said}"
+    )
+    assert "unknown filesystem type '9p'" in problem and "linux-image-amd64" in problem
+
+
+def test_the_docker_template_shares_the_home_read_only_at_the_same_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    checked = check_config("template: docker\n", "d.yaml")
+    assert checked.config.mounts == (Mount(home, str(home), writable=False),)
+    assert checked.warnings == ()
+    # the file's own mounts: replace the default (an empty list: nothing shared)
+    assert check_config("template: docker\nmounts: []\n", "d.yaml").config.mounts == ()
+    own = check_config(f"template: docker\nmounts:\n  - location: {tmp_path}\n", "d.yaml")
+    assert [m.location for m in own.config.mounts] == [tmp_path]
+    assert check_config("template: tiny\n", "d.yaml").config.mounts == ()
+    # create --mount-writable: the same home, writable
+    writable = check_config("template: docker\n" + WRITABLE_HOME, "d.yaml").config.mounts
+    assert writable == (Mount(home, str(home), writable=True),)
+
+
+def test_the_docker_template_as_root_does_not_hide_root_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("HOME", "/root")
+    checked = check_config("arch: x86_64\ntemplate: docker\n", "d.yaml")
+    assert checked.config.mounts == ()
+    (line,) = checked.warnings
+    assert line.startswith("d.yaml:2:1: template: docker shares your home read-only")
+    assert "/root is not mounted" in line and "envdeck's SSH key" in line
+    assert "mounts:" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--mount-writable"], "the tiny template mounts nothing"),
+        (["--template", "docker", "--mount-writable", "-f", "x.yaml"], "exclude each other"),
+    ],
+)
+def test_create_mount_writable_refuses_what_it_cannot_do(
+    envdeck_home: Path, args: list[str], words: str
+):
+    result = subprocess.run(
+        [sys.executable, "-m", "envdeck.backend.cli.main", "create", "w", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and words in result.stderr and "hint" in result.stderr.lower()
+    assert not (envdeck_home / "instances" / "w").exists()
