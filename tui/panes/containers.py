@@ -61,14 +61,25 @@ class ContainersPane(TablePane):
         Binding("slash", "filter", "Filter", show=False, id="container.filter"),
     ]
 
-    COLUMNS = ("NAME", "STATE", "CPU", "MEM", "PLATFORM", "IMAGE", "PORTS")
-    PRIORITY = (0, 1, 4, 2, 3, 6, 5)
+    COLUMNS = ("NAME", "STATE", "PLATFORM", "IMAGE", "PORTS")
+    PRIORITY = (0, 1, 2, 4, 3)
+    # While some container has resource figures: its recent CPU and memory.
+    GRAPH_COLUMNS = ("NAME", "STATE", "CPU", "MEM", "PLATFORM", "IMAGE", "PORTS")
+    GRAPH_PRIORITY = (0, 1, 4, 2, 3, 6, 5)
+    GRAPH_CELLS = (2, 3)
+    graphs = False
     note_id = "containers-empty"
 
     def on_mount(self) -> None:
         """No action under way yet."""
         super().on_mount()
         self.pending: dict[tuple[str, str], str] = {}  # (endpoint, id) → 'stopping…'
+
+    def columns(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """With the graph columns while some container has figures."""
+        if self.graphs:
+            return self.GRAPH_COLUMNS, self.GRAPH_PRIORITY
+        return self.COLUMNS, self.PRIORITY
 
     @property
     def selected(self) -> ev.ContainerInfo | None:
@@ -120,6 +131,15 @@ class ContainersPane(TablePane):
                         ),
                     )
                 )
+        self.graphs = any(
+            model.stats.values(container_subject(endpoint, cid), figure)
+            for endpoint, cid in model.containers
+            for figure in ("cpu_percent", "memory_bytes")
+        )
+        if not self.graphs:
+            rows = [
+                (k, tuple(c for i, c in enumerate(r) if i not in self.GRAPH_CELLS)) for k, r in rows
+            ]
         self.show_rows(rows)
         emulated = sum(1 for c in model.containers.values() if c.emulated)
         counts = f"({count}{f', {emulated} emulated' if emulated else ''})" if count else ""
@@ -269,12 +289,12 @@ class ContainersPane(TablePane):
         ]
         tabs: list[tuple[str, Loader | LiveTab]] = [
             ("Details", partial(fields_text, c, now=self.ctx.clock())),
+            ("Stats", partial(stats_text, self.ctx.backend, c)),
+            ("Top", partial(top_text, top)),
             (
                 "Graphs",
                 LiveTab(partial(Charts, self._history, container_subject(c.endpoint, c.id))),
             ),
-            ("Stats", partial(stats_text, self.ctx.backend, c)),
-            ("Top", partial(top_text, top)),
         ]
         self.show_screen(DetailScreen(f"container {c.name} on {c.endpoint}", tabs))
 

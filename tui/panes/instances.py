@@ -66,10 +66,22 @@ class InstancesPane(TablePane):
         Binding("slash", "filter", "Filter", show=False, id="instance.filter"),
     ]
 
-    COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "LOAD", "USED", "SSH", "UP")
-    PRIORITY = (0, 1, 3, 8, 6, 7, 2, 9, 5, 4)  # name, state, accel (emulated?), ssh port first
+    COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "SSH", "UP")
+    PRIORITY = (0, 1, 3, 6, 2, 7, 5, 4)  # name, state, accel (emulated?), ssh port first
+    # While some instance has resource figures: its recent CPU and memory in use, ahead of the
+    # configured size (no figures, no empty graph columns).
+    GRAPH_COLUMNS = ("NAME", "STATE", "ARCH", "ACCEL", "CPU", "MEM", "LOAD", "USED", "SSH", "UP")
+    GRAPH_PRIORITY = (0, 1, 3, 8, 6, 7, 2, 9, 5, 4)
+    GRAPH_CELLS = (6, 7)
+    graphs = False
     note_id = "instances-detail"
     progress_text = ""  # a create's current step
+
+    def columns(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """With the graph columns while some instance has figures."""
+        if self.graphs:
+            return self.GRAPH_COLUMNS, self.GRAPH_PRIORITY
+        return self.COLUMNS, self.PRIORITY
 
     @property
     def selected(self) -> str | None:
@@ -116,6 +128,11 @@ class InstancesPane(TablePane):
                     ),
                 )
             )
+        self.graphs = any(model.stats.values(instance_subject(n), "cpu_percent") for n, _ in rows)
+        if not self.graphs:
+            rows = [
+                (n, tuple(c for i, c in enumerate(r) if i not in self.GRAPH_CELLS)) for n, r in rows
+            ]
         fresh = self.main.row_count == 0
         shown = self.show_rows(rows)
         if fresh and rows and not self.filter_text:  # first rows: the first one not stopped
@@ -330,10 +347,10 @@ class InstancesPane(TablePane):
                 "Status",
                 partial(status_text, status, list(self.ctx.model.serial.get(name, ())), now),
             ),
-            ("Graphs", LiveTab(partial(Charts, self._history, instance_subject(name)))),
             ("Boot stages", partial(stages_text, self.ctx.model.ordered_stages(name))),
             ("Config", partial(backend.instance_config_text, name)),
             ("Commands", partial(commands_text, backend, name)),
+            ("Graphs", LiveTab(partial(Charts, self._history, instance_subject(name)))),
         ]
         self.show_screen(DetailScreen(f"instance {name}", tabs))
 

@@ -77,9 +77,14 @@ class TablePane(Pane):
         match = compile_text_filter(self.filter_text, literal_if_invalid=True)
         if match is not None:
             rows = [r for r in rows if match(" ".join(_plain(c) for c in r[1]))]
-        sync_rows(self.main, fit_columns(self.main, self.COLUMNS, self.PRIORITY, rows), self._cache)
+        columns, priority = self.columns()
+        sync_rows(self.main, fit_columns(self.main, columns, priority, rows), self._cache)
         self._share_height(len(rows))
         return len(rows)
+
+    def columns(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The columns of the rows shown now and their priority (a pane may vary them)."""
+        return self.COLUMNS, self.PRIORITY
 
     def filter_extra(self) -> str:
         """``/regex`` for the border title while a filter is on."""
