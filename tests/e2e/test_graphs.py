@@ -126,3 +126,13 @@ async def test_details_show_larger_charts_of_the_last_minutes(graphs_recording):
         text = screen_text(app)
         assert "CPU  now 98 %  min 0 %  max 98 %  (64 samples)" in text
         assert "guest memory  now 60M" in text
+
+
+def test_graphs_snapshot(snap_compare, graphs_recording: Path):
+    """The main screen with a minute of figures (deterministic: a replay played at once)."""
+    app = make_app(graphs_recording)
+
+    async def ready(pilot) -> None:
+        await played(pilot, app)
+
+    assert snap_compare(app, terminal_size=TERMINAL, run_before=ready)
