@@ -103,7 +103,7 @@ class InstancesPane(TablePane):
         model = self.ctx.model
         colours = self.ctx.colours
         now = self.ctx.clock()
-        rows = []
+        rows: list[tuple[str, tuple[Text | str, ...]]] = []
         for name in sorted(model.instances):
             s = model.instances[name]
             accel = s.accel or "-"
