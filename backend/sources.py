@@ -55,6 +55,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._queue_size = queue_size
         self.errors: list[tuple[str, BaseException]] = []
+        self._started = False
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber (drops the oldest if one falls behind)."""
@@ -66,7 +67,14 @@ class Hub:
 
     async def start(self) -> None:
         """Start every source as a task; a failing source is recorded, not fatal."""
+        self._started = True
         for source in self.sources:
+            self._tasks.append(asyncio.create_task(self._guard(source), name=source.name))
+
+    def add(self, source: Source) -> None:
+        """Add a source; it starts at once when the hub runs already (else with the others)."""
+        self.sources.append(source)
+        if self._started:
             self._tasks.append(asyncio.create_task(self._guard(source), name=source.name))
 
     async def _guard(self, source: Source) -> None:
@@ -97,6 +105,7 @@ class Hub:
             for task in pending:
                 self.errors.append((task.get_name(), TimeoutError("did not stop when cancelled")))
         self._tasks.clear()
+        self._started = False
 
     async def subscribe(self) -> AsyncGenerator[Event, None]:
         """Yield events as they arrive, until the caller stops iterating."""

@@ -114,14 +114,9 @@ class EnvdeckApp(App[int]):
         super().__init__()
         self.settings = settings if settings is not None else load_settings()
         self.notices: list[str] = list(self.settings.notices)
-        missing: set[str] = set()
-        if sources is None:
-            from envdeck.backend.live import live_sources  # (imports every source's module)
-
-            live = live_sources()
-            sources = live.sources
-            missing = live.missing
-            self.notices.extend(live.notices)
+        # The live sources are made once the first frame is up (see _start_live).
+        self._live = sources is None
+        sources = [] if sources is None else sources
         self.sources = sources
         self.hub = Hub(sources)
         replay = self.hub.replay()
@@ -135,7 +130,7 @@ class EnvdeckApp(App[int]):
             settings=self.settings,
             clock=clock or (replay.now if replay else time.time),
             readonly=readonly,
-            missing_sources=missing,
+            missing_sources=set(),
             mode_tags=[
                 t for t, on_ in (("REPLAY", replay is not None), ("READ-ONLY", readonly)) if on_
             ],
@@ -148,6 +143,9 @@ class EnvdeckApp(App[int]):
         self._reported_model_errors = 0
         self._reported_skipped = 0
         self._suspended = False
+        # Themes before the first stylesheet parse: a theme set in on_mount parses it all again.
+        self._register_themes()
+        self._apply_theme(self._requested_theme or self.settings.theme)
 
     @property
     def model(self) -> DashboardModel:
@@ -181,9 +179,7 @@ class EnvdeckApp(App[int]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        """Themes, keymap, the hub, the refresh timers."""
-        self._register_themes()
-        self._apply_theme(self._requested_theme or self.settings.theme)
+        """Keymap, the hub, the refresh timers."""
         self.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
         self._theme_changed()
         if self.settings.keymap:
@@ -198,10 +194,30 @@ class EnvdeckApp(App[int]):
         self.set_interval(1.0, self._every_second)
         self.set_interval(3.0, self._refresh_host)
         self.run_worker(self._consume(), name="hub", group="hub", exit_on_error=False)
+        if self._live:
+            first_frame = asyncio.Event()
+            self.call_after_refresh(first_frame.set)
+            self.run_worker(
+                self._start_live(first_frame), name="live", group="hub", exit_on_error=False
+            )
         self.panes[0].focus_pane()
         self.flush()
         for notice in self.notices:
             self.notify(notice, title="envdeck", severity="warning", timeout=8)
+
+    async def _start_live(self, first_frame: asyncio.Event) -> None:
+        """After the first frame: make the live sources (off the UI thread) and start each on
+        the hub as it comes; say which could not start and what the user misses."""
+        from envdeck.backend.live import start_live_sources
+
+        await first_frame.wait()
+        live = await start_live_sources(self.hub)
+        self.ctx.missing_sources.update(live.missing)
+        for notice in live.notices:
+            self.notices.append(notice)
+            self.notify(notice, title="envdeck", severity="warning", timeout=8)
+        if live.missing:
+            self.model.dirty.update(("instances", "containers", "processes"))
 
     async def _consume(self) -> None:
         """Fold every hub event into the model (cheap); panes render on the next tick."""
