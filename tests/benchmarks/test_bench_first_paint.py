@@ -21,9 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks.test_bench_processes import WINDOW, cpu_seconds
+from tests.benchmarks.test_bench_processes import (  # noqa: F401 - fixture
+    EXTRA,
+    WINDOW,
+    cpu_seconds,
+    extra_processes,
+)
 from tests.benchmarks.test_bench_tui import report
-from tests.conftest import require_tool
+from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.benchmark
 
@@ -145,10 +150,14 @@ def test_first_frame_and_first_data_vs_a_bare_textual_app(tmp_path: Path):
 
 
 def test_idle_cpu_with_an_instance_running_and_the_serial_pane_following(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    extra_processes: int,  # noqa: F811 - fixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    """Issue #14 item 5, second half: one tiny instance running, the serial pane shown."""
+    """Issue #14 item 5, second half: the same 2,000 extra processes as the idle benchmark,
+    plus one tiny instance running and the serial pane shown."""
     require_tool("tmux", "htop", "qemu-system-x86_64")
+    require(extra_processes >= EXTRA, f"{EXTRA} extra processes (got {extra_processes})")
     from tests.integration.instance_helpers import envdeck, kill_everything
 
     home = tmp_path / "home"
@@ -180,7 +189,8 @@ def test_idle_cpu_with_an_instance_running_and_the_serial_pane_following(
         kill_everything(home)
     scale = 60.0 / elapsed
     report(
-        "dashboard CPU-s per minute, one instance running, serial pane following (goal <= 0.5)",
+        f"dashboard CPU-s per minute, {extra_processes} extra processes, one instance running,"
+        " serial pane following (goal <= 0.5)",
         used["dash"] * scale,
         used["htop"] * scale,
         unit="CPU-s/min",
