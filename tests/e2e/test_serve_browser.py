@@ -133,3 +133,19 @@ async def test_E_in_a_browser_says_to_run_the_shell_in_a_terminal(
         assert app.is_running and suspended == []
     assert any("needs a real terminal" in m and "envdeck shell tiny" in m for m in said), said
     assert any("envdeck container shell arm-loop --endpoint host" in m for m in said), said
+
+
+async def test_w_in_a_browser_opens_the_forward_in_the_users_tab(
+    recording: Path, backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own browser is the wrong one: a served dashboard asks the page to open it."""
+    monkeypatch.setattr(EnvdeckApp, "is_web", property(lambda app: True))
+    app = make_app(recording, backend=backend)
+    opened: list[str] = []
+    monkeypatch.setattr(app, "open_url", lambda url, **kw: opened.append(url))
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3", "w")
+        await actions_done(app)
+    assert opened == ["http://127.0.0.1:60022/"]
+    assert not any(call[0] == "open_in_browser" for call in backend.calls)

@@ -137,7 +137,12 @@ class ForwardsPane(TablePane):
         if forward is None or forward.host.startswith("/"):
             self.warn("Select a TCP forward first.")
             return
-        self._open_url(f"http://{forward.host}/")
+        url = f"http://{forward.host}/"
+        if self.app.is_web:  # served to a browser (envdeck serve): open it in the user's tab
+            self.app.open_url(url)
+            self.notify(f"Opened {visible(url)} in a new browser tab", markup=False)
+            return
+        self._open_url(url)
 
     @work(thread=True, group="lookups", exit_on_error=False)
     def _open_url(self, url: str) -> None:
