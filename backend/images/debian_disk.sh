@@ -3,7 +3,12 @@
 # packages only: like Debian's genericcloud image, but made locally (no cloud image can be
 # downloaded everywhere). No loop devices and no mounts: every piece is built from files.
 #
-#   debian_disk.sh OUT.qcow2 [cloud|docker]
+#   debian_disk.sh OUT.qcow2 [cloud|docker] [x86_64|aarch64]
+#
+# The arch (default x86_64; also the ARCH environment variable) is the guest's: an aarch64 image
+# is debootstrapped from Debian's arm64 packages, whose maintainer scripts run on this host
+# through its qemu-aarch64 binfmt handler (flag F, registered by qemu-user-static), and it boots
+# on QEMU's virt machine with the aarch64 UEFI firmware (AAVMF).
 #
 # Variants: 'cloud' (the default) is the plain image; 'docker' adds dockerd (docker.io, with
 # containerd and runc), socat (the agent's socket forwards) and qemu-user-static for the common
@@ -12,18 +17,22 @@
 # envdeck.backend.images.docker_vm, which caches the result by the hash of this file and the
 # variant; every '==> ' line on stderr is a progress step.
 #
-# 1. rootfs: debootstrap --variant=minbase + cloud-init, openssh-server, linux-image-cloud-amd64...
+# 1. rootfs: debootstrap --variant=minbase + cloud-init, openssh-server, linux-image-cloud-ARCH...
 # 2. root.img: mkfs.ext4 -L cloudroot -d ROOTFS (used space + ~300 MiB)
-# 3. esp.img: FAT, 64 MiB, systemd-boot (host package systemd-boot-efi) + kernel + initrd
+# 3. esp.img: FAT, 64 MiB (128 on aarch64: its kernel is stored uncompressed), systemd-boot
+#    (x86_64: the host package systemd-boot-efi; aarch64: systemd-boot-efi:arm64, installed in
+#    the guest's root filesystem) + kernel + initrd
 # 4. disk.raw: GPT (sfdisk) with the ESP then the root partition, images written with dd,
 #    converted to OUT.qcow2 (atomically: built in a temp dir next to OUT, renamed at the end).
 #
-# The guest boots with root=LABEL=cloudroot on the serial console (console=ttyS0, no `quiet`).
+# The guest boots with root=LABEL=cloudroot on the serial console (console=ttyS0 on x86_64,
+# the PL011 ttyAMA0 on aarch64; no `quiet`).
 # cloud-init (NoCloud seed, volume label cidata) writes the SSH host keys: the image has none.
 # The ESP is not mounted in the guest: a kernel upgrade inside the guest does not reach it.
 #
 # Needs root. Host packages: debootstrap e2fsprogs dosfstools mtools fdisk systemd-boot-efi
-# qemu-utils (see .ci/setup.d/40-cloud-image.sh).
+# qemu-utils; for aarch64 also the qemu-aarch64 binfmt handler with flag F (qemu-user-static)
+# and arm64 enabled for apt (see .ci/setup.d/40-cloud-image.sh, 20-emulation.sh, 25-aarch64.sh).
 set -euo pipefail
 
 SUITE=bookworm
@@ -32,6 +41,7 @@ ESP_MIB=64
 ROOT_MARGIN_MIB=300
 ROOT_LABEL=cloudroot
 KERNEL_OPTIONS=""
+SERIAL=ttyS0
 SYSTEMD_BOOT=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 # Besides minbase. python3-cffi-backend: python3-cryptography (cloud-init -> python3-oauthlib)
 # depends on the virtual python3-cffi-backend-api-min/max, which debootstrap cannot resolve.
@@ -48,12 +58,28 @@ DOCKER_PACKAGES=(docker.io ca-certificates socat qemu-user-static)
 # The arches whose qemu-user-static binaries stay (Docker's platforms besides amd64 and 386, as
 # tonistiigi/binfmt installs them); the other targets' ~250 MiB are removed.
 DOCKER_EMULATED=(aarch64 arm riscv64 ppc64le s390x mips64el)
+# The same for an aarch64 guest: amd64 and 386 are the foreign ones there (arm runs natively).
+DOCKER_EMULATED_ON_AARCH64=(x86_64 i386 riscv64 ppc64le s390x mips64el)
 
 step() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'debian_disk: %s\n' "$1" >&2; exit "${2:-1}"; }
 
-[ $# -ge 1 ] && [ $# -le 2 ] && [ -n "$1" ] || die "usage: $0 OUT.qcow2 [cloud|docker]" 2
+[ $# -ge 1 ] && [ $# -le 3 ] && [ -n "$1" ] ||
+  die "usage: $0 OUT.qcow2 [cloud|docker] [x86_64|aarch64]" 2
 VARIANT="${2:-cloud}"
+GUEST_ARCH="${3:-${ARCH:-x86_64}}"
+case "$GUEST_ARCH" in
+  x86_64) DEB_ARCH=amd64 ;;
+  aarch64)
+    DEB_ARCH=arm64
+    ESP_MIB=128
+    SERIAL=ttyAMA0
+    SYSTEMD_BOOT=""  # taken from the guest's own systemd-boot-efi:arm64
+    PACKAGES=("${PACKAGES[@]/linux-image-cloud-amd64/linux-image-cloud-arm64}" systemd-boot-efi)
+    DOCKER_EMULATED=("${DOCKER_EMULATED_ON_AARCH64[@]}")
+    ;;
+  *) die "unknown arch '$GUEST_ARCH' (x86_64 or aarch64)" 2 ;;
+esac
 case "$VARIANT" in
   cloud) ;;
   docker)
@@ -79,10 +105,22 @@ need mmd mtools
 need mcopy mtools
 need sfdisk fdisk
 need qemu-img qemu-utils
-[ -r "$SYSTEMD_BOOT" ] || missing+=("$SYSTEMD_BOOT (package systemd-boot-efi)")
+[ -z "$SYSTEMD_BOOT" ] || [ -r "$SYSTEMD_BOOT" ] ||
+  missing+=("$SYSTEMD_BOOT (package systemd-boot-efi)")
+if [ "$DEB_ARCH" = arm64 ] && [ "$(dpkg --print-architecture 2>/dev/null)" != arm64 ]; then
+  # debootstrap runs the arm64 packages' scripts in the chroot: the kernel must hand arm64
+  # programs to qemu-aarch64 itself (flag F: the interpreter is opened at registration, so it
+  # need not exist inside the chroot).
+  handler=/proc/sys/fs/binfmt_misc/qemu-aarch64
+  if ! grep -q '^enabled' "$handler" 2>/dev/null || ! grep -q '^flags:.*F' "$handler"; then
+    missing+=("the qemu-aarch64 binfmt handler with flag F (package qemu-user-static)")
+  fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'debian_disk: missing: %s\n' "${missing[@]}" >&2
-  die "install them with: apt-get install debootstrap e2fsprogs dosfstools mtools fdisk systemd-boot-efi qemu-utils" 2
+  extra=""
+  [ "$DEB_ARCH" = arm64 ] && extra=" qemu-user-static binfmt-support"
+  die "install them with: apt-get install debootstrap e2fsprogs dosfstools mtools fdisk systemd-boot-efi qemu-utils$extra" 2
 fi
 
 OUT="$1"
@@ -116,10 +154,11 @@ trap 'exit 143' TERM
 START=$SECONDS
 
 # --- 1. root filesystem -------------------------------------------------------------------------
-step "debootstrap $SUITE (minbase + cloud-init, kernel, ssh; variant $VARIANT) from $MIRROR"
+step "debootstrap $SUITE $DEB_ARCH (minbase + cloud-init, kernel, ssh; variant $VARIANT) from $MIRROR"
 # In the background, in its own process group, so that a signal to this script stops it (and the
 # dpkg it runs in the chroot) at once instead of after the whole bootstrap.
-setsid -w debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" \
+setsid -w debootstrap --arch="$DEB_ARCH" --variant=minbase \
+  --include="$(IFS=,; echo "${PACKAGES[*]}")" \
   "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 </dev/null &
 DEBOOTSTRAP_PID=$!
 if ! wait "$DEBOOTSTRAP_PID"; then
@@ -195,6 +234,16 @@ fi
 KERNEL="$(ls "$ROOTFS"/boot/vmlinuz-* | sort -V | tail -n1)"
 INITRD="$ROOTFS/boot/initrd.img-${KERNEL##*/vmlinuz-}"
 [ -f "$KERNEL" ] && [ -f "$INITRD" ] || die "no kernel/initramfs in $ROOTFS/boot"
+if [ "$DEB_ARCH" = arm64 ]; then
+  # Debian's arm64 vmlinuz is a gzip of the kernel Image; the Image itself is the EFI program
+  # (EFI stub) systemd-boot starts, so the ESP gets it uncompressed.
+  SYSTEMD_BOOT="$ROOTFS/usr/lib/systemd/boot/efi/systemd-bootaa64.efi"
+  [ -r "$SYSTEMD_BOOT" ] || die "systemd-boot-efi:arm64 has no systemd-bootaa64.efi"
+  if gzip -t "$KERNEL" 2>/dev/null; then
+    gzip -dc "$KERNEL" >"$WORK/Image"
+    KERNEL="$WORK/Image"
+  fi
+fi
 
 chroot "$ROOTFS" apt-get clean
 rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/debootstrap
@@ -212,13 +261,15 @@ step "ESP: FAT ${ESP_MIB} MiB, systemd-boot + $(basename "$KERNEL")"
 export MTOOLS_SKIP_CHECK=1
 mkfs.vfat -C -n EFI "$WORK/esp.img" $((ESP_MIB * 1024)) >/dev/null
 mmd -i "$WORK/esp.img" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
-mcopy -i "$WORK/esp.img" "$SYSTEMD_BOOT" ::/EFI/BOOT/BOOTX64.EFI
+BOOT_EFI=BOOTX64.EFI
+[ "$DEB_ARCH" = arm64 ] && BOOT_EFI=BOOTAA64.EFI
+mcopy -i "$WORK/esp.img" "$SYSTEMD_BOOT" "::/EFI/BOOT/$BOOT_EFI"
 printf 'default debian.conf\ntimeout 0\n' >"$WORK/loader.conf"
 cat >"$WORK/debian.conf" <<EOF
 title   Debian GNU/Linux 12 (bookworm)
 linux   /vmlinuz
 initrd  /initrd.img
-options root=LABEL=$ROOT_LABEL rw console=ttyS0,115200$KERNEL_OPTIONS
+options root=LABEL=$ROOT_LABEL rw console=$SERIAL,115200$KERNEL_OPTIONS
 EOF
 mcopy -i "$WORK/esp.img" "$WORK/loader.conf" ::/loader/loader.conf
 mcopy -i "$WORK/esp.img" "$WORK/debian.conf" ::/loader/entries/debian.conf
