@@ -38,6 +38,8 @@ class DashboardModel:
     endpoints: dict[str, ev.EndpointStatus] = field(default_factory=dict)
     containers: dict[tuple[str, str], ev.ContainerInfo] = field(default_factory=dict)
     processes: dict[str, dict[int, ProcessRow]] = field(default_factory=dict)
+    #: bumped on every change of a host's rows: a pane showing another host need not rebuild
+    process_versions: dict[str, int] = field(default_factory=dict)
     process_summary: dict[str, dict] = field(default_factory=dict)
     processes_unavailable: dict[str, str] = field(default_factory=dict)
     serial: dict[str, deque[str]] = field(default_factory=dict)
@@ -150,11 +152,13 @@ class DashboardModel:
         if e.summary:
             self.process_summary[e.host] = e.summary
         self.processes_unavailable.pop(e.host, None)
+        self.process_versions[e.host] = self.process_versions.get(e.host, 0) + 1
         self.dirty.update(("processes", "header"))
 
     def _on_process_unavailable(self, e: ev.ProcessesUnavailable) -> None:
         self.processes_unavailable[e.host] = e.reason
         self.processes.pop(e.host, None)
+        self.process_versions[e.host] = self.process_versions.get(e.host, 0) + 1
         self.dirty.update(("processes", "header"))
 
     # --- resource figures -------------------------------------------------------------------

@@ -89,6 +89,7 @@ class ProcessesPane(Pane):
     def __init__(self, ctx: DashContext, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
         super().__init__(ctx, **kwargs)
         self.options = TreeOptions()
+        self._rows_key: tuple | None = None  # what the shown rows were built from
         self.host = "host"
         self.paused = False
 
@@ -134,7 +135,15 @@ class ProcessesPane(Pane):
             summary.set(self._summary(snapshot))
         self.query_one("#process-header", Line).set(header(self.main.cell_layout))
         if not self.paused:
-            self.main.set_rows(visible_rows(snapshot, self.options))
+            o = self.options
+            key = (
+                self.host,
+                model.process_versions.get(self.host),
+                (o.tree, o.sort, o.reverse, o.filter, o.emulated_only, frozenset(o.collapsed)),
+            )
+            if key != self._rows_key:  # (another host's diff, a stats tick: same rows)
+                self._rows_key = key
+                self.main.set_rows(visible_rows(snapshot, self.options))
         self.set_title(self._title_extra(len(snapshot)))
 
     def _summary(self, snapshot: dict[int, ProcessRow]) -> Text:
