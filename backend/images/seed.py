@@ -15,6 +15,7 @@ import asyncssh
 import pycdlib
 import yaml
 
+from envdeck.backend.config.guest_keys import GuestKeys
 from envdeck.backend.store import atomic_output
 
 #: ISO 9660 level-1 names are 8.3 upper case; Rock Ridge and Joliet carry the real names.
@@ -22,15 +23,22 @@ _ISO_NAMES = {"meta-data": "/METADATA.;1", "user-data": "/USERDATA.;1"}
 
 
 def user_data(
-    hostname: str, authorized_key: str, host_private_key: bytes, bootcmd: list[str] | None = None
+    hostname: str,
+    authorized_key: str,
+    host_private_key: bytes,
+    bootcmd: list[str] | None = None,
+    guest: GuestKeys | None = None,
+    extra_keys: tuple[str, ...] = (),
 ) -> str:
-    """#cloud-config that lets our client key in as root and installs our host key only;
-    ``bootcmd`` (shell lines run at every boot, before sshd) mounts the instance's shares."""
+    """#cloud-config that lets our client key (and ``extra_keys``: the user's own, for
+    ``ssh.loadDotSSHPubKeys``) in as root and installs our host key only; ``bootcmd`` (shell
+    lines run at every boot, before sshd) mounts the instance's shares; ``guest`` adds the
+    timezone, CA certificates and package upgrade the instance file asks for."""
     key = asyncssh.import_private_key(host_private_key)
     doc: dict[str, object] = {
         "hostname": hostname,
         "disable_root": False,  # no ssh_pwauth: setting it makes cloud-init restart sshd late
-        "ssh_authorized_keys": [authorized_key.strip()],
+        "ssh_authorized_keys": [authorized_key.strip(), *(k.strip() for k in extra_keys)],
         "ssh_deletekeys": True,
         "ssh_genkeytypes": [],
         "ssh_keys": {
@@ -40,7 +48,26 @@ def user_data(
     }
     if bootcmd:
         doc["bootcmd"] = list(bootcmd)
+    doc.update(guest_settings(guest or GuestKeys()))
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
+
+
+def guest_settings(guest: GuestKeys) -> dict[str, object]:
+    """cloud-init modules for Lima's timezone, caCerts and upgradePackages (as Lima's own
+    user-data writes them); empty when the file asks for none."""
+    settings: dict[str, object] = {}
+    if guest.timezone:
+        settings["timezone"] = guest.timezone
+    if guest.ca_certs.wanted:
+        certs: dict[str, object] = {}
+        if guest.ca_certs.remove_defaults:
+            certs["remove_defaults"] = True
+        if guest.ca_certs.certs:
+            certs["trusted"] = list(guest.ca_certs.certs)
+        settings["ca_certs"] = certs
+    if guest.upgrade_packages:  # no package_reboot_if_required: QEMU runs with -no-reboot
+        settings.update(package_update=True, package_upgrade=True)
+    return settings
 
 
 def meta_data(instance_id: str, hostname: str) -> str:

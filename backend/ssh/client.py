@@ -139,11 +139,19 @@ def openssh_options(inst: InstanceDir, port: int) -> list[str]:
 
 
 def openssh_argv(
-    inst: InstanceDir, port: int, command: list[str] | None = None, tty: bool = True
+    inst: InstanceDir,
+    port: int,
+    command: list[str] | None = None,
+    tty: bool = True,
+    *,
+    forward_agent: bool = False,
 ) -> list[str]:
-    """The OpenSSH client command for an interactive shell (host key pinned, our key only)."""
+    """The OpenSSH client command for an interactive shell (host key pinned, our key only);
+    ``forward_agent`` (Lima's ``ssh.forwardAgent``) forwards the user's SSH agent."""
     argv = ["ssh", *openssh_options(inst, port)]
     argv += ["-t"] if tty else ["-T"]
+    if forward_agent:
+        argv += ["-o", "ForwardAgent=yes"]
     argv.append("root@127.0.0.1")
     if command:
         argv += ["--", *command]

@@ -83,9 +83,10 @@ async def download(
     src: str,
     dest: Path,
     progress: Progress | None = None,
+    mode: int | None = None,
 ) -> int:
     """Copy the guest file ``src`` to ``dest`` on the host (``dest/NAME`` when ``dest`` is a
-    directory); return the bytes received."""
+    directory) with the guest file's mode, or ``mode``; return the bytes received."""
     quoted = shlex.quote(src)
     probe = await conn.run(
         f'[ -f {quoted} ] || {{ echo "not a regular file" >&2; exit 1; }}; '
@@ -96,7 +97,7 @@ async def download(
     if probe.exit_status != 0:
         raise _failed(f"reading {src}", probe, _raw(probe.stderr))
     size_text, mode_text = _raw(probe.stdout).decode().split()
-    size, mode = int(size_text), int(mode_text, 8)
+    size, mode = int(size_text), int(mode_text, 8) if mode is None else mode
     target = dest / PurePosixPath(src).name if dest.is_dir() else dest
     fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     received = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncssh
 
 from envdeck.backend.store import InstanceDir, write_atomic
@@ -32,3 +34,18 @@ def authorized_keys(inst: InstanceDir) -> str:
 def host_private_key(inst: InstanceDir) -> bytes:
     """The guest host key (OpenSSH private key format) that goes into the guest."""
     return inst.host_key.read_bytes()
+
+
+def dot_ssh_public_keys(home: Path | None = None) -> tuple[str, ...]:
+    """The user's ``~/.ssh/*.pub`` key lines (Lima's ``ssh.loadDotSSHPubKeys``), sorted by file
+    name; a file that is not an OpenSSH public key is skipped, as Lima does."""
+    folder = (home or Path.home()) / ".ssh"
+    found = []
+    for path in sorted(folder.glob("*.pub")):
+        try:
+            line = path.read_text(encoding="utf-8").strip()
+            asyncssh.import_public_key(line)
+        except (OSError, UnicodeDecodeError, ValueError, asyncssh.KeyImportError):
+            continue
+        found.append(line)
+    return tuple(found)
