@@ -253,6 +253,10 @@ def exposure_warning(host_ip: str) -> str | None:
     return f"warning: listening on {host_ip}: the port is reachable from the network"
 
 
+#: how long a guest socket forward carries one direction after the other ended (socat -t)
+HALF_CLOSED_S = 365 * 24 * 3600
+
+
 def socat_escape(value: str) -> str:
     """``value`` as one parameter of a socat address: its special characters backslash-escaped."""
     return re.sub(r"""([\\:,!'"()\[\]{}])""", r"\\\1", value)
@@ -581,8 +585,10 @@ class ForwardManager:
         if fwd.guest_socket is None:
             return await conn.open_connection("127.0.0.1", fwd.guest_port, encoding=None)
         address = "UNIX-CONNECT:" + socat_escape(fwd.guest_socket)
+        # -t: after one direction's EOF, socat keeps the other open this long (default 0.5 s):
+        # `docker run` without -i half-closes at once and reads the output for the run's length
         process = await conn.create_process(
-            f"exec socat STDIO {shlex.quote(address)}", encoding=None
+            f"exec socat -t {HALF_CLOSED_S} STDIO {shlex.quote(address)}", encoding=None
         )
         return process.stdout, process.stdin
 
