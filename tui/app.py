@@ -143,6 +143,7 @@ class EnvdeckApp(App[int]):
         self._reported_model_errors = 0
         self._reported_skipped = 0
         self._suspended = False
+        self._rendered_at: dict[str, float] = {}  # pane id -> when it last rendered
         # Themes before the first stylesheet parse: a theme set in on_mount parses it all again.
         self._register_themes()
         self._apply_theme(self._requested_theme or self.settings.theme)
@@ -304,16 +305,19 @@ class EnvdeckApp(App[int]):
             return
         self.model.dirty = set()
         with self.batch_update():
+            now = time.monotonic()
             for pane in self.panes:
                 if pane.pane_id in dirty:
                     pane.render_model()
+                    self._rendered_at[pane.pane_id] = now
             if "header" in dirty:
                 self.query_one(HostHeader).render_model()
 
     def _every_second(self) -> None:
         if self.shutting_down:
             return
-        if self.model.instances:
+        recently = time.monotonic() - self._rendered_at.get("instances", 0.0) < 0.9
+        if self.model.instances and not recently:  # (figures each second render it anyway)
             self.model.dirty.add("instances")  # uptimes
         errors = self.hub.errors
         for name, exc in errors[self._reported_errors :]:
