@@ -6,7 +6,8 @@ mount point an absolute guest path that hides nothing envdeck needs. Entries of 
 (``base:``) with the same mount point are combined as Lima does (the including file's fields
 win); the same mount point twice in one file is an error. ``mountType: 9p`` (Lima's default for
 QEMU) is what envdeck serves; ``virtiofs`` and ``reverse-sshfs`` are served over 9p too, with
-one warning line saying so.
+one warning line saying so. The docker template shares the host user's home read-only at the
+same path when the file has no ``mounts:`` (as Lima's docker template does).
 """
 
 from __future__ import annotations
