@@ -101,7 +101,7 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
         if kept and inst.disk.exists() and Path(kept).exists():
             base = Path(kept)
         else:
-            base = docker_vm.image("docker", progress)
+            base = docker_vm.image("docker", progress, cfg.arch)
     else:
         base = cloud_images.fetch(cloud_images.pick_image(cfg.images, cfg.arch), progress)
     _, vars_template = cloud_images.uefi_firmware(cfg.arch)
