@@ -21,6 +21,7 @@ from envdeck.backend.containers import contexts as docker_contexts
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.forwards.listeners import READ_TABLES, parse_listeners
 from envdeck.backend.forwards.manager import ForwardManager, guest_socket_probe
+from envdeck.backend.instances import copy_to_host, guest_settings
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.ssh import client as ssh
 from envdeck.backend.ssh.link import GuestLink
@@ -122,13 +123,19 @@ class Readiness:
             self.state.tracker.add_stage("docker ready")
         if self.cfg.mounts:
             self.state.tracker.add_stage(MOUNTED_STAGE, before="provisioning done")
+        if self.cfg.guest.copy_to_host:
+            self.state.tracker.add_stage(copy_to_host.COPIED_STAGE)
         saved = self.inst.read_state()
         await self.forwards.start(saved.get("forwards", []), saved.get("removed_forwards", []))
         self.tasks.spawn(self._poll_listeners())
+        if self.cfg.template == "tiny" and not self.state.resumed:
+            for problem in await guest_settings.apply_tiny(self.link.conn, self.cfg):
+                self.state.say("warning", f"guest setting not applied: {problem}")
         if (
             await self._check_mounts()
             and await self._provision()
             and (not self.cfg.docker or await self._wait_for_docker())
+            and await self._copy_to_host()
         ):
             self.state.tracker.reached("ready")
             if self.cfg.message:  # Lima's message:, said as the instance becomes ready
@@ -173,6 +180,23 @@ class Readiness:
         self.state.tracker.reached(
             "provisioning done", "ran the scripts" if result.ran else "nothing to run"
         )
+        return True
+
+    async def _copy_to_host(self) -> bool:
+        """copyToHost: the guest's files to the host (removed at stop when deleteOnStop); a
+        failed copy makes the instance degraded. False then."""
+        rules = self.cfg.guest.copy_to_host
+        if not rules:
+            return True
+        self.tasks.spawn(copy_to_host.delete_on_stop(self.state.exited, rules))
+        failed = await copy_to_host.copy_all(
+            self.link.conn, rules, lambda text: self.state.say("info", text)
+        )
+        if failed:
+            self.state.tracker.failed(failed)
+            self.state.set_status(state="degraded", reason=failed)
+            return False
+        self.state.tracker.reached(copy_to_host.COPIED_STAGE, f"{len(rules)} file(s)")
         return True
 
     async def _set_guest_clock(self) -> None:
@@ -279,7 +303,8 @@ class Readiness:
             if conn is not None:
                 try:
                     result = await asyncio.wait_for(conn.run(READ_TABLES, check=False), 5)
-                    await self.forwards.sync_auto(parse_listeners(str(result.stdout or "")))
+                    if not self.cfg.guest.plain:  # plain mode: no automatic forwards (Lima)
+                        await self.forwards.sync_auto(parse_listeners(str(result.stdout or "")))
                     if paths := self.forwards.guest_sockets():
                         found = await asyncio.wait_for(
                             conn.run(guest_socket_probe(paths), check=False), 5

@@ -42,7 +42,10 @@ LIMA_KEYS: dict[str, LimaKey] = {
     "memory": _honoured("guest memory"),
     "disk": _honoured("disk size"),
     "cpuType": _honoured("QEMU -cpu model per arch"),
-    "ssh": _honoured("ssh.localPort"),
+    "ssh": _honoured(
+        "localPort; forwardAgent ('envdeck shell' forwards your agent); loadDotSSHPubKeys"
+        " (your ~/.ssh/*.pub also let you in as root)"
+    ),
     "portForwards": _honoured("TCP ports and unix sockets"),
     "provision": _honoured("modes boot, dependency, data, yq, system and user"),
     "probes": _honoured("readiness scripts with their hint"),
@@ -75,21 +78,27 @@ LIMA_KEYS: dict[str, LimaKey] = {
     "tpm": _warned("envdeck gives guests no TPM"),
     "osOpts": _warned("options of non-Linux guests"),
     "firmware": _warned("envdeck boots cloud images with UEFI (OVMF) only"),
-    "plain": _warned("envdeck keeps its port forwards in plain mode"),
-    "copyToHost": _warned(
-        "files are not copied to the host at start; use 'envdeck exec NAME -- cat FILE'"
+    "plain": _honoured(
+        "Lima's plain mode: no mounts, no automatic or non-static port forwards, no agent"
+        " forwarding, no timezone; provisioning still runs"
     ),
-    "timezone": _warned("the guest keeps its image's timezone"),
-    "caCerts": _warned("certificates are not installed into the guest"),
-    "upgradePackages": _warned("guest packages are not upgraded at first boot"),
+    "copyToHost": _honoured("guest files copied to the host over SSH once the guest is ready"),
+    "timezone": _honoured("cloud images: cloud-init's timezone; the tiny guest: /etc/localtime"),
+    "caCerts": _honoured(
+        "cloud images: cloud-init's ca_certs; the tiny guest: /etc/ssl/certs/ca-certificates.crt"
+    ),
+    "upgradePackages": _honoured("cloud images upgrade their packages at first boot"),
     "propagateProxyEnv": _warned("the host's proxy variables are not copied into the guest"),
     "guestInstallPrefix": _warned("envdeck installs no guest agent (it works over SSH)"),
 }
 
-#: ssh sub-keys beyond localPort: accepted, warned when set
+#: ssh sub-keys envdeck honours besides localPort (parsed in guest_keys)
+SSH_HONOURED = {
+    "loadDotSSHPubKeys": "~/.ssh/*.pub also go into the guest's authorized_keys (root)",
+    "forwardAgent": "'envdeck shell' forwards your SSH agent (ssh -A)",
+}
+#: ssh sub-keys beyond those: accepted, warned when set
 SSH_WARNED = {
-    "loadDotSSHPubKeys": "envdeck logs in with the instance's own key only",
-    "forwardAgent": "'envdeck shell' does not forward the SSH agent",
     "forwardX11": "'envdeck shell' does not forward X11",
     "forwardX11Trusted": "'envdeck shell' does not forward X11",
     "overVsock": "envdeck reaches sshd through a QEMU port forward",

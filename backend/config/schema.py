@@ -22,11 +22,12 @@ import psutil
 import yaml
 
 from envdeck.backend.arch import host_arch
-from envdeck.backend.config import compose, yq
+from envdeck.backend.config import compose, guest_keys, yq
 from envdeck.backend.config.errors import ConfigError
 from envdeck.backend.config.lima_keys import (
     LIMA_KEYS,
     LIMA_VERSION,
+    SSH_HONOURED,
     SSH_WARNED,
     asks_for_something,
     version_tuple,
@@ -157,6 +158,7 @@ class InstanceConfig:
     param: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     user: GuestUser | None = None
     mounts: tuple[Mount, ...] = field(default_factory=tuple)  # host folders over 9p
+    guest: guest_keys.GuestKeys = field(default_factory=guest_keys.GuestKeys)  # plain, copyToHost..
 
     @property
     def docker(self) -> bool:
@@ -414,6 +416,7 @@ _FORWARD_KEYS = dict.fromkeys(
         "guestSocket",
         "hostSocket",
         "guestIP",
+        "static",  # plain mode keeps these (guest_keys)
     ),
     "",
 )
@@ -836,9 +839,8 @@ class _Checker:
                 self.honoured.append(f"{key}: {info.why if info else ENVDECK_KEYS[key]}")
             elif asks_for_something(_plain(value_node)):
                 self.warn(key_node, f"{key}: ignored: {info.why}")
-        if "copyToHost" in keys:
-            self._check_variables(keys["copyToHost"][1])
         values["mounts"] = parse_mounts(doc, keys, user or default_user(), self.warn)
+        values["guest"] = guest_keys.parse(doc, keys, values, self.warn, self.base_dir)
         config = InstanceConfig(**values)
         image = config.images[0] if config.images else None
         return Checked(
@@ -917,15 +919,6 @@ class _Checker:
             doc.resolve = _resolver(self.name, params, GuestUser(name, uid, home), {})
             home = doc.template(keys["home"], "user.home")
         return GuestUser(name, uid, home, shell)
-
-    def _check_variables(self, node: yaml.Node) -> None:
-        """Expand every string under ``node`` once, so an unknown variable is an error."""
-        if isinstance(node, yaml.ScalarNode) and "{{" in str(node.value):
-            self.doc.template(node, "a template value")
-        for child in node.value if isinstance(node, yaml.SequenceNode) else ():
-            self._check_variables(child)
-        for _, child in node.value if isinstance(node, yaml.MappingNode) else ():
-            self._check_variables(child)
 
     def _values(self, keys: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, Any]:
         doc = self.doc
@@ -1031,13 +1024,13 @@ class _Checker:
 
     def _ssh(self, node: yaml.Node, values: dict[str, Any]) -> None:
         doc = self.doc
-        ssh = doc.mapping(node, "ssh", {"localPort": "", **SSH_WARNED})
+        ssh = doc.mapping(node, "ssh", {"localPort": "", **SSH_HONOURED, **SSH_WARNED})
         for key, (key_node, value_node) in ssh.items():
             if compose.is_null(value_node):
                 continue
             if key == "localPort":
                 values["ssh_local_port"] = doc.integer(value_node, "ssh.localPort", 0, 65535)
-            elif doc.boolean(value_node, f"ssh.{key}"):
+            elif key in SSH_WARNED and doc.boolean(value_node, f"ssh.{key}"):
                 self.warn(key_node, f"ssh.{key}: ignored: {SSH_WARNED[key]}")
 
 

@@ -341,10 +341,11 @@ def _require_running(name: str) -> tuple[InstanceDir, int]:
 
 def shell_argv(name: str, command: list[str] | None = None) -> list[str]:
     """The OpenSSH command for an interactive shell in the guest (host key pinned)."""
+    from envdeck.backend.instances.guest_settings import forwards_agent
     from envdeck.backend.ssh.client import openssh_argv
 
     inst, port = _require_running(name)
-    return openssh_argv(inst, port, command)
+    return openssh_argv(inst, port, command, forward_agent=forwards_agent(inst))
 
 
 def qemu_argv(name: str) -> list[str]:

@@ -122,6 +122,8 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
                 sshkeys.authorized_keys(inst),
                 sshkeys.host_private_key(inst),
                 bootcmd=vm_mounts.cloud_bootcmd(vm_mounts.shares_for(cfg, inst)),
+                guest=cfg.guest,
+                extra_keys=sshkeys.dot_ssh_public_keys() if cfg.guest.load_dot_ssh_pub_keys else (),
             ),
         },
     )

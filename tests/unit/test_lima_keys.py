@@ -43,11 +43,6 @@ WARNED = {
     "tpm": "tpm: true\n",
     "osOpts": "osOpts:\n  windows:\n    x: 1\n",
     "firmware": "firmware:\n  legacyBIOS: true\n",
-    "plain": "plain: true\n",
-    "copyToHost": "copyToHost:\n  - guest: /etc/x\n    host: '{{.Dir}}/x'\n",
-    "timezone": "timezone: Asia/Tokyo\n",
-    "caCerts": "caCerts:\n  certs: [x]\n",
-    "upgradePackages": "upgradePackages: true\n",
     "propagateProxyEnv": "propagateProxyEnv: true\n",
     "guestInstallPrefix": "guestInstallPrefix: /opt\n",
 }
@@ -120,12 +115,13 @@ def test_a_newer_minimum_lima_version_is_a_warning():
     assert "99.0.0" in line and "envdeck follows Lima" in line
 
 
-def test_ssh_keys_beyond_local_port_are_warned():
+def test_ssh_keys_beyond_those_honoured_are_warned():
     checked = check_config(
-        "ssh:\n  localPort: 0\n  forwardAgent: true\n  loadDotSSHPubKeys: false\n", "l.yaml"
+        "ssh:\n  localPort: 0\n  forwardAgent: true\n  forwardX11: true\n", "l.yaml"
     )
     (line,) = checked.warnings
-    assert line.startswith("l.yaml:3:3: ssh.forwardAgent: ignored")
+    assert line.startswith("l.yaml:4:3: ssh.forwardX11: ignored")
+    assert checked.config.guest.forward_agent
 
 
 # --- variables -------------------------------------------------------------------------------
