@@ -987,7 +987,7 @@ class _Checker:
                 if not _PARAM_NAME.fullmatch(key):
                     raise doc.fail(key_node, f"env name {key!r}", "letters, digits and _")
         if values.get("template") == "docker":
-            _docker_template(doc, keys, values)
+            _docker_template(values)
         return values
 
     def _images(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], values: dict[str, Any]) -> None:
@@ -1034,18 +1034,10 @@ class _Checker:
                 self.warn(key_node, f"ssh.{key}: ignored: {SSH_WARNED[key]}")
 
 
-def _docker_template(
-    doc: _Doc, keys: dict[str, tuple[yaml.Node, yaml.Node]], values: dict[str, Any]
-) -> None:
-    """The docker template: an x86_64 guest (its image is built for that), larger defaults, and
-    the guest's docker socket forwarded to docker.sock unless a rule forwards it already."""
-    if values.get("arch", "x86_64") != "x86_64":
-        raise doc.fail(
-            keys["arch"][1],
-            f"the docker template is built for x86_64, not {values['arch']}"
-            " (foreign-arch containers run in it through qemu-user-static)",
-            "remove arch: (or set arch: x86_64)",
-        )
+def _docker_template(values: dict[str, Any]) -> None:
+    """The docker template: an x86_64 or aarch64 guest (its image is built for either), larger
+    defaults, and the guest's docker socket forwarded to docker.sock unless a rule forwards it
+    already."""
     for name, value in DOCKER_DEFAULTS.items():
         values.setdefault(name, value)
     rules = values.get("port_forwards", ())
