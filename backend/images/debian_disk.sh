@@ -17,7 +17,8 @@
 # envdeck.backend.images.docker_vm, which caches the result by the hash of this file and the
 # variant; every '==> ' line on stderr is a progress step.
 #
-# 1. rootfs: debootstrap --variant=minbase + cloud-init, openssh-server, linux-image-cloud-ARCH...
+# 1. rootfs: debootstrap --variant=minbase + cloud-init, openssh-server, linux-image-ARCH (the
+#    generic kernel: Debian's cloud kernels are built without 9p, which mounts: need)...
 # 2. root.img: mkfs.ext4 -L cloudroot -d ROOTFS (used space + ~300 MiB)
 # 3. esp.img: FAT, 64 MiB (128 on aarch64: its kernel is stored uncompressed), systemd-boot
 #    (x86_64: the host package systemd-boot-efi; aarch64: systemd-boot-efi:arm64, installed in
@@ -47,7 +48,7 @@ SYSTEMD_BOOT=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 # depends on the virtual python3-cffi-backend-api-min/max, which debootstrap cannot resolve.
 PACKAGES=(
   cloud-init python3-cffi-backend cloud-guest-utils
-  linux-image-cloud-amd64 initramfs-tools
+  linux-image-amd64 initramfs-tools
   systemd-sysv udev dbus libpam-systemd
   openssh-server sudo
   ifupdown isc-dhcp-client netbase iproute2
@@ -75,7 +76,7 @@ case "$GUEST_ARCH" in
     ESP_MIB=128
     SERIAL=ttyAMA0
     SYSTEMD_BOOT=""  # taken from the guest's own systemd-boot-efi:arm64
-    PACKAGES=("${PACKAGES[@]/linux-image-cloud-amd64/linux-image-cloud-arm64}" systemd-boot-efi)
+    PACKAGES=("${PACKAGES[@]/linux-image-amd64/linux-image-arm64}" systemd-boot-efi)
     DOCKER_EMULATED=("${DOCKER_EMULATED_ON_AARCH64[@]}")
     ;;
   *) die "unknown arch '$GUEST_ARCH' (x86_64 or aarch64)" 2 ;;
