@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -128,6 +129,14 @@ def test_shell_into_the_tiny_guest_and_back(envdeck_home: Path, tmp_path: Path):
         try:
             tmux.wait_for("shelltest", timeout=30)
             tmux.wait_for("ready", timeout=60)
+            # The graphs (issue #15): QEMU's CPU as a sparkline with its percent in the row,
+            # filled in by the live figures within a few seconds.
+            graph = re.compile(r"│ shelltest .*[▁▂▃▄▅▆▇█]+ +\d+%")
+            deadline = time.monotonic() + 20
+            while not graph.search(screen := tmux.screen()):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"no CPU sparkline in the instance's row:\n{screen}")
+                time.sleep(0.5)
             tmux.keys("1", "E")
             tmux.run("send-keys", "-t", "t", "echo guest-$((6*7)) $(uname -n)", "Enter")
             screen = tmux.wait_for("guest-42", timeout=60)
