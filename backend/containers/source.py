@@ -16,6 +16,14 @@ unreachable with the reason, and the watcher retries every ``retry_max`` seconds
 recovers by itself. While unreachable, rows already emitted are kept (shown greyed by the UI);
 the next full list replaces them. Blocking SDK calls run in threads, never on the event loop.
 
+An ``instance:NAME`` endpoint is a socket forward over SSH, which cannot tell a paused guest (the
+stream just hangs) or a lost SSH connection (each connection is cut) from a dead daemon. Its
+watcher also follows the instance's status through the agent (:mod:`instance_follow`): a paused
+or stopping instance ends the session and reads "instance paused" until its next status (no
+dialling a frozen guest), a failed connection is explained by the instance's state ("instance
+degraded: SSH connection to the guest lost; reconnecting"), and the watcher reconnects as soon
+as the instance is ready again.
+
 The one-off operations (list, actions, logs, shell, stats) live in :mod:`containers_actions`
 and are re-exported here.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from envdeck.backend.containers.actions import (
@@ -43,6 +52,7 @@ from envdeck.backend.containers.endpoints import (
     unreachable_reason,
 )
 from envdeck.backend.containers.event_stream import EventStream
+from envdeck.backend.containers.instance_follow import InstanceFollower
 from envdeck.backend.containers.platform import PlatformCache, normalize_arch
 from envdeck.backend.containers.rows import plan_batch, to_info
 from envdeck.backend.events import ContainerInfo, ContainerRemoved, EndpointStatus
@@ -83,14 +93,30 @@ class EndpointWatcher:
         self._native: str | None = None
         self._shown: dict[str, tuple] = {}  # id -> what was last emitted for it
         self._status: tuple[bool, str | None] | None = None
+        self._wake = asyncio.Event()  # set on each status change of the endpoint's instance
+        self._interrupt: Callable[[tuple[str, Any]], None] | None = None  # ends the session
+        self._instance = (
+            InstanceFollower(endpoint.name.split(":", 1)[1], self._instance_changed, retry_max)
+            if endpoint.name.startswith("instance:")
+            else None
+        )
         self.list_requests = 0  # how many list requests were made (tests, benchmarks)
         self.connections = 0  # how many times the endpoint was reached
 
     async def run(self) -> None:
         """Connect, follow, report, retry; forever (cancel to stop)."""
+        follower = None
+        if self._instance is not None:
+            follower = asyncio.create_task(self._instance.run(), name=f"{self.endpoint.name}:agent")
         delay = 0.25
         try:
             while True:
+                self._wake.clear()
+                held = self._instance.held() if self._instance else None
+                if held is not None:  # a frozen guest: say so, wait for its next status
+                    self._set_status(False, held)
+                    await self._wake.wait()
+                    continue
                 connected = False
                 try:
                     connected, reason = await self._session()
@@ -98,13 +124,29 @@ class EndpointWatcher:
                     raise
                 except Exception as exc:  # noqa: BLE001 - any failure: report, retry
                     reason = unreachable_reason(self.endpoint, exc)
+                if self._instance is not None:
+                    reason = self._instance.held() or self._instance.reason() or reason
                 self._set_status(False, reason)
                 delay = 0.25 if connected else min(delay * 2, self._retry_max)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):  # (an instance status change: at once)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+    def _instance_changed(self) -> None:
+        """The instance's status changed: end a session its paused guest would hang, and cut
+        the retry wait short (back: reconnect now; degraded: report why)."""
+        self._wake.set()
+        held = self._instance.held() if self._instance else None
+        if held is not None and self._interrupt is not None:
+            self._interrupt(("end", held))
 
     def _set_status(self, reachable: bool, reason: str | None) -> None:
         if self._status == (reachable, reason):
@@ -161,6 +203,7 @@ class EndpointWatcher:
             queue.put_nowait,
             version=self._client.api.api_version,
         ).start()
+        self._interrupt = queue.put_nowait
         try:
             async with asyncio.timeout(self._subscribe_timeout):
                 tag, payload = await queue.get()
@@ -187,6 +230,7 @@ class EndpointWatcher:
                 if ended is not None:
                     return True, ended
         finally:
+            self._interrupt = None
             await stream.aclose()
 
     async def _apply(self, batch: list[tuple[str, Any]]) -> str | None:
