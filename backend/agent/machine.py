@@ -162,13 +162,16 @@ class Machine:
     def _spec(self, accel: str, ssh_port: int) -> MachineSpec:
         shares = vm_mounts.shares_for(self.cfg, self.inst)
         if self.cfg.boots_disk:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
-            code, _ = cloud_images.uefi_firmware(self.cfg.arch)
+            firmware = None  # firmware.legacyBIOS: QEMU's SeaBIOS
+            if not self.cfg.guest.legacy_bios:
+                code, _ = cloud_images.uefi_firmware(self.cfg.arch)
+                firmware = (code, self.inst.efi_vars)
             boot: dict[str, Any] = dict(
                 kernel=None,
                 initrd=None,
                 cmdline="",
                 disk=self.inst.disk,
-                firmware=(code, self.inst.efi_vars),
+                firmware=firmware,
                 seed=self.inst.seed,
             )
         else:

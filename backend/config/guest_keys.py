@@ -16,7 +16,7 @@ import getpass
 import os
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,7 @@ class GuestKeys:
     upgrade_packages: bool = False
     plain: bool = False
     copy_to_host: tuple[CopyRule, ...] = ()
+    legacy_bios: bool = False  # firmware.legacyBIOS: an x86_64 disk image boots with SeaBIOS
 
 
 def parse(
@@ -103,6 +104,8 @@ def parse(
             else ()
         ),
     )
+    if "firmware" in keys:
+        guest = replace(guest, legacy_bios=_legacy_bios(doc, keys["firmware"], values, warn))
     if guest.upgrade_packages and tiny:
         raise doc.fail(
             keys["upgradePackages"][1],
@@ -113,6 +116,34 @@ def parse(
     if plain:
         guest = _plain_mode(guest, keys, values, warn)
     return guest
+
+
+def _legacy_bios(
+    doc: _Doc, nodes: tuple[yaml.Node, yaml.Node], values: dict[str, Any], warn: Warn
+) -> bool:
+    """``firmware.legacyBIOS``: honoured for x86_64 disk images (QEMU's SeaBIOS instead of
+    OVMF); Lima ignores it on aarch64, and the tiny guest boots its kernel with no firmware."""
+    key_node, node = nodes
+    if compose.is_null(node):
+        return False
+    if not isinstance(node, yaml.MappingNode):
+        raise doc.fail(node, "firmware must be a mapping", "e.g. firmware: {legacyBIOS: true}")
+    legacy = False
+    for sub_key, value in node.value:
+        name = getattr(sub_key, "value", None)
+        if name == "legacyBIOS":
+            legacy = not compose.is_null(value) and doc.boolean(value, "firmware.legacyBIOS")
+        else:
+            warn(sub_key, f"firmware.{name}: ignored: envdeck uses the firmware Debian packages")
+    if not legacy:
+        return False
+    if values.get("arch", "x86_64") != "x86_64":
+        warn(key_node, "firmware.legacyBIOS: ignored on aarch64 (UEFI only there, as in Lima)")
+        return False
+    if not values.get("images") and values.get("template") != "docker":
+        warn(key_node, "firmware.legacyBIOS: ignored: this guest's kernel is booted directly")
+        return False
+    return True
 
 
 def _ssh_flags(doc: _Doc, keys: Nodes) -> dict[str, bool]:

@@ -77,7 +77,9 @@ LIMA_KEYS: dict[str, LimaKey] = {
     "additionalDisks": _warned("envdeck attaches one disk per instance"),
     "tpm": _warned("envdeck gives guests no TPM"),
     "osOpts": _warned("options of non-Linux guests"),
-    "firmware": _warned("envdeck boots cloud images with UEFI (OVMF) only"),
+    "firmware": _honoured(
+        "legacyBIOS: x86_64 disk images boot with QEMU's SeaBIOS instead of UEFI (OVMF)"
+    ),
     "plain": _honoured(
         "Lima's plain mode: no mounts, no automatic or non-static port forwards, no agent"
         " forwarding, no timezone; provisioning still runs"

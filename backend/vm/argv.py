@@ -75,7 +75,7 @@ def build_argv(
 ) -> list[str]:
     """The full QEMU argv for ``spec`` (no shell quoting needed: pass it to exec); with
     ``incoming`` (a migration URI), QEMU loads a saved machine from it instead of booting."""
-    argv = _uefi_argv(spec, binary) if spec.firmware is not None else _kernel_argv(spec, binary)
+    argv = _disk_argv(spec, binary) if spec.kernel is None else _kernel_argv(spec, binary)
     return argv + ["-incoming", incoming] if incoming else argv
 
 
@@ -135,17 +135,21 @@ def _head(spec: MachineSpec, binary: str | None, machine: str) -> list[str]:
     ]
 
 
-def _uefi_argv(spec: MachineSpec, binary: str | None) -> list[str]:
-    """A cloud image: UEFI firmware on the arch's PCIe machine boots the disk; PCI virtio
+def _disk_argv(spec: MachineSpec, binary: str | None) -> list[str]:
+    """A cloud image: UEFI firmware (or, with no ``firmware``, QEMU's own SeaBIOS on x86_64:
+    Lima's ``firmware.legacyBIOS``) on the arch's PCIe machine boots the disk; PCI virtio
     devices; the seed as a disk."""
-    assert spec.firmware is not None and spec.disk is not None
-    code, variables = spec.firmware
-    argv = [
-        *_head(spec, binary, UEFI_MACHINES[spec.arch]),
-        "-drive",
-        f"if=pflash,format=raw,unit=0,readonly=on,file={opt_value(code)}",
-        "-drive",
-        f"if=pflash,format=raw,unit=1,file={opt_value(variables)}",
+    assert spec.disk is not None
+    argv = [*_head(spec, binary, UEFI_MACHINES[spec.arch])]
+    if spec.firmware is not None:
+        code, variables = spec.firmware
+        argv += [
+            "-drive",
+            f"if=pflash,format=raw,unit=0,readonly=on,file={opt_value(code)}",
+            "-drive",
+            f"if=pflash,format=raw,unit=1,file={opt_value(variables)}",
+        ]
+    argv += [
         "-chardev",
         f"socket,id=ser0,path={opt_value(spec.serial_socket)},server=on,wait=on",
         "-serial",

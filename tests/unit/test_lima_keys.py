@@ -42,7 +42,6 @@ WARNED = {
     "additionalDisks": "additionalDisks: [data]\n",
     "tpm": "tpm: true\n",
     "osOpts": "osOpts:\n  windows:\n    x: 1\n",
-    "firmware": "firmware:\n  legacyBIOS: true\n",
     "propagateProxyEnv": "propagateProxyEnv: true\n",
     "guestInstallPrefix": "guestInstallPrefix: /opt\n",
 }
