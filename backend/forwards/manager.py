@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+
 from envdeck.backend.config import PortForwardRule
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.events import Event, ForwardRemoved, ForwardStatus
@@ -617,8 +619,8 @@ class ForwardManager:
                         fwd.bytes_in += len(data)
                     self._dirty.add(fwd.key)
                     await dst.drain()
-            except (ConnectionError, OSError):
-                pass
+            except (ConnectionError, OSError, asyncssh.Error):
+                pass  # (SSH lost: asyncssh's ConnectionLost) this connection is over
             finally:
                 with contextlib.suppress(Exception):
                     if dst.can_write_eof():
