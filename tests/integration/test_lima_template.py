@@ -1,8 +1,8 @@
 """A Lima user's instance file end to end: ``base:`` from a local templates folder (through
 LIMA_TEMPLATES_PATH) whose image template lists several arches with sha512 digests, the x86_64
 entry being the locally built cloud image served over loopback HTTP; provision modes system,
-user and data; a probe that fails once then passes; a ``{{.Dir}}`` hostSocket forward; the
-message printed. And the bad inputs: each one error, exit 2, nothing written.
+user and data; a probe that fails once then passes; a ``{{.Dir}}`` hostSocket forward; a
+writable mount; the message printed. And the bad inputs: each one error, exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ provision:
     #!/usr/bin/python3
     import os, socket, sys, threading
     s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[2].split(":", 1)[1])
+    s.connect(sys.argv[-1].split(":", 1)[1])  # socat [-t N] - UNIX-CONNECT:PATH
     def up():
         while data := os.read(0, 65536):
             s.sendall(data)
@@ -95,6 +95,10 @@ probes:
     echo first try fails
     exit 1
   hint: the probe should pass on its second try
+mounts:
+- location: "@SHARED@"
+  mountPoint: /mnt/shared
+  writable: true
 portForwards:
 - guestSocket: /run/envdeck-echo.sock
   hostSocket: "{{.Dir}}/sock/echo.sock"
@@ -151,8 +155,11 @@ def test_a_lima_shaped_instance_boots_provisions_probes_and_forwards(
     folder = tmp_path / "project"
     folder.mkdir()
     (folder / "common.yaml").write_text("ssh:\n  loadDotSSHPubKeys: false\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "from-host").write_text("host-wrote-this\n")
     spec = folder / "lima.yaml"
-    spec.write_text(INSTANCE)
+    spec.write_text(INSTANCE.replace("@SHARED@", str(shared)))
     checked = envdeck("validate", str(spec), check=True)
     assert "cloud image http://127.0.0.1:" in checked.stdout
     assert "mountTypesUnsupported: ignored" in checked.stderr
@@ -185,6 +192,10 @@ def test_a_lima_shaped_instance_boots_provisions_probes_and_forwards(
             envdeck("forwards", "lima", "--json").stdout,
         )
         assert not (folder / "{{.Dir}}").exists()
+        # mounts: the host folder, writable, at its mountPoint (9p)
+        assert guest("cat", "/mnt/shared/from-host") == "host-wrote-this"
+        guest("sh", "-c", "echo guest-wrote-this > /mnt/shared/from-guest")
+        assert (shared / "from-guest").read_text() == "guest-wrote-this\n"
     finally:
         envdeck("stop", "lima", timeout=180)
         kill_everything(envdeck_home)
