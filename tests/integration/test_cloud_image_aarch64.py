@@ -51,6 +51,9 @@ def served(aarch64_cloud_image: Path, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+# Building the image on a fresh machine (arm64 debootstrap through qemu-user) takes ~15 min,
+# counted against this test's timeout (its fixture runs in the test's setup).
+@pytest.mark.timeout(3600)
 def test_aarch64_cloud_image_boots_on_virt_with_our_seed_and_keys(
     envdeck_home: Path,
     tmp_path: Path,
