@@ -59,11 +59,12 @@ class InstanceFollower:
     async def run(self) -> None:
         """Follow the agent's status events; reconnect every ``retry`` s while it is away."""
         from envdeck.backend.agent.client import AgentClient
-        from envdeck.backend.agent.protocol import AgentError, AgentUnavailable
 
         sock = InstanceDir.of(self.name).agent_sock
         while True:
-            with contextlib.suppress(AgentUnavailable, AgentError, OSError):
+            # Any failure (no agent, a broken reply) means: status unknown, try again later; a
+            # stale "paused" would hold the watcher for good.
+            with contextlib.suppress(Exception):
                 client = await AgentClient.connect(sock)
                 try:
                     self._set(await client.subscribe(backlog=0))

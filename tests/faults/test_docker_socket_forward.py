@@ -73,6 +73,8 @@ def test_the_docker_socket_forward_dies_and_comes_back(
         for name in ("keeper", "victim"):
             docker(*CTX, "run", "-d", "--name", name, amd64, "sleep", "600")
         asyncio.run(_scenario(amd64))
+        agent_log = (envdeck_home / "instances" / "dev" / "agent.log").read_text()
+        assert "Traceback" not in agent_log  # the cut connections ended quietly
     finally:
         envdeck("stop", "dev", timeout=180)
         kill_everything(envdeck_home)
