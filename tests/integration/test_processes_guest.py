@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envdeck.backend.events import ProcessDiff, ProcessesUnavailable
+from envdeck.backend.events import ProcessDiff, ProcessesUnavailable, ResourceStats
 from envdeck.backend.processes.guest import GuestProcessSource
 from envdeck.backend.ssh import client as ssh
 from envdeck.backend.store import InstanceDir
@@ -71,7 +71,7 @@ async def test_guest_source_over_ssh_then_unavailable_when_ssh_goes(guest):
     try:
         for _ in range(100):
             await asyncio.sleep(0.1)
-            if len(events) >= 2:
+            if sum(isinstance(e, ProcessDiff) for e in events) >= 2:
                 break
         conn.close()
         await conn.wait_closed()
@@ -83,9 +83,13 @@ async def test_guest_source_over_ssh_then_unavailable_when_ssh_goes(guest):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert isinstance(events[0], ProcessDiff) and events[0].full and events[0].added
-    assert isinstance(events[1], ProcessDiff) and not events[1].full
-    assert isinstance(events[-1], ProcessesUnavailable) and events[-1].host == guest
+    # The walk's own figures (the guest's memory) come as ResourceStats between the diffs.
+    stats = [e for e in events if isinstance(e, ResourceStats)]
+    assert any("guest_memory_bytes" in f for e in stats for f in e.figures), stats
+    procs = [e for e in events if not isinstance(e, ResourceStats)]
+    assert isinstance(procs[0], ProcessDiff) and procs[0].full and procs[0].added
+    assert isinstance(procs[1], ProcessDiff) and not procs[1].full
+    assert isinstance(procs[-1], ProcessesUnavailable) and procs[-1].host == guest
 
 
 def test_cli_kill_in_the_guest(guest):
