@@ -120,10 +120,13 @@ def test_seed_carries_our_keys_and_nothing_generated(tmp_path: Path):
     )  # the volume label cloud-init looks for
 
 
-def test_uefi_argv_boots_the_disk_with_the_seed():
-    spec = MachineSpec(
+def disk_spec(arch: str = "x86_64", firmware_code: str | None = "/fw/CODE.fd") -> MachineSpec:
+    """A cloud image's machine: its disk, its seed, UEFI firmware unless ``firmware_code`` is
+    None (firmware.legacyBIOS: QEMU's SeaBIOS)."""
+    firmware = (Path(firmware_code), Path("/i/efivars.fd")) if firmware_code else None
+    return MachineSpec(
         name="c",
-        arch="x86_64",
+        arch=arch,
         accel="tcg",
         cpus=2,
         memory_bytes=1 << 30,
@@ -134,10 +137,13 @@ def test_uefi_argv_boots_the_disk_with_the_seed():
         qmp_socket=Path("/i/qmp.sock"),
         ssh_port=40022,
         disk=Path("/i/disk.qcow2"),
-        firmware=(Path("/fw/CODE.fd"), Path("/i/efivars.fd")),
+        firmware=firmware,
         seed=Path("/i/cidata.iso"),
     )
-    argv = build_argv(spec)
+
+
+def test_uefi_argv_boots_the_disk_with_the_seed():
+    argv = build_argv(disk_spec())
     joined = " ".join(argv)
     assert "-kernel" not in argv and argv[argv.index("-M") + 1] == "q35"
     assert argv[0] == "qemu-system-x86_64" and argv[argv.index("-cpu") + 1] == "max"
@@ -148,23 +154,7 @@ def test_uefi_argv_boots_the_disk_with_the_seed():
 
 
 def test_uefi_argv_of_an_aarch64_guest_is_virt_with_pci_devices():
-    spec = MachineSpec(
-        name="a",
-        arch="aarch64",
-        accel="tcg",
-        cpus=2,
-        memory_bytes=1 << 30,
-        kernel=None,
-        initrd=None,
-        cmdline="",
-        serial_socket=Path("/i/serial.sock"),
-        qmp_socket=Path("/i/qmp.sock"),
-        ssh_port=40022,
-        disk=Path("/i/disk.qcow2"),
-        firmware=(Path("/usr/share/AAVMF/AAVMF_CODE.fd"), Path("/i/efivars.fd")),
-        seed=Path("/i/cidata.iso"),
-    )
-    argv = build_argv(spec)
+    argv = build_argv(disk_spec("aarch64", "/usr/share/AAVMF/AAVMF_CODE.fd"))
     assert argv[0] == "qemu-system-aarch64" and argv[argv.index("-M") + 1] == "virt"
     assert argv[argv.index("-cpu") + 1] == "cortex-a57"
     assert "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd" in argv
@@ -226,3 +216,10 @@ def test_efi_vars_are_a_private_copy_grown_to_the_pflash_size(tmp_path: Path):
     with big.open("rb") as f:
         assert f.read(4096) == template.read_bytes() and not f.read().strip(b"\0")
     assert big.stat().st_blocks * 512 < 1 << 20  # the zeros are a hole
+
+
+def test_legacy_bios_argv_boots_the_disk_with_seabios():
+    argv = build_argv(disk_spec(firmware_code=None))  # what the agent passes for legacyBIOS
+    assert argv[argv.index("-M") + 1] == "q35" and "-kernel" not in argv
+    assert not any(a.startswith("if=pflash") for a in argv)  # QEMU's default BIOS: SeaBIOS
+    assert "virtio-blk-pci,drive=disk0,bootindex=0" in argv
