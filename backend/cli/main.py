@@ -126,15 +126,21 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def open_dashboard(args: argparse.Namespace) -> int:
-    """Open the Textual dashboard (imported lazily: the backend never imports Textual)."""
+def dashboard_module(name: str) -> Any:
+    """``envdeck.tui.NAME``, imported lazily (the backend never imports Textual); one clear
+    error, naming what is missing, when this build has no dashboard."""
     try:
-        tui = importlib.import_module("envdeck.tui.app")
+        return importlib.import_module(f"envdeck.tui.{name}")
     except ModuleNotFoundError as exc:
         raise EnvdeckError(
-            "the dashboard is not available in this build",
+            f"the dashboard is not available in this build (no module {exc.name})",
             hint="use the CLI commands ('envdeck --help')",
         ) from exc
+
+
+def open_dashboard(args: argparse.Namespace) -> int:
+    """Open the Textual dashboard."""
+    tui = dashboard_module("app")
     return int(tui.run_dashboard(theme=args.theme, readonly=args.readonly) or 0)
 
 

@@ -4,9 +4,6 @@ a token printed with the URL. Binds 127.0.0.1 unless told otherwise with ``--all
 from __future__ import annotations
 
 import argparse
-import importlib
-
-from envdeck.backend.errors import EnvdeckError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +32,9 @@ def port_number(text: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        web = importlib.import_module("envdeck.tui.web")
-    except ModuleNotFoundError as exc:
-        raise EnvdeckError(
-            "the dashboard is not available in this build",
-            hint="use the CLI commands ('envdeck --help')",
-        ) from exc
+    from envdeck.backend.cli.main import dashboard_module
+
+    web = dashboard_module("web")
     return int(
         web.serve(
             args.host,
