@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from envdeck.backend.sources import Hub, Source
+
+if TYPE_CHECKING:
+    from envdeck.backend.stats.sampler import StatsSampler
 
 
 def _instances() -> Source:
@@ -60,29 +64,33 @@ class LiveSources:
     notices: list[str]
 
 
-def make_source(live: LiveSource, found: LiveSources) -> Source | None:
-    """Make one live source, or note in ``found`` why it cannot start (and return None)."""
+def make_source(live: LiveSource, found: LiveSources, sampler: StatsSampler) -> Source | None:
+    """Make one live source, seen by ``sampler`` (see :mod:`envdeck.backend.stats.tap`), and
+    add it to ``found``; or note in ``found`` why it cannot start (and return None)."""
+    from envdeck.backend.stats.tap import Tapped
+
     try:
-        return live.make()
+        source: Source = Tapped(live.make(), sampler)
     except ModuleNotFoundError as exc:
         found.missing.add(live.feeds)
         found.notices.append(f"{live.missed}: needs {exc.name} (not installed)")
+        return None
     except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
         found.missing.add(live.feeds)
         found.notices.append(f"{live.missed}: failed to start: {exc}")
-    return None
+        return None
+    found.sources.append(source)
+    return source
 
 
 def live_sources() -> LiveSources:
     """Make every live source; explain each one that cannot start."""
-    from envdeck.backend.stats.tap import tap_sources
+    from envdeck.backend.stats.sampler import StatsSampler
 
     found = LiveSources([], set(), [])
+    sampler = StatsSampler()
     for live in LIVE_SOURCES:
-        source = make_source(live, found)
-        if source is not None:
-            found.sources.append(source)
-    found.sources = tap_sources(found.sources)
+        make_source(live, found, sampler)
     return found
 
 
@@ -94,14 +102,11 @@ async def start_live_sources(hub: Hub) -> LiveSources:
     for the slower imports.
     """
     from envdeck.backend.stats.sampler import StatsSampler
-    from envdeck.backend.stats.tap import Tapped
 
     found = LiveSources([], set(), [])
     sampler = StatsSampler()
     for live in LIVE_SOURCES:
-        source = await asyncio.to_thread(make_source, live, found)
+        source = await asyncio.to_thread(make_source, live, found, sampler)
         if source is not None:
-            tapped = Tapped(source, sampler)
-            found.sources.append(tapped)
-            hub.add(tapped)
+            hub.add(source)
     return found

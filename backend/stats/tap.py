@@ -31,9 +31,3 @@ class Tapped:
     def __getattr__(self, name: str) -> Any:
         # Capabilities (poke) are the inner source's.
         return getattr(self.inner, name)
-
-
-def tap_sources(sources: list[Source], sampler: StatsSampler | None = None) -> list[Source]:
-    """The same sources, each seen by one shared sampler."""
-    sampler = sampler if sampler is not None else StatsSampler()
-    return [Tapped(source, sampler) for source in sources]
