@@ -18,35 +18,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envdeck.backend.config.mounts import Mount
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.text import visible
 
 if TYPE_CHECKING:
     from envdeck.backend.config import InstanceConfig
-    from envdeck.backend.config.mounts import Mount
     from envdeck.backend.store import InstanceDir
 
 
 @dataclass(frozen=True)
 class Share:
-    """One host directory exported to the guest."""
+    """One of the instance's mounts, exported to the guest under a tag."""
 
     tag: str  # the 9p mount tag (at most 31 bytes)
-    host_path: Path
-    writable: bool = False
-    security_model: str = "none"  # QEMU fsdev security_model: none | mapped-xattr | passthrough
-    mount_point: str = ""  # where the guest mounts it
-    msize: int = 128 << 10
-    protocol_version: str = "9p2000.L"
-    cache: str = "fscache"
+    host_path: Path  # the mount's location, symlinks resolved when the instance starts
+    mount: Mount
+
+    @property
+    def writable(self) -> bool:
+        return self.mount.writable
+
+    @property
+    def mount_point(self) -> str:
+        """Where the guest mounts it."""
+        return self.mount.mount_point
 
     @property
     def guest_options(self) -> str:
         """The guest's ``mount -o`` options (``ro`` on read-only shares as well)."""
-        mode = "rw" if self.writable else "ro"
+        m = self.mount
+        mode = "rw" if m.writable else "ro"
         return (
-            f"{mode},trans=virtio,version={self.protocol_version},msize={self.msize},"
-            f"cache={self.cache}"
+            f"{mode},trans=virtio,version={m.protocol_version},msize={m.msize},cache={m.cache_mode}"
         )
 
 
@@ -59,7 +63,7 @@ def mount_argv(shares: tuple[Share, ...], pci: bool) -> list[str]:
     argv: list[str] = []
     for i, share in enumerate(shares):
         path = opt_value(share.host_path)
-        fsdev = f"local,id=fs{i},path={path},security_model={share.security_model}"
+        fsdev = f"local,id=fs{i},path={path},security_model={share.mount.security_model}"
         if not share.writable:
             fsdev += ",readonly=on"
         argv += ["-fsdev", fsdev, "-device", f"{device},fsdev=fs{i},mount_tag={share.tag}"]
@@ -78,18 +82,7 @@ def shares_for(cfg: InstanceConfig, inst: InstanceDir) -> tuple[Share, ...]:
                 f"the mount location {mount.location} of {inst.name!r} is not a directory now",
                 hint=f"create it, or remove it from mounts: in {inst.config}",
             )
-        shares.append(
-            Share(
-                tag=tag_of(i),
-                host_path=real,
-                writable=mount.writable,
-                security_model=mount.security_model,
-                mount_point=mount.mount_point,
-                msize=mount.msize,
-                protocol_version=mount.protocol_version,
-                cache=mount.cache_mode,
-            )
-        )
+        shares.append(Share(tag=tag_of(i), host_path=real, mount=mount))
     return tuple(shares)
 
 

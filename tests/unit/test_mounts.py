@@ -158,7 +158,7 @@ def test_shares_resolve_a_symlinked_location_and_keep_tags_stable(tmp_path: Path
 
 def test_cloud_seed_mounts_at_every_boot_and_keeps_the_pinned_key(tmp_path: Path):
     key = asyncssh.generate_private_key("ssh-ed25519").export_private_key()
-    share = vm_mounts.Share("mount0", tmp_path, mount_point="/mnt/it's here")
+    share = vm_mounts.Share("mount0", tmp_path, Mount(tmp_path, "/mnt/it's here"))
     text = seed.user_data("m", "ssh-ed25519 AAAA", key, bootcmd=vm_mounts.cloud_bootcmd((share,)))
     doc = yaml.safe_load(text.removeprefix("#cloud-config\n"))
     first, line = doc["bootcmd"]
