@@ -28,6 +28,14 @@ STATS_PANE = {"instance": "instances", "container": "containers"}  # who draws a
 
 
 @dataclass
+class ProcessChanges:
+    """Which rows of a host changed in place, and which of their fields, since last taken."""
+
+    pids: set[int] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+
+
+@dataclass
 class DashboardModel:
     """Everything the panes render, keyed the way events identify things."""
 
@@ -37,9 +45,13 @@ class DashboardModel:
     forwards: dict[str, dict[str, ev.ForwardStatus]] = field(default_factory=dict)
     endpoints: dict[str, ev.EndpointStatus] = field(default_factory=dict)
     containers: dict[tuple[str, str], ev.ContainerInfo] = field(default_factory=dict)
+    #: per host, pid -> row; a row is updated in place (the process pane keeps references)
     processes: dict[str, dict[int, ProcessRow]] = field(default_factory=dict)
-    #: bumped on every change of a host's rows: a pane showing another host need not rebuild
-    process_versions: dict[str, int] = field(default_factory=dict)
+    #: per host: bumped when rows come or go (or the host's rows start over), not when only
+    #: values of rows change (those are in ``process_changes``)
+    process_shapes: dict[str, int] = field(default_factory=dict)
+    process_changes: dict[str, ProcessChanges] = field(default_factory=dict)
+    reshapes: int = 0  # (a shape number is never reused, even for a host forgotten and back)
     process_summary: dict[str, dict] = field(default_factory=dict)
     processes_unavailable: dict[str, str] = field(default_factory=dict)
     serial: dict[str, deque[str]] = field(default_factory=dict)
@@ -104,6 +116,8 @@ class DashboardModel:
             self.serial_times,
             self.serial_pending,
             self.processes,
+            self.process_shapes,
+            self.process_changes,
             self.process_summary,
             self.processes_unavailable,
         ):
@@ -140,26 +154,41 @@ class DashboardModel:
 
     def _on_process_diff(self, e: ev.ProcessDiff) -> None:
         table = self.processes.setdefault(e.host, {})
+        reshaped = e.full or bool(e.added) or bool(e.removed)
         if e.full:
             table.clear()
-        for row in e.added:
-            table[row["pid"]] = row
-        for row in e.changed:
-            old = table.get(row["pid"])
-            table[row["pid"]] = {**old, **row} if old else row
-        for pid in e.removed:
+        for pid in e.removed:  # (first: a reused pid is in removed and added)
             table.pop(pid, None)
+        for row in e.added:
+            table[row["pid"]] = row.copy()  # (our own copy: changes are applied in place)
+        changes = self.process_changes.setdefault(e.host, ProcessChanges())
+        for row in e.changed:
+            pid = row["pid"]
+            old = table.get(pid)
+            if old is None:
+                table[pid] = row.copy()
+                reshaped = True
+                continue
+            changes.fields.update(k for k, v in row.items() if old.get(k) != v)
+            changes.pids.add(pid)
+            old.update(row)
+        if reshaped:
+            self._reshaped(e.host)
         if e.summary:
             self.process_summary[e.host] = e.summary
         self.processes_unavailable.pop(e.host, None)
-        self.process_versions[e.host] = self.process_versions.get(e.host, 0) + 1
         self.dirty.update(("processes", "header"))
 
     def _on_process_unavailable(self, e: ev.ProcessesUnavailable) -> None:
         self.processes_unavailable[e.host] = e.reason
         self.processes.pop(e.host, None)
-        self.process_versions[e.host] = self.process_versions.get(e.host, 0) + 1
+        self._reshaped(e.host)
         self.dirty.update(("processes", "header"))
+
+    def _reshaped(self, host: str) -> None:
+        self.reshapes += 1
+        self.process_shapes[host] = self.reshapes
+        self.process_changes.pop(host, None)  # (whoever shows the rows builds them again)
 
     # --- resource figures -------------------------------------------------------------------
 
@@ -173,6 +202,10 @@ class DashboardModel:
             self.dirty.add(STATS_PANE.get(kind, "header"))
 
     # --- queries for panes ----------------------------------------------------------------
+
+    def take_process_changes(self, host: str) -> ProcessChanges:
+        """The in-place changes of ``host``'s rows since the last call (or its last reshape)."""
+        return self.process_changes.pop(host, None) or ProcessChanges()
 
     def take_serial(self, instance: str) -> list[str]:
         """Lines of ``instance`` that arrived since the last call (for batched writes)."""

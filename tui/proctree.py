@@ -16,6 +16,7 @@ from envdeck.backend.processes import view
 from envdeck.backend.processes.model import ProcessRow
 from envdeck.backend.processes.view import (
     DESCENDING_BY_DEFAULT,
+    SORT_FIELDS,
     SORT_ORDER,
     Predicate,
     RowFilter,
@@ -31,6 +32,7 @@ __all__ = [
     "command_text",
     "compile_filter",
     "descendants",
+    "repaint_only",
     "summarize",
     "visible_rows",
 ]
@@ -58,6 +60,16 @@ class TreeOptions:
     filter: str = ""
     emulated_only: bool = False
     collapsed: set[int] = field(default_factory=set)
+
+
+#: what a scan changes in a row without moving it, unless the rows are sorted by it (the tree,
+#: the filter and highlight rules read none of these)
+VALUE_FIELDS = frozenset({"cpu_percent", "rss_bytes", "state"})
+
+
+def repaint_only(fields: set[str], options: TreeOptions) -> bool:
+    """True when rows whose ``fields`` changed keep their lines: repainting those is enough."""
+    return fields <= VALUE_FIELDS - SORT_FIELDS.get(options.sort, frozenset())
 
 
 def compile_filter(text: str) -> Predicate | None:

@@ -42,6 +42,14 @@ SORT_KEYS: dict[str, Callable[[ProcessRow], Any]] = {
     "mem": lambda r: r.get("rss_bytes") or 0,
     "command": command_text,
 }
+#: the row fields each sort key reads (a change elsewhere cannot move a row)
+SORT_FIELDS: dict[str, frozenset[str]] = {
+    "pid": frozenset({"pid"}),
+    "user": frozenset({"user"}),
+    "cpu": frozenset({"cpu_percent"}),
+    "mem": frozenset({"rss_bytes"}),
+    "command": frozenset({"emulated", "cmdline", "name"}),
+}
 SORT_ORDER = list(SORT_KEYS)
 DESCENDING_BY_DEFAULT = frozenset({"cpu", "mem"})
 

@@ -6,6 +6,8 @@ import pytest
 
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.processes.view import (
+    SORT_FIELDS,
+    SORT_KEYS,
     RowFilter,
     command_text,
     compile_filter,
@@ -106,3 +108,25 @@ def test_command_text_is_what_is_shown():
     assert command_text(ROWS[3]) == "busybox sleep 9"
     assert command_text(ROWS[5]) == "[kworker/0:1]"
     assert command_text(ROWS[4]) == "sshd: root@pts/0"
+
+
+@pytest.mark.parametrize("sort", list(SORT_KEYS))
+def test_a_sort_key_reads_only_its_sort_fields(sort: str):
+    """The process pane keeps its order when only other fields changed: that must be true."""
+    other = {
+        "pid": 99,
+        "ppid": 7,
+        "depth": 4,
+        "name": "other",
+        "cmdline": ["other", "-x"],
+        "user": "nobody",
+        "container": "c",
+        "container_id": "c" * 64,
+        "emulated": EMU,
+        "cpu_percent": 12.5,
+        "rss_bytes": 1 << 30,
+        "state": "R",
+    }
+    for original in ROWS:
+        changed = other | {k: v for k, v in original.items() if k in SORT_FIELDS[sort]}
+        assert SORT_KEYS[sort](changed) == SORT_KEYS[sort](original)

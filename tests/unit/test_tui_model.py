@@ -134,3 +134,30 @@ def test_an_event_class_without_a_handler_is_an_error_not_silence():
     model.apply(Renamed())
     model.apply(Renamed())
     assert model.errors == ["no handler for event Renamed (instance.renamed)"] and not model.dirty
+
+
+def test_a_value_change_updates_the_row_in_place_and_is_taken_once():
+    model = fresh()
+    model.apply(ev.ProcessDiff(host="host", full=True, added=[{"pid": 1, "cpu_percent": 0.0}]))
+    row, shape = model.processes["host"][1], model.process_shapes["host"]
+    model.apply(ev.ProcessDiff(host="host", changed=[{"pid": 1, "cpu_percent": 3.0}]))
+    assert model.processes["host"][1] is row and row["cpu_percent"] == 3.0
+    assert model.process_shapes["host"] == shape
+    changes = model.take_process_changes("host")
+    assert changes.pids == {1} and changes.fields == {"cpu_percent"}
+    assert not model.take_process_changes("host").pids
+
+
+def test_rows_that_come_or_go_reshape_and_shapes_are_never_reused():
+    model = fresh()
+    added = {"pid": 1, "cpu_percent": 0.0}
+    model.apply(ev.ProcessDiff(host="tiny", full=True, added=[added]))
+    assert model.processes["tiny"][1] is not added  # (the model's own copy: changed in place)
+    first = model.process_shapes["tiny"]
+    model.apply(ev.ProcessDiff(host="tiny", changed=[{"pid": 1, "cpu_percent": 1.0}]))
+    model.apply(ev.ProcessDiff(host="tiny", removed=[1]))
+    assert model.process_shapes["tiny"] > first and not model.take_process_changes("tiny").pids
+    second = model.process_shapes["tiny"]
+    model.forget_instance("tiny")
+    model.apply(ev.ProcessDiff(host="tiny", full=True, added=[{"pid": 1}]))
+    assert model.process_shapes["tiny"] > second

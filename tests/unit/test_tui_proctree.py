@@ -7,6 +7,7 @@ from envdeck.tui.proctree import (
     command_text,
     compile_filter,
     descendants,
+    repaint_only,
     summarize,
     visible_rows,
 )
@@ -130,3 +131,12 @@ def test_a_parent_loop_still_shows_every_process_once():
 def test_collapsed_descendants_are_not_re_added_as_roots():
     rows = visible_rows(PROCS, TreeOptions(collapsed={1}))
     assert pids(rows) == [1]
+
+
+def test_values_that_move_no_row_only_repaint():
+    by_pid = TreeOptions()
+    assert repaint_only({"cpu_percent", "rss_bytes", "state"}, by_pid)
+    assert not repaint_only({"cpu_percent", "ppid"}, by_pid)  # (a new parent: another place)
+    assert not repaint_only({"cmdline"}, by_pid)  # (the filter and highlight rules read it)
+    assert not repaint_only({"cpu_percent"}, TreeOptions(sort="cpu"))
+    assert repaint_only({"cpu_percent"}, TreeOptions(sort="mem"))

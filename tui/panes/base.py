@@ -37,6 +37,7 @@ class Pane(Vertical):
         super().__init__(**kwargs)
         self.ctx = ctx
         self._shown: dict[str, tuple] = {}
+        self._title: str | None = None
 
     def on_mount(self) -> None:
         """Show the pane number in the border title (``1`` focuses pane 1)."""
@@ -45,7 +46,9 @@ class Pane(Vertical):
     def set_title(self, extra: str = "") -> None:
         """Border title: ``[N] Title  extra`` (``extra`` may quote data: shown as text)."""
         title = f"[{self.number}] {self.title}" + (f"  {extra}" if extra else "")
-        self.border_title = Text(visible(title))
+        if title != self._title:  # (setting it repaints the whole pane, children and all)
+            self._title = title
+            self.border_title = Text(visible(title))
 
     @property
     def main(self) -> Widget:

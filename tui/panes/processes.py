@@ -27,6 +27,7 @@ from ..proctree import (
     TreeOptions,
     command_text,
     descendants,
+    repaint_only,
     summarize,
     visible_rows,
 )
@@ -135,16 +136,28 @@ class ProcessesPane(Pane):
             summary.set(self._summary(snapshot))
         self.query_one("#process-header", Line).set(header(self.main.cell_layout))
         if not self.paused:
-            o = self.options
-            key = (
-                self.host,
-                model.process_versions.get(self.host),
-                (o.tree, o.sort, o.reverse, o.filter, o.emulated_only, frozenset(o.collapsed)),
-            )
-            if key != self._rows_key:  # (another host's diff, a stats tick: same rows)
-                self._rows_key = key
-                self.main.set_rows(visible_rows(snapshot, self.options))
+            self._update_rows(snapshot)
         self.set_title(self._title_extra(len(snapshot)))
+
+    def _update_rows(self, snapshot: dict[int, ProcessRow]) -> None:
+        """Build the lines again when rows came, went or may move (or an option changed); when
+        only values that move nothing changed, repaint just those rows' lines on screen."""
+        o = self.options
+        key = (
+            self.host,
+            self.ctx.model.process_shapes.get(self.host),
+            (o.tree, o.sort, o.reverse, o.filter, o.emulated_only, frozenset(o.collapsed)),
+        )
+        changes = self.ctx.model.take_process_changes(self.host)
+        if key != self._rows_key or not repaint_only(changes.fields, o):
+            self._rows_key = key
+            self.main.set_rows(visible_rows(snapshot, o))
+            return
+        view = self.main  # (its rows are the model's, updated in place: repaint is enough)
+        top = view.scroll_offset.y
+        for index in range(top, min(top + view.size.height, len(view.rows))):
+            if view.rows[index].row["pid"] in changes.pids:
+                view.refresh_line(index)
 
     def _summary(self, snapshot: dict[int, ProcessRow]) -> Text:
         count, emulated_cpu, total_cpu = summarize(snapshot)
@@ -273,6 +286,9 @@ class ProcessesPane(Pane):
     def action_pause(self) -> None:
         """Freeze the list (the model keeps updating underneath)."""
         self.paused = not self.paused
+        if self.paused:  # a still picture: the model updates its rows in place
+            self.main.set_rows([line._replace(row=line.row.copy()) for line in self.main.rows])
+        self._rows_key = None
         self._changed()
 
     def action_next_host(self) -> None:
