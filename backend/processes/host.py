@@ -393,15 +393,25 @@ class ProcessSource:
         self.host = host
         self.interval = interval
         self.scanner = HostScanner(host)
+        self._primed: Snapshot | None = None
+
+    def prime(self) -> None:
+        """Take the first scan now, in the caller's thread (the dashboard does while Textual
+        builds its screen): :meth:`run` emits it at once instead of scanning first."""
+        self._primed = self.scanner.scan()
 
     async def run(self, emit: Emit) -> None:
         """Scan in a worker thread each interval until cancelled; never overlaps scans."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        prev: Snapshot | None = None
+        prev, self._primed = self._primed, None
         unavailable = False
         try:
+            if prev is not None:
+                emit(diff(None, prev))
+                age = time.monotonic() - prev.clock if prev.clock is not None else 0.0
+                await asyncio.sleep(max(0.0, self.interval - age))
             while True:
                 started = loop.time()
                 try:
