@@ -9,7 +9,9 @@ stats sampler (``backend.stats``), whose resource figures follow the events they
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,7 +36,9 @@ def _containers() -> Source:
 def _processes() -> Source:
     from envdeck.backend.processes.host import ProcessSource
 
-    return ProcessSource(interval=1.0)
+    source = ProcessSource(interval=1.0)
+    source.prime()  # (a few ms) its first rows go out the moment it runs
+    return source
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ class LiveSource:
 
 
 #: in the order they start: the process tree first (its rows are the first data a user sees;
-#: its module is cheap), then instances (asyncssh) and containers (the docker SDK)
+#: its module is cheap, and it takes its first scan when made), then instances (asyncssh) and
+#: containers (the docker SDK)
 LIVE_SOURCES = (
     LiveSource("processes", "the process tree", _processes),
     LiveSource("instances", "instances and serial logs", _instances),
@@ -94,19 +99,42 @@ def live_sources() -> LiveSources:
     return found
 
 
-async def start_live_sources(hub: Hub) -> LiveSources:
-    """Make the live sources and start each on ``hub`` as soon as it exists.
+class LiveStart:
+    """The dashboard's live sources, made off the UI thread from the moment it starts.
 
-    Each is made in a worker thread (their modules import asyncssh and the docker SDK, ~0.2 s
-    in all), so a dashboard paints its first frame and its first process rows without waiting
-    for the slower imports.
+    The process tree comes first: a thread started here imports it and takes its first scan
+    while Textual builds the screen, so its rows can be in the first frame. The others import
+    asyncssh and the docker SDK (~0.2 s that holds the GIL): :meth:`start_rest` makes them
+    once the caller has shown those rows.
     """
-    from envdeck.backend.stats.sampler import StatsSampler
 
-    found = LiveSources([], set(), [])
-    sampler = StatsSampler()
-    for live in LIVE_SOURCES:
-        source = await asyncio.to_thread(make_source, live, found, sampler)
+    def __init__(self) -> None:
+        self.found = LiveSources([], set(), [])
+        self._first: Future[tuple[Source | None, StatsSampler]] = Future()
+        threading.Thread(target=self._make_first, name="envdeck-live-first", daemon=True).start()
+
+    def _make_first(self) -> None:
+        try:
+            from envdeck.backend.stats.sampler import StatsSampler
+
+            sampler = StatsSampler()
+            self._first.set_result((make_source(LIVE_SOURCES[0], self.found, sampler), sampler))
+        except BaseException as exc:  # (handed to whoever awaits the first source)
+            self._first.set_exception(exc)
+
+    async def start_first(self, hub: Hub) -> bool:
+        """Start the first source on ``hub`` as soon as it exists; False if it could not."""
+        source, _sampler = await asyncio.wrap_future(self._first)
         if source is not None:
             hub.add(source)
-    return found
+        return source is not None
+
+    async def start_rest(self, hub: Hub) -> LiveSources:
+        """Make the other sources, each in a worker thread, and start each on ``hub`` as it
+        comes; what started, what the missing ones feed and why they are missing."""
+        _source, sampler = await asyncio.wrap_future(self._first)
+        for live in LIVE_SOURCES[1:]:
+            source = await asyncio.to_thread(make_source, live, self.found, sampler)
+            if source is not None:
+                hub.add(source)
+        return self.found

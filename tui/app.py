@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from envdeck.backend import store
 from envdeck.backend.api import Backend, LiveBackend, ReplayBackend
+from envdeck.backend.live import LiveStart
 from envdeck.backend.recording import ReplaySource
 from envdeck.backend.sources import Hub, Source
 from envdeck.backend.text import visible
@@ -60,6 +61,7 @@ from .widgets.header import HostHeader
 from .widgets.procview import ProcessView
 
 REFRESH_HZ = 15
+FIRST_ROWS_WAIT = 2.0  # s the slower live sources wait for the process rows to be on screen
 PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 
@@ -114,8 +116,8 @@ class EnvdeckApp(App[int]):
         super().__init__()
         self.settings = settings if settings is not None else load_settings()
         self.notices: list[str] = list(self.settings.notices)
-        # The live sources are made once the first frame is up (see _start_live).
-        self._live = sources is None
+        # The live sources are made off the UI thread from now on (see _start_live).
+        self._live = LiveStart() if sources is None else None
         sources = [] if sources is None else sources
         self.sources = sources
         self.hub = Hub(sources)
@@ -144,6 +146,8 @@ class EnvdeckApp(App[int]):
         self._reported_skipped = 0
         self._suspended = False
         self._rendered_at: dict[str, float] = {}  # pane id -> when it last rendered
+        self._first_frame = asyncio.Event()
+        self._rows_shown = asyncio.Event()  # the first process rows (or why none) are on screen
         # Themes before the first stylesheet parse: a theme set in on_mount parses it all again.
         self._register_themes()
         self._apply_theme(self._requested_theme or self.settings.theme)
@@ -194,30 +198,32 @@ class EnvdeckApp(App[int]):
         self.set_interval(1 / REFRESH_HZ, self.flush)
         self.set_interval(1.0, self._every_second)
         self.set_interval(3.0, self._refresh_host)
+        self.call_after_refresh(self._first_frame.set)
         self.run_worker(self._consume(), name="hub", group="hub", exit_on_error=False)
-        if self._live:
-            first_frame = asyncio.Event()
-            self.call_after_refresh(first_frame.set)
+        if self._live is not None:
             self.run_worker(
-                self._start_live(first_frame), name="live", group="hub", exit_on_error=False
+                self._start_live(self._live), name="live", group="hub", exit_on_error=False
             )
         self.panes[0].focus_pane()
         self.flush()
         for notice in self.notices:
             self.notify(notice, title="envdeck", severity="warning", timeout=8)
 
-    async def _start_live(self, first_frame: asyncio.Event) -> None:
-        """After the first frame: make the live sources (off the UI thread) and start each on
-        the hub as it comes; say which could not start and what the user misses."""
-        from envdeck.backend.live import start_live_sources
-
-        await first_frame.wait()
-        live = await start_live_sources(self.hub)
-        self.ctx.missing_sources.update(live.missing)
-        for notice in live.notices:
+    async def _start_live(self, live: LiveStart) -> None:
+        """Start the process tree as soon as its first scan is taken (its rows may make the
+        first frame); once they are on screen, make the other live sources (off the UI thread)
+        and start each on the hub as it comes; say which could not start and what the user
+        misses."""
+        if await live.start_first(self.hub):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rows_shown.wait(), FIRST_ROWS_WAIT)
+        await self._first_frame.wait()
+        found = await live.start_rest(self.hub)
+        self.ctx.missing_sources.update(found.missing)
+        for notice in found.notices:
             self.notices.append(notice)
             self.notify(notice, title="envdeck", severity="warning", timeout=8)
-        if live.missing:
+        if found.missing:
             self.model.dirty.update(("instances", "containers", "processes"))
 
     async def _consume(self) -> None:
@@ -230,9 +236,15 @@ class EnvdeckApp(App[int]):
             event = await first
             while True:
                 self.model.apply(event)
+                if not self._rows_shown.is_set() and self._has_process_rows():
+                    self.flush()  # the first rows at once, not on the next tick
+                    self.call_after_refresh(self._rows_shown.set)
                 event = await anext(stream)
         finally:
             await self.hub.stop()
+
+    def _has_process_rows(self) -> bool:
+        return bool(self.model.processes or self.model.processes_unavailable)
 
     async def on_unmount(self) -> None:
         """Stop the sources."""

@@ -1,0 +1,44 @@
+"""The dashboard's first paint on the live sources (issue #14 item 2): the process rows come
+first, flushed at once; the slower sources (asyncssh, the docker SDK) are made only after."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from envdeck.backend import live
+from envdeck.tui.app import EnvdeckApp
+from envdeck.tui.settings import UISettings
+from envdeck.tui.widgets.procview import ProcessView
+from tests.e2e.tui_harness import HOST_LINE, TERMINAL
+from tests.unit.test_recording import TickSource
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_process_rows_are_on_screen_before_the_slower_sources_are_made(monkeypatch):
+    rows_when_made: list[int] = []
+    app: EnvdeckApp
+
+    def slower() -> TickSource:
+        rows_when_made.append(len(app.query_one(ProcessView).rows))
+        return TickSource(1.0)
+
+    monkeypatch.setattr(
+        live,
+        "LIVE_SOURCES",
+        (
+            live.LIVE_SOURCES[0],  # the real process tree
+            live.LiveSource("instances", "instances", slower),
+            live.LiveSource("containers", "containers", slower),
+        ),
+    )
+    app = EnvdeckApp(None, settings=UISettings(), host_info=lambda: HOST_LINE)
+    async with app.run_test(size=TERMINAL):
+        for _ in range(200):
+            if len(rows_when_made) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(rows_when_made) == 2 and all(rows_when_made), rows_when_made
+        assert app.missing_sources == set() and app.hub.errors == []
