@@ -77,6 +77,11 @@ def command_word(argv: list[str]) -> str | None:
     return None
 
 
+def opens_dashboard(argv: list[str]) -> bool:
+    """No command and no help asked for: ``envdeck`` opens the dashboard."""
+    return command_word(argv) is None and not {"-h", "--help", "--"} & set(argv)
+
+
 class _Unused:
     """Stands in for the parser of a command that is not run: takes its arguments and drops
     them (so argparse never formats their choices)."""
@@ -116,7 +121,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         word = command_word(argv)
         if word in COMMAND_MODULES:
             modules, registrar = [COMMAND_MODULES[word]], Registrar(sub, word)
-        else:  # help, the dashboard or an unknown command: names and help only
+        elif opens_dashboard(argv):  # no command to parse: none is imported (~40 ms)
+            modules, registrar = [], Registrar(sub, "")
+        else:  # help or an unknown command: names and help only
             modules, registrar = command_modules(), Registrar(sub, "")
     for name in modules:
         module = importlib.import_module(f"{__package__}.{name}")
