@@ -6,6 +6,8 @@ the visible lines are drawn — no widget per row (see PATTERNS.md: DataTable/Tr
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -97,9 +99,13 @@ class ProcessView(ScrollView, can_focus=True):
             return self.rows[self.cursor].row
         return None
 
-    def set_rows(self, rows: list[VisibleRow]) -> None:
-        """Replace the rows; the cursor follows its pid in follow mode, else keeps its line."""
-        old = self.selected
+    def set_rows(self, rows: list[VisibleRow], changed: Collection[int] | None = None) -> None:
+        """Replace the rows; the cursor follows its pid in follow mode, else keeps its line.
+
+        ``changed``: the pids whose rows changed values in place since the last call. Given it,
+        only the lines on screen that now show another row (or a changed one) are repainted.
+        """
+        old, old_rows, old_cursor = self.selected, self.rows, self.cursor
         self.rows = rows
         self._rule_styles.clear()
         if self.follow and old is not None:
@@ -109,10 +115,33 @@ class ProcessView(ScrollView, can_focus=True):
                     break
         self.cursor = max(0, min(self.cursor, len(rows) - 1))
         width = max((len(command_text(r.row)) for r in rows[:500]), default=0) + 40
-        self.virtual_size = Size(max(width, self.size.width), len(rows))
+        top = self.scroll_offset.y
+        size = Size(max(width, self.size.width), len(rows))
+        if changed is None:
+            self.virtual_size = size
+        elif size != self.virtual_size:  # (as a reactive it would repaint every line)
+            self.set_reactive(ProcessView.virtual_size, size)
+            self.refresh(layout=True, repaint=False)  # the scrollbars follow
         if self.follow:
             self.scroll_to(y=max(0, self.cursor - self.size.height // 2), animate=False)
-        self.refresh()
+        if changed is None or self.scroll_offset.y != top:
+            self.refresh()
+            return
+        for index in range(top, top + self.size.height):
+            before = old_rows[index] if index < len(old_rows) else None
+            now = rows[index] if index < len(rows) else None
+            if before is None and now is None:
+                break
+            if (
+                before is None
+                or now is None
+                or before.row is not now.row
+                or before[1:] != now[1:]
+                or now.row["pid"] in changed
+                or index in (old_cursor, self.cursor)
+                and old_cursor != self.cursor
+            ):
+                self.refresh_line(index)
 
     def move_cursor(self, index: int) -> None:
         """Put the cursor on line ``index`` and keep it visible."""
