@@ -188,7 +188,6 @@ class DashboardModel:
     def _reshaped(self, host: str) -> None:
         self.reshapes += 1
         self.process_shapes[host] = self.reshapes
-        self.process_changes.pop(host, None)  # (whoever shows the rows builds them again)
 
     # --- resource figures -------------------------------------------------------------------
 

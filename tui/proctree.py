@@ -129,8 +129,9 @@ def visible_rows(processes: Processes, options: TreeOptions) -> list[VisibleRow]
             collapsed = pid in options.collapsed and bool(kids)
             matched = predicate is None or predicate(row)
             out.append(VisibleRow(row, depth, bool(kids), collapsed, matched))
-            if not collapsed:
-                stack.extend((k, depth + 1) for k in reversed(_sorted(kids, options)))
+            if kids and not collapsed:  # (most rows have no children: no sort, no extend)
+                ordered = _sorted(kids, options) if len(kids) > 1 else kids
+                stack.extend((k, depth + 1) for k in reversed(ordered))
 
     walk(roots)
     if len(seen) < len(processes):  # a parent loop (pid reuse between scans): show them anyway

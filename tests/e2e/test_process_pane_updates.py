@@ -72,3 +72,30 @@ async def test_a_paused_list_keeps_its_values_until_resumed(recording: Path):
         assert " 42.5 " not in line_of(app, 310)
         await pilot.press("Z")
         assert " 42.5 " in line_of(app, 310)
+
+
+async def test_only_lines_that_show_another_row_or_new_values_are_repainted(
+    recording: Path, monkeypatch
+):
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        view = app.query_one(ProcessView)
+        repainted: list[int] = []
+        monkeypatch.setattr(view, "refresh_line", repainted.append)
+        refresh = view.refresh
+
+        def whole(*regions, repaint=True, **kwargs):  # -1: the whole view repainted
+            if repaint and not regions:
+                repainted.append(-1)
+            return refresh(*regions, repaint=repaint, **kwargs)
+
+        monkeypatch.setattr(view, "refresh", whole)
+        sshd = next(i for i, line in enumerate(view.rows) if line.row["pid"] == 310)
+        await tick(app, pilot, ev.ProcessDiff(host="host", changed=[{"pid": 1, "rss_bytes": 1}]))
+        assert repainted == [0]
+        repainted.clear()
+        child = {**view.rows[sshd].row, "pid": 311, "ppid": 310}
+        await tick(app, pilot, ev.ProcessDiff(host="host", added=[child]))
+        assert view.rows[sshd + 1].row["pid"] == 311  # (sshd's first child: the lines below move)
+        assert repainted == list(range(sshd + 1, len(view.rows)))

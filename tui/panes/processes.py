@@ -90,7 +90,8 @@ class ProcessesPane(Pane):
     def __init__(self, ctx: DashContext, **kwargs) -> None:  # noqa: ANN003 - Widget kwargs
         super().__init__(ctx, **kwargs)
         self.options = TreeOptions()
-        self._rows_key: tuple | None = None  # what the shown rows were built from
+        self._view_key: tuple | None = None  # the host and options the shown rows were built for
+        self._shape: int | None = None  # and the shape of that host's rows
         self.host = "host"
         self.paused = False
 
@@ -140,24 +141,26 @@ class ProcessesPane(Pane):
         self.set_title(self._title_extra(len(snapshot)))
 
     def _update_rows(self, snapshot: dict[int, ProcessRow]) -> None:
-        """Build the lines again when rows came, went or may move (or an option changed); when
-        only values that move nothing changed, repaint just those rows' lines on screen."""
+        """Build the lines again when rows came, went or may move; then (or when only values
+        that move nothing changed) repaint just the lines on screen that differ. Another host
+        or option repaints everything."""
         o = self.options
-        key = (
+        view_key = (
             self.host,
-            self.ctx.model.process_shapes.get(self.host),
             (o.tree, o.sort, o.reverse, o.filter, o.emulated_only, frozenset(o.collapsed)),
         )
+        shape = self.ctx.model.process_shapes.get(self.host)
         changes = self.ctx.model.take_process_changes(self.host)
-        if key != self._rows_key or not repaint_only(changes.fields, o):
-            self._rows_key = key
-            self.main.set_rows(visible_rows(snapshot, o))
+        if view_key != self._view_key:
+            rows, changed = visible_rows(snapshot, o), None
+        elif shape != self._shape or not repaint_only(changes.fields, o):
+            rows, changed = visible_rows(snapshot, o), changes.pids
+        elif changes.pids:
+            rows, changed = self.main.rows, changes.pids  # (the model's rows, changed in place)
+        else:
             return
-        view = self.main  # (its rows are the model's, updated in place: repaint is enough)
-        top = view.scroll_offset.y
-        for index in range(top, min(top + view.size.height, len(view.rows))):
-            if view.rows[index].row["pid"] in changes.pids:
-                view.refresh_line(index)
+        self._view_key, self._shape = view_key, shape
+        self.main.set_rows(rows, changed)
 
     def _summary(self, snapshot: dict[int, ProcessRow]) -> Text:
         count, emulated_cpu, total_cpu = summarize(snapshot)
@@ -288,7 +291,7 @@ class ProcessesPane(Pane):
         self.paused = not self.paused
         if self.paused:  # a still picture: the model updates its rows in place
             self.main.set_rows([line._replace(row=line.row.copy()) for line in self.main.rows])
-        self._rows_key = None
+        self._view_key = None
         self._changed()
 
     def action_next_host(self) -> None:
