@@ -122,6 +122,15 @@ class LiveStart:
         except BaseException as exc:  # (handed to whoever awaits the first source)
             self._first.set_exception(exc)
 
+    @property
+    def first_ready(self) -> bool:
+        """The first source is made (its first scan taken) and waits to be started."""
+        return (
+            self._first.done()
+            and not self._first.exception()
+            and self._first.result()[0] is not None
+        )
+
     async def start_first(self, hub: Hub) -> bool:
         """Start the first source on ``hub`` as soon as it exists; False if it could not."""
         source, _sampler = await asyncio.wrap_future(self._first)

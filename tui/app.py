@@ -23,7 +23,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from envdeck.backend import store
@@ -57,11 +56,13 @@ from .screens.details import DetailScreen
 from .screens.logs import LogScreen
 from .screens.modals import ConfirmScreen, PromptScreen, TextScreen
 from .settings import UISettings, load_settings
+from .widgets.footer import KeyFooter
 from .widgets.header import HostHeader
 from .widgets.procview import ProcessView
 
 REFRESH_HZ = 15
 FIRST_ROWS_WAIT = 2.0  # s the slower live sources wait for the process rows to be on screen
+FIRST_FRAME_WAIT = 0.1  # s the first frame waits for process rows whose scan is taken already
 PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 
@@ -147,7 +148,8 @@ class EnvdeckApp(App[int]):
         self._suspended = False
         self._rendered_at: dict[str, float] = {}  # pane id -> when it last rendered
         self._first_frame = asyncio.Event()
-        self._rows_shown = asyncio.Event()  # the first process rows (or why none) are on screen
+        self._rows_applied = asyncio.Event()  # the first process rows (or why none) are in
+        self._rows_shown = asyncio.Event()  # ... and on screen
         # Themes before the first stylesheet parse: a theme set in on_mount parses it all again.
         self._register_themes()
         self._apply_theme(self._requested_theme or self.settings.theme)
@@ -181,10 +183,11 @@ class EnvdeckApp(App[int]):
             with Vertical(id="right"):
                 yield ProcessesPane(ctx, id="processes")
                 yield SerialPane(ctx, id="serial")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
-    def on_mount(self) -> None:
-        """Keymap, the hub, the refresh timers."""
+    async def on_mount(self) -> None:
+        """Keymap, the hub, the refresh timers; the first process rows, when their scan is
+        taken already (Textual paints the first frame once this returns)."""
         self.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
         self._theme_changed()
         if self.settings.keymap:
@@ -204,6 +207,9 @@ class EnvdeckApp(App[int]):
             self.run_worker(
                 self._start_live(self._live), name="live", group="hub", exit_on_error=False
             )
+            if self._live.first_ready:  # (a few event-loop turns: in the frame, not after it)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rows_applied.wait(), FIRST_FRAME_WAIT)
         self.panes[0].focus_pane()
         self.flush()
         for notice in self.notices:
@@ -238,6 +244,7 @@ class EnvdeckApp(App[int]):
                 self.model.apply(event)
                 if not self._rows_shown.is_set() and self._has_process_rows():
                     self.flush()  # the first rows at once, not on the next tick
+                    self._rows_applied.set()
                     self.call_after_refresh(self._rows_shown.set)
                 event = await anext(stream)
         finally:

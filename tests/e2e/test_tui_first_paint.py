@@ -42,3 +42,22 @@ async def test_process_rows_are_on_screen_before_the_slower_sources_are_made(mon
             await asyncio.sleep(0.05)
         assert len(rows_when_made) == 2 and all(rows_when_made), rows_when_made
         assert app.missing_sources == set() and app.hub.errors == []
+
+
+async def test_the_footer_recomposes_only_when_its_keys_change():
+    from textual.widgets._footer import FooterKey
+
+    from envdeck.tui.widgets.footer import KeyFooter
+
+    app = EnvdeckApp([], settings=UISettings(), host_info=lambda: HOST_LINE)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        keys = list(footer.query(FooterKey))
+        footer.bindings_changed(app.screen)  # the same keys: nothing to do
+        await pilot.pause()
+        assert list(footer.query(FooterKey)) == keys and keys
+        await pilot.press("2")  # the containers pane's keys
+        await pilot.pause()
+        shown = [k.description for k in footer.query(FooterKey)]
+        assert shown != [k.description for k in keys] and "Exec shell" in shown, shown
