@@ -29,10 +29,14 @@ STATS_PANE = {"instance": "instances", "container": "containers"}  # who draws a
 
 @dataclass
 class ProcessChanges:
-    """Which rows of a host changed in place, and which of their fields, since last taken."""
+    """What happened to a host's rows since last taken: rows changed in place (and which of
+    their fields), pids that came and went, or all rows replaced (``full``)."""
 
     pids: set[int] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
+    added: set[int] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)
+    full: bool = False
 
 
 @dataclass
@@ -154,19 +158,23 @@ class DashboardModel:
 
     def _on_process_diff(self, e: ev.ProcessDiff) -> None:
         table = self.processes.setdefault(e.host, {})
+        changes = self.process_changes.setdefault(e.host, ProcessChanges())
         reshaped = e.full or bool(e.added) or bool(e.removed)
         if e.full:
             table.clear()
+            changes.full = True
         for pid in e.removed:  # (first: a reused pid is in removed and added)
             table.pop(pid, None)
+            changes.removed.add(pid)
         for row in e.added:
             table[row["pid"]] = row.copy()  # (our own copy: changes are applied in place)
-        changes = self.process_changes.setdefault(e.host, ProcessChanges())
+            changes.added.add(row["pid"])
         for row in e.changed:
             pid = row["pid"]
             old = table.get(pid)
             if old is None:
                 table[pid] = row.copy()
+                changes.added.add(pid)
                 reshaped = True
                 continue
             changes.fields.update(k for k, v in row.items() if old.get(k) != v)
@@ -182,6 +190,7 @@ class DashboardModel:
     def _on_process_unavailable(self, e: ev.ProcessesUnavailable) -> None:
         self.processes_unavailable[e.host] = e.reason
         self.processes.pop(e.host, None)
+        self.process_changes.setdefault(e.host, ProcessChanges()).full = True
         self._reshaped(e.host)
         self.dirty.update(("processes", "header"))
 

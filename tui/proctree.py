@@ -8,6 +8,7 @@ emulated-only toggle keeps matching rows and, in tree mode, their ancestors for 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -17,6 +18,7 @@ from envdeck.backend.processes.model import ProcessRow
 from envdeck.backend.processes.view import (
     DESCENDING_BY_DEFAULT,
     SORT_FIELDS,
+    SORT_KEYS,
     SORT_ORDER,
     Predicate,
     RowFilter,
@@ -33,6 +35,7 @@ __all__ = [
     "compile_filter",
     "descendants",
     "repaint_only",
+    "reshaped_rows",
     "summarize",
     "visible_rows",
 ]
@@ -138,6 +141,59 @@ def visible_rows(processes: Processes, options: TreeOptions) -> list[VisibleRow]
         hidden = _hidden_below_collapsed(processes, options.collapsed, children)
         walk([r for r in processes.values() if r["pid"] not in seen and r["pid"] not in hidden])
     return out
+
+
+def reshaped_rows(
+    shown: list[VisibleRow],
+    processes: Processes,
+    added: set[int],
+    removed: set[int],
+    options: TreeOptions,
+) -> list[VisibleRow] | None:
+    """``shown`` (what :func:`visible_rows` built with ``options``) after the rows of ``removed``
+    went and those of ``added`` came: the same lines ``visible_rows`` would build now, without
+    walking the whole tree. None when that takes a full build: flat mode, a filter, collapsed
+    rows, many changes, a new root, a new row with children or whose parent is new too, a gone
+    row that had children."""
+    if not options.tree or options.filter or options.emulated_only or options.collapsed:
+        return None
+    if len(added) + len(removed) > 64:
+        return None
+    gone = added | removed  # (a pid in both: the old process's line goes, the new one's comes)
+    lines = [line for line in shown if line.row["pid"] not in gone]
+    if any(line.has_children for line in shown if line.row["pid"] in gone):
+        return None
+    kids = Counter(r.get("ppid") for r in processes.values() if r.get("ppid") != r["pid"])
+    key = SORT_KEYS.get(options.sort, SORT_KEYS["pid"])
+
+    def rank(row: ProcessRow) -> tuple:
+        return (key(row), row.get("pid", 0))
+
+    for pid in sorted(p for p in added if p in processes):
+        row = processes[pid]
+        parent = row.get("ppid")
+        if parent == pid or parent not in processes or parent in added or kids[pid]:
+            return None
+        at = next((i for i, line in enumerate(lines) if line.row["pid"] == parent), None)
+        if at is None:
+            return None
+        depth, mine = lines[at].depth, rank(row)
+        end = at + 1
+        while end < len(lines) and lines[end].depth > depth:
+            sibling = lines[end]
+            if sibling.depth == depth + 1:
+                theirs = rank(sibling.row)
+                if (mine > theirs) if options.reverse else (mine < theirs):
+                    break
+            end += 1
+        lines.insert(end, VisibleRow(row, depth + 1, False, False))
+    for index, line in enumerate(lines):  # parents that got their first child or lost the last
+        pid, parent = line.row["pid"], line.row.get("ppid")
+        if not line.depth and parent in processes and parent != pid:
+            return None  # (a parent loop: visible_rows shows those rows its own way)
+        if line.has_children != (kids[pid] > 0):
+            lines[index] = line._replace(has_children=not line.has_children)
+    return lines if len(lines) == len(processes) else None
 
 
 def _hidden_below_collapsed(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from envdeck.tui.proctree import (
     TreeOptions,
     command_text,
     compile_filter,
     descendants,
     repaint_only,
+    reshaped_rows,
     summarize,
     visible_rows,
 )
@@ -140,3 +144,43 @@ def test_values_that_move_no_row_only_repaint():
     assert not repaint_only({"cmdline"}, by_pid)  # (the filter and highlight rules read it)
     assert not repaint_only({"cpu_percent"}, TreeOptions(sort="cpu"))
     assert repaint_only({"cpu_percent"}, TreeOptions(sort="mem"))
+
+
+@settings(max_examples=400)
+@given(
+    parents=st.lists(st.integers(0, 12), min_size=1, max_size=12),
+    gone=st.sets(st.integers(1, 12), max_size=3),
+    new_parents=st.lists(st.integers(0, 13), max_size=3),
+    sort=st.sampled_from(["pid", "user", "command"]),
+    reverse=st.booleans(),
+)
+def test_rows_that_came_and_went_give_the_lines_a_full_build_would(
+    parents, gone, new_parents, sort, reverse
+):
+    """The pane's shortcut after a scan that added and removed rows: same lines, or None."""
+    options = TreeOptions(sort=sort, reverse=reverse)
+    procs = {pid: row(pid, ppid, f"cmd{pid % 7}") for pid, ppid in enumerate(parents, start=1)}
+    shown = visible_rows(procs, options)
+    for pid in gone:
+        procs.pop(pid, None)
+    added = set()
+    for pid, ppid in enumerate(new_parents, start=13):
+        procs[pid] = row(pid, ppid, f"cmd{pid % 5}")
+        added.add(pid)
+    lines = reshaped_rows(shown, procs, added, set(gone), options)
+    if lines is not None:
+        assert lines == visible_rows(procs, options)
+
+
+def test_a_new_leaf_under_a_shown_parent_takes_the_shortcut():
+    procs = {1: row(1, 0, "init"), 2: row(2, 1, "a"), 4: row(4, 1, "c")}
+    shown = visible_rows(procs, TreeOptions())
+    procs[3] = row(3, 2, "b")
+    del procs[4]
+    lines = reshaped_rows(shown, procs, {3}, {4}, TreeOptions())
+    assert lines is not None and lines == visible_rows(procs, TreeOptions())
+    assert [(line.row["pid"], line.depth, line.has_children) for line in lines] == [
+        (1, 0, True),
+        (2, 1, True),
+        (3, 2, False),
+    ]

@@ -28,6 +28,7 @@ from ..proctree import (
     command_text,
     descendants,
     repaint_only,
+    reshaped_rows,
     summarize,
     visible_rows,
 )
@@ -151,10 +152,14 @@ class ProcessesPane(Pane):
         )
         shape = self.ctx.model.process_shapes.get(self.host)
         changes = self.ctx.model.take_process_changes(self.host)
-        if view_key != self._view_key:
+        if view_key != self._view_key or changes.full:
             rows, changed = visible_rows(snapshot, o), None
-        elif shape != self._shape or not repaint_only(changes.fields, o):
+        elif not repaint_only(changes.fields, o):
             rows, changed = visible_rows(snapshot, o), changes.pids
+        elif shape != self._shape:
+            patched = reshaped_rows(self.main.rows, snapshot, changes.added, changes.removed, o)
+            rows = visible_rows(snapshot, o) if patched is None else patched
+            changed = changes.pids
         elif changes.pids:
             rows, changed = self.main.rows, changes.pids  # (the model's rows, changed in place)
         else:
