@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.style import Style
 
 from envdeck.backend import store
@@ -65,10 +64,17 @@ def load_settings(path: Path | None = None) -> UISettings:
     path = path or config_path()
     settings = UISettings()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except FileNotFoundError:
         return settings
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
+        settings.notices.append(f"{path}: ignored ({exc})")
+        return settings
+    import yaml  # (here: most dashboards start with no config file, and yaml is ~10 ms)
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
         settings.notices.append(f"{path}: ignored ({exc})")
         return settings
     if not isinstance(data, dict):

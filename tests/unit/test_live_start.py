@@ -104,3 +104,20 @@ def test_the_dashboards_command_line_imports_no_command_module():
     assert not {m for m in loaded if m.startswith("envdeck.backend.cli.")} - {
         "envdeck.backend.cli.main"
     }
+
+
+def test_the_dashboard_starts_without_the_libraries_only_later_sources_need(tmp_path):
+    """Before its first frame the dashboard needs no YAML (no config file), SSH or docker SDK:
+    those sources are made after the first rows (their imports are ~0.2 s)."""
+    probe = (
+        "import json, sys\n"
+        "from envdeck.tui.app import EnvdeckApp\n"
+        "EnvdeckApp([])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {**os.environ, "ENVDECK_CONFIG": str(tmp_path), "ENVDECK_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    heavy = ("yaml", "asyncssh", "docker", "psutil", "envdeck.backend.instances")
+    assert [m for m in json.loads(out) if m.split(".")[0] in heavy or m.startswith(heavy)] == []
