@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import asyncssh
-import pycdlib
 import yaml
 
 from envdeck.backend.config.guest_keys import GuestKeys
@@ -34,6 +32,8 @@ def user_data(
     ``ssh.loadDotSSHPubKeys``) in as root and installs our host key only; ``bootcmd`` (shell
     lines run at every boot, before sshd) mounts the instance's shares; ``guest`` adds the
     timezone, CA certificates and package upgrade the instance file asks for."""
+    import asyncssh  # (here: the agent imports this module before it launches QEMU)
+
     key = asyncssh.import_private_key(host_private_key)
     doc: dict[str, object] = {
         "hostname": hostname,
@@ -79,6 +79,8 @@ def meta_data(instance_id: str, hostname: str) -> str:
 def write_seed(path: Path, files: dict[str, str]) -> None:
     """Write the ``cidata`` ISO with ``files`` (meta-data, user-data) to ``path`` atomically
     (0600)."""
+    import pycdlib
+
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, joliet=3, rock_ridge="1.09", vol_ident="cidata")
     try:
@@ -95,6 +97,8 @@ def write_seed(path: Path, files: dict[str, str]) -> None:
 
 def read_seed(path: Path) -> dict[str, str]:
     """The files of a seed ISO by their Rock Ridge names (to check what a guest will see)."""
+    import pycdlib
+
     iso = pycdlib.PyCdlib()
     iso.open(str(path))
     try:

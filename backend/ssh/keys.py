@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncssh
-
 from envdeck.backend.store import InstanceDir, write_atomic
 
 
@@ -16,6 +14,8 @@ def host_alias(name: str) -> str:
 
 def create_keys(inst: InstanceDir) -> None:
     """Generate the client key and guest host key (0600) and the pinned known_hosts line."""
+    import asyncssh  # (here: the agent imports this module before it launches QEMU)
+
     inst.create()
     client = asyncssh.generate_private_key("ssh-ed25519", comment=f"envdeck@{inst.name}")
     host = asyncssh.generate_private_key("ssh-ed25519", comment=f"host@{inst.name}")
@@ -39,6 +39,8 @@ def host_private_key(inst: InstanceDir) -> bytes:
 def dot_ssh_public_keys(home: Path | None = None) -> tuple[str, ...]:
     """The user's ``~/.ssh/*.pub`` key lines (Lima's ``ssh.loadDotSSHPubKeys``), sorted by file
     name; a file that is not an OpenSSH public key is skipped, as Lima does."""
+    import asyncssh
+
     folder = (home or Path.home()) / ".ssh"
     found = []
     for path in sorted(folder.glob("*.pub")):
