@@ -4,6 +4,7 @@ Start at :mod:`daemon` (the wiring and ``main``). The agent's parts: :mod:`state
 boot stages, messages, the event fan-out), :mod:`console` (the serial console), :mod:`machine`
 (QEMU launch/adopt/exit/pause/resume/stop, with :mod:`exits` for why it ended), :mod:`readiness`
 (boot stages to ready: SSH, provisioning, auto-forwards), :mod:`server` (the socket) and
-:mod:`commands` (what each request does). The wire form and its commands are declared in
+:mod:`commands` (what each request does); :mod:`guestside` builds the SSH-side parts once QEMU
+runs. The wire form and its commands are declared in
 :mod:`protocol`; :mod:`client` is the typed client everyone else uses.
 """

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envdeck.backend.agent import protocol as p
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.machine import Machine
 from envdeck.backend.agent.server import CommandTable, Followed, Session
 from envdeck.backend.agent.state import AgentState
+from envdeck.backend.agent.tasks import Later
 from envdeck.backend.events import Event, SerialOutput
-from envdeck.backend.forwards.manager import ForwardManager
 from envdeck.backend.store import InstanceDir
+
+if TYPE_CHECKING:  # (built once QEMU runs: see guestside)
+    from envdeck.backend.agent.guestside import GuestSide
+    from envdeck.backend.forwards.manager import ForwardManager
 
 RECENT_MESSAGES = 20  # the messages a new subscriber is shown
 
@@ -25,13 +29,13 @@ class Commands:
         state: AgentState,
         console: SerialConsole,
         machine: Machine,
-        forwards: ForwardManager,
+        guest: Later[GuestSide],
     ) -> None:
         self.inst = inst
         self.state = state
         self.console = console
         self.machine = machine
-        self.forwards = forwards
+        self.guest = guest
 
     def table(self) -> CommandTable:
         """Every command of the protocol, with its handler."""
@@ -60,7 +64,7 @@ class Commands:
             state.status,
             *list(state.messages)[-RECENT_MESSAGES:],
             *state.tracker.history,
-            *self.forwards.events(),
+            *(self.guest.now.forwards.events() if self.guest.now else []),
         ]
         lines = self.console.tail.last(request.backlog) if request.backlog else []
         if lines:
@@ -86,22 +90,24 @@ class Commands:
         return await self.machine.suspend()
 
     async def list_forwards(self, _session: Session, _request: p.Forwards) -> list[Any]:
-        return self.forwards.snapshot()
+        return (await self.guest.get()).forwards.snapshot()
 
     async def forward_add(self, _session: Session, request: p.ForwardAdd) -> dict[str, Any]:
-        result = await self.forwards.add(request.spec)
-        self._save_forwards()
+        forwards = (await self.guest.get()).forwards
+        result = await forwards.add(request.spec)
+        self._save_forwards(forwards)
         return result
 
     async def forward_remove(self, _session: Session, request: p.ForwardRemove) -> dict[str, Any]:
-        self.forwards.remove(request.guest)
-        self._save_forwards()
+        forwards = (await self.guest.get()).forwards
+        forwards.remove(request.guest)
+        self._save_forwards(forwards)
         return {"removed": request.guest}
 
     async def stages(self, _session: Session, _request: p.Stages) -> list[dict[str, Any]]:
         return [stage.to_dict() for stage in self.state.tracker.history]
 
-    def _save_forwards(self) -> None:
+    def _save_forwards(self, forwards: ForwardManager) -> None:
         """Runtime adds and removals are kept in state.json: the next start applies them."""
-        if not self.inst.update_state_if_room(**self.forwards.saved()):
+        if not self.inst.update_state_if_room(**forwards.saved()):
             self.state.say("warning", "disk full: the forward change works but is not saved")

@@ -10,6 +10,9 @@ when QEMU has exited, leaving the final state (stopped or crashed, with the reas
 The parts: :mod:`state` (status and events), :mod:`console` (serial), :mod:`machine` (QEMU),
 :mod:`readiness` (boot stages, SSH, provisioning), :mod:`server` (the socket) and
 :mod:`commands` (what each request does). This module wires them together.
+
+QEMU's launch comes first: nothing on its way imports asyncssh or the forwards. Those, with the
+readiness walk (:mod:`guestside`), are imported in a thread once QEMU runs, while the guest boots.
 """
 
 from __future__ import annotations
@@ -21,25 +24,28 @@ import logging.handlers
 import os
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from envdeck.backend.agent.commands import Commands
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.diskspace import DiskWatch
 from envdeck.backend.agent.machine import Machine
-from envdeck.backend.agent.readiness import Readiness
 from envdeck.backend.agent.server import AgentServer
 from envdeck.backend.agent.state import AgentState
-from envdeck.backend.agent.tasks import TaskSet
+from envdeck.backend.agent.tasks import Later, TaskSet
 from envdeck.backend.agent.timings import Timings
+from envdeck.backend.config import InstanceConfig
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.events import InstanceStatus
-from envdeck.backend.forwards.manager import ForwardManager
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.pidrecord import PidRecord
 from envdeck.backend.ssh.link import GuestLink
 from envdeck.backend.store import InstanceDir, lock_file
 from envdeck.backend.vm.serial import RotatingLog
+
+if TYPE_CHECKING:  # imported while QEMU boots (see guestside)
+    from envdeck.backend.agent.guestside import GuestSide
 
 log = logging.getLogger("envdeck.agent")
 
@@ -62,19 +68,9 @@ class Agent:
         self.state = AgentState(status, RotatingLog(inst.events_log, max_bytes=2 << 20, keep=1))
         self.console = SerialConsole(inst, self.state, self.tasks)
         self.link = GuestLink(inst, self.state.say, self.state.ssh_lost, self.state.ssh_back)
-        self.forwards = ForwardManager(
-            inst.name,
-            cfg.port_forwards,
-            self.state.emit,
-            lambda: self.link.conn,
-            base_dir=inst.root,
-            mux=self.link.master_path,
-        )
         self.machine = Machine(inst, cfg, self.state, self.console, self.link, timings, self.tasks)
-        self.readiness = Readiness(
-            inst, cfg, self.state, self.console, self.link, self.forwards, timings, self.tasks
-        )
-        commands = Commands(inst, self.state, self.console, self.machine, self.forwards)
+        self.guest: Later[GuestSide] = Later(lambda: self._build_guest_side(cfg, timings))
+        commands = Commands(inst, self.state, self.console, self.machine, self.guest)
         self.server = AgentServer(inst.agent_sock, commands.table())
         self.disk = DiskWatch(self.state, inst.root, [self.state.events_log, self.console.log])
         self.state.listeners.append(self.server.publish)
@@ -88,10 +84,11 @@ class Agent:
             loop.add_signal_handler(sig, stop_requested.set)
         self.tasks.spawn(self._stop_on(stop_requested))
         self.tasks.spawn(self.disk.run())
+        self.tasks.spawn(self._build_guest_side_once_spawned())
         try:
             await self.machine.start()
             if not self.state.exited.is_set():  # (QEMU may die as it starts)
-                await self.readiness.wait_ready()
+                await (await self.guest.get()).readiness.wait_ready()
             await self.state.exited.wait()
         except EnvdeckError as exc:
             self.state.say("error", str(exc))
@@ -111,7 +108,8 @@ class Agent:
         """Hang up on clients, end background work, close SSH, QMP and the logs."""
         await self.server.close()
         await self.tasks.cancel()
-        await self.forwards.close()
+        if self.guest.now is not None:
+            await self.guest.now.forwards.close()
         await self.link.close()
         await self.machine.close()
         self.console.log.close()
@@ -120,6 +118,25 @@ class Agent:
     async def _stop_on(self, requested: asyncio.Event) -> None:
         await requested.wait()
         await self.machine.stop()
+
+    async def _build_guest_side_once_spawned(self) -> None:
+        """Import the guest side while QEMU starts and the guest boots, not before the launch
+        (a failure is raised where :meth:`run` waits for it)."""
+        await self.machine.spawned.wait()
+        with contextlib.suppress(Exception):
+            await self.guest.get()
+
+    async def _build_guest_side(self, cfg: InstanceConfig, timings: Timings) -> GuestSide:
+        """The forwards and the readiness walk; their modules are imported in a thread."""
+        build = await asyncio.to_thread(_guest_side_builder)
+        return build(self.inst, cfg, self.state, self.console, self.link, timings, self.tasks)
+
+
+def _guest_side_builder() -> Callable[..., GuestSide]:
+    """(thread) Import the guest side (asyncssh, forwards, readiness): its builder."""
+    from envdeck.backend.agent.guestside import GuestSide
+
+    return GuestSide.build
 
 
 AGENT_LOG_BYTES = 1 << 20  # agent.log is rotated at 1 MiB, keeping one old file
@@ -153,6 +170,17 @@ def setup_logging(inst: InstanceDir) -> None:
     logging.getLogger("asyncssh").setLevel(logging.INFO if debug else logging.WARNING)
 
 
+async def _serve(inst: InstanceDir, timings: Timings) -> int:
+    """Run the agent; a broken instance file ends it at once (the CLI that started it reports
+    the error with its position, having checked the same file meanwhile)."""
+    try:
+        agent = Agent(inst, timings)
+    except EnvdeckError as exc:
+        log.error("not started: %s", exc)
+        return 2
+    return await agent.run()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the agent for one instance in the foreground (the CLI detaches it)."""
     args = argv if argv is not None else sys.argv[1:]
@@ -166,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         with lock_file(inst.agent_lock):
             PidRecord.of(os.getpid(), instance_files.agent_marker(inst)).save(inst.agent_pid)
             try:
-                return asyncio.run(Agent(inst, timings).run())
+                return asyncio.run(_serve(inst, timings))
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     inst.agent_pid.unlink()

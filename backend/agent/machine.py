@@ -62,6 +62,7 @@ class Machine:
         self.monitor: Monitor | None = None
         self._guarded: str | None = None  # the accel of a watchdog-guarded boot in progress
         self._suspended = False  # QEMU ends because the guest was saved to disk
+        self.spawned = asyncio.Event()  # a QEMU was launched or adopted: the guest side may load
 
     async def start(self) -> None:
         """Adopt the QEMU a dead agent left running, or launch a new one."""
@@ -215,6 +216,7 @@ class Machine:
             )
         finally:
             qemu_log.close()
+        self.spawned.set()
         self.qemu = PidRecord.of(self.proc.pid, instance_files.qemu_marker(self.inst))
         self.qemu.save(self.inst.qemu_pid)
         self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port, paused=False)
@@ -254,6 +256,7 @@ class Machine:
         """Take over a QEMU that outlived its agent."""
         saved = self.inst.read_state()
         self.qemu = record
+        self.spawned.set()
         self.state.say("info", f"adopting running QEMU pid {record.pid}")
         self.tasks.spawn(self._watch_adopted(record.pid))
         await self.console.attach()

@@ -1,10 +1,11 @@
-"""Background tasks that are referenced until done (asyncio keeps only weak references)."""
+"""Background tasks that are referenced until done (asyncio keeps only weak references), and
+values built once, when first needed, by an async factory."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -31,3 +32,23 @@ class TaskSet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Later(Generic[T]):
+    """A value built by ``factory`` at the first :meth:`get` (callers meanwhile share that one
+    build); :attr:`now` is the value once built, else None."""
+
+    def __init__(self, factory: Callable[[], Awaitable[T]]) -> None:
+        self._factory = factory
+        self._building: asyncio.Future[T] | None = None
+        self.now: T | None = None
+
+    async def get(self) -> T:
+        """The value, built now if no one asked before."""
+        if self._building is None:
+            self._building = asyncio.ensure_future(self._build())
+        return await asyncio.shield(self._building)
+
+    async def _build(self) -> T:
+        self.now = await self._factory()
+        return self.now

@@ -235,10 +235,12 @@ async def start(
     from envdeck.backend.instances import files as instance_files
 
     inst = InstanceDir.existing(name)
-    instance_files.load(inst)  # bad YAML fails here, with its position, before anything runs
     if agent_running(inst) and inst.read_state().get("state") in ("crashed", "stopped"):
         await _wait_agent_gone(inst, 10)  # its QEMU has ended: that agent is on its way out
     proc = None if agent_running(inst) else spawn_agent(inst)
+    # Checked while the agent starts (this is the CLI's longest import): bad YAML fails here,
+    # with its position; the agent stops at the same error before it launches anything.
+    instance_files.load(inst)
     client = await _connect_agent(inst, proc, timeout=30)
     try:
         current = await client.status()

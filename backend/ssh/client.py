@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.ssh.keys import host_alias
 from envdeck.backend.store import InstanceDir
+
+if TYPE_CHECKING:  # (imported where used: the agent launches QEMU before it needs asyncssh)
+    import asyncssh
 
 # AES-GCM is the fastest cipher on hosts with AES-NI (the link is loopback to the guest).
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
@@ -38,6 +40,8 @@ async def connect(
     inst: InstanceDir, port: int, *, timeout: float = 10.0
 ) -> asyncssh.SSHClientConnection:
     """Open an authenticated, host-key-pinned SSH connection to the guest on 127.0.0.1:port."""
+    import asyncssh
+
     try:
         return await asyncssh.connect(
             "127.0.0.1",
