@@ -7,12 +7,14 @@ from collections.abc import Hashable
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class KeyFooter(Footer):
     """Textual's footer recomposes (every key a widget) on each bindings signal; the dashboard
     sends several with the same keys while it starts (~50 ms each on a small machine, before
-    the first rows). This one recomposes once per change of what it shows."""
+    the first rows). This one recomposes once per change of what it shows, and its keys are
+    styled once, not twice."""
 
     def __init__(self, *, compact: bool = False) -> None:
         super().__init__(compact=compact)
@@ -20,9 +22,13 @@ class KeyFooter(Footer):
         self._queued = False
 
     def compose(self) -> ComposeResult:
-        """Textual's keys, noting what they show."""
+        """Textual's keys, noting what they show; each already has the class its ``compact``
+        sets when mounted (set then, it restyles every key once more)."""
         self._composed = self._keys(self.screen) if self._bindings_ready else None
-        yield from super().compose()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.set_class(self.compact, "-compact", update=False)
+            yield widget
 
     def bindings_changed(self, screen: Screen) -> None:
         """Recompose after the next refresh, unless one is queued or the keys are the same."""
