@@ -80,13 +80,15 @@ async def banner(port: int, timeout: float = 2.0) -> str | None:
 
 
 async def first_banner(
-    port: int, every: float = 0.25, timeout: float = 2.0, in_flight: int = 4
+    port: int, every: float = 0.1, timeout: float = 1.5, in_flight: int = 16
 ) -> str:
     """Wait until 127.0.0.1:port answers with an SSH banner; return it.
 
     Probes are staggered (a new one every ``every`` seconds, at most ``in_flight`` at once, each
-    allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest
-    listens can hang until its SYN is retried, so one slow probe must not delay the next.
+    allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest's
+    network is up hangs until its SYN is retried, so one slow probe must not delay the next. With
+    ``in_flight`` above ``timeout / every`` the pace holds even while every probe hangs (with 4
+    at once and 2 s each, sshd was seen up to ~1.2 s after it listened).
     """
     pending: set[asyncio.Task[str | None]] = set()
     try:
