@@ -17,6 +17,7 @@ from envdeck.backend.processes import view
 from envdeck.backend.processes.model import ProcessRow
 from envdeck.backend.processes.view import (
     DESCENDING_BY_DEFAULT,
+    FILTER_FIELDS,
     SORT_FIELDS,
     SORT_KEYS,
     SORT_ORDER,
@@ -65,14 +66,19 @@ class TreeOptions:
     collapsed: set[int] = field(default_factory=set)
 
 
-#: what a scan changes in a row without moving it, unless the rows are sorted by it (the tree,
-#: the filter and highlight rules read none of these)
-VALUE_FIELDS = frozenset({"cpu_percent", "rss_bytes", "state"})
+#: what the tree reads of a row (its place under its parent)
+TREE_FIELDS = frozenset({"pid", "ppid"})
 
 
 def repaint_only(fields: set[str], options: TreeOptions) -> bool:
-    """True when rows whose ``fields`` changed keep their lines: repainting those is enough."""
-    return fields <= VALUE_FIELDS - SORT_FIELDS.get(options.sort, frozenset())
+    """True when rows whose ``fields`` changed keep their lines (the tree, the sort and the
+    filter read none of those fields): repainting the lines is enough."""
+    read = TREE_FIELDS | SORT_FIELDS.get(options.sort, frozenset())
+    if options.filter:
+        read |= FILTER_FIELDS
+    if options.emulated_only:
+        read |= {"emulated"}
+    return not fields & read
 
 
 def compile_filter(text: str) -> Predicate | None:

@@ -77,6 +77,10 @@ def compile_text_filter(
     return lambda line: (search(line) is not None) != invert
 
 
+#: the row fields the filter text is matched against (pid, user, container, command as shown)
+FILTER_FIELDS = frozenset({"pid", "user", "container", "cmdline", "emulated", "name"})
+
+
 def compile_filter(text: str | None, *, literal_if_invalid: bool = False) -> Predicate | None:
     """A predicate for the filter ``text``; None when it keeps every row (empty, or ``!``).
 

@@ -6,6 +6,7 @@ import pytest
 
 from envdeck.backend.errors import UserInputError
 from envdeck.backend.processes.view import (
+    FILTER_FIELDS,
     SORT_FIELDS,
     SORT_KEYS,
     RowFilter,
@@ -110,23 +111,35 @@ def test_command_text_is_what_is_shown():
     assert command_text(ROWS[4]) == "sshd: root@pts/0"
 
 
+OTHER = {
+    "pid": 99,
+    "ppid": 7,
+    "depth": 4,
+    "name": "other",
+    "cmdline": ["other", "-x"],
+    "user": "nobody",
+    "container": "c",
+    "container_id": "c" * 64,
+    "emulated": EMU,
+    "cpu_percent": 12.5,
+    "rss_bytes": 1 << 30,
+    "state": "R",
+}
+
+
 @pytest.mark.parametrize("sort", list(SORT_KEYS))
 def test_a_sort_key_reads_only_its_sort_fields(sort: str):
     """The process pane keeps its order when only other fields changed: that must be true."""
-    other = {
-        "pid": 99,
-        "ppid": 7,
-        "depth": 4,
-        "name": "other",
-        "cmdline": ["other", "-x"],
-        "user": "nobody",
-        "container": "c",
-        "container_id": "c" * 64,
-        "emulated": EMU,
-        "cpu_percent": 12.5,
-        "rss_bytes": 1 << 30,
-        "state": "R",
-    }
     for original in ROWS:
-        changed = other | {k: v for k, v in original.items() if k in SORT_FIELDS[sort]}
+        changed = OTHER | {k: v for k, v in original.items() if k in SORT_FIELDS[sort]}
         assert SORT_KEYS[sort](changed) == SORT_KEYS[sort](original)
+
+
+@pytest.mark.parametrize("text", ["^21 ", "busybox", "app", "!root", "kworker"])
+def test_the_filter_reads_only_the_filter_fields(text: str):
+    """The process pane keeps its lines when only other fields changed: that must be true."""
+    keep = compile_filter(text)
+    assert keep is not None
+    for original in ROWS:
+        changed = OTHER | {k: v for k, v in original.items() if k in FILTER_FIELDS}
+        assert keep(changed) == keep(original)

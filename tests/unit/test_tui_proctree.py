@@ -137,11 +137,12 @@ def test_collapsed_descendants_are_not_re_added_as_roots():
     assert pids(rows) == [1]
 
 
-def test_values_that_move_no_row_only_repaint():
+def test_changes_that_move_no_row_only_repaint():
     by_pid = TreeOptions()
-    assert repaint_only({"cpu_percent", "rss_bytes", "state"}, by_pid)
+    assert repaint_only({"cpu_percent", "rss_bytes", "state", "name", "cmdline"}, by_pid)
     assert not repaint_only({"cpu_percent", "ppid"}, by_pid)  # (a new parent: another place)
-    assert not repaint_only({"cmdline"}, by_pid)  # (the filter and highlight rules read it)
+    assert not repaint_only({"cmdline"}, TreeOptions(filter="sshd"))
+    assert not repaint_only({"emulated"}, TreeOptions(emulated_only=True))
     assert not repaint_only({"cpu_percent"}, TreeOptions(sort="cpu"))
     assert repaint_only({"cpu_percent"}, TreeOptions(sort="mem"))
 
