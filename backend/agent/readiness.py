@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -60,19 +61,27 @@ class Readiness:
         self.forwards = forwards
         self.timings = timings
         self.tasks = tasks
+        self._handed: socket.socket | None = None  # the probe's connection to sshd, not yet used
 
     async def wait_ready(self) -> None:
         """Walk the remaining boot stages; report stalls with a diagnosis; end ready or degraded."""
         port = self.state.status.ssh_port
         assert port is not None
-        probe = asyncio.create_task(ssh.first_banner(port))  # runs until sshd answers
-        probe.add_done_callback(lambda _t: self.state.progress.set())
+        probe = asyncio.create_task(ssh.first_answer(port))  # runs until sshd answers
+        probe.add_done_callback(self._answered)
         try:
             await self._walk_stages(port, probe)
         finally:
             probe.cancel()
+            if self._handed is not None:  # (the walk ended before it logged in)
+                self._handed.close()
 
-    async def _walk_stages(self, port: int, probe: asyncio.Task[str]) -> None:
+    def _answered(self, probe: asyncio.Task[ssh.Answer]) -> None:
+        if not probe.cancelled() and probe.exception() is None:
+            self._handed = probe.result().sock  # the first login goes over it
+        self.state.progress.set()
+
+    async def _walk_stages(self, port: int, probe: asyncio.Task[ssh.Answer]) -> None:
         state, stall_after = self.state, self.timings.stall_after_s
         stage_since = boot_start = time.monotonic()
         last_stage = state.tracker.current
@@ -107,8 +116,9 @@ class Readiness:
                     await state.progress.wait()
 
     async def _connect_ssh(self, port: int) -> bool:
+        sock, self._handed = self._handed, None  # (used once: a failed login closed it)
         try:
-            return await self.link.try_connect(port)
+            return await self.link.try_connect(port, sock)
         except ssh.HostKeyChanged as exc:
             self.state.tracker.failed(exc.message)
             self.state.set_status(state="degraded", reason=exc.message)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,15 +39,17 @@ class HostKeyChanged(EnvdeckError):
 
 
 async def connect(
-    inst: InstanceDir, port: int, *, timeout: float = 10.0
+    inst: InstanceDir, port: int, *, timeout: float = 10.0, sock: socket.socket | None = None
 ) -> asyncssh.SSHClientConnection:
-    """Open an authenticated, host-key-pinned SSH connection to the guest on 127.0.0.1:port."""
+    """Open an authenticated, host-key-pinned SSH connection to the guest on 127.0.0.1:port
+    (over ``sock`` when given: a connection to it whose banner is not read yet)."""
     import asyncssh
 
     try:
         return await asyncssh.connect(
             "127.0.0.1",
             port,
+            sock=sock,
             username="root",
             client_keys=[str(inst.client_key)],
             known_hosts=str(inst.known_hosts),
@@ -64,25 +68,59 @@ async def connect(
         ) from exc
 
 
-async def banner(port: int, timeout: float = 2.0) -> str | None:
-    """Read the SSH identification line from 127.0.0.1:port, or None if none arrives."""
+@dataclass(frozen=True)
+class Answer:
+    """sshd's identification line and the connection it came on, the line left unread: asyncssh
+    logs in over that connection (no second TCP connection, no second fork of the guest's sshd)."""
+
+    banner: str
+    sock: socket.socket
+
+
+async def answer(port: int, timeout: float = 2.0) -> Answer | None:
+    """Connect to 127.0.0.1:port and peek at its SSH identification line; None (the connection
+    closed) if none arrives within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
-    except (TimeoutError, OSError):
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            while True:
+                await _readable(loop, sock)
+                data = sock.recv(256, socket.MSG_PEEK)
+                if not data or b"\n" in data or len(data) == 256:
+                    break
+                await asyncio.sleep(0.01)  # half a line so far
+    except BaseException as exc:
+        sock.close()
+        if isinstance(exc, (TimeoutError, OSError)):
+            return None
+        raise
+    if not data.startswith(b"SSH-") or b"\n" not in data:
+        sock.close()
         return None
+    return Answer(data.split(b"\n", 1)[0].decode(errors="replace").strip(), sock)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), readable)
     try:
-        line = await asyncio.wait_for(reader.readline(), timeout)
-        return line.decode(errors="replace").strip() if line.startswith(b"SSH-") else None
-    except (TimeoutError, OSError):
-        return None
+        await ready
     finally:
-        writer.close()
+        loop.remove_reader(sock.fileno())
 
 
-async def first_banner(
+async def first_answer(
     port: int, every: float = 0.1, timeout: float = 1.5, in_flight: int = 16
-) -> str:
-    """Wait until 127.0.0.1:port answers with an SSH banner; return it.
+) -> Answer:
+    """Wait until 127.0.0.1:port answers with an SSH banner; that answer (its connection open).
 
     Probes are staggered (a new one every ``every`` seconds, at most ``in_flight`` at once, each
     allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest's
@@ -90,20 +128,32 @@ async def first_banner(
     ``in_flight`` above ``timeout / every`` the pace holds even while every probe hangs (with 4
     at once and 2 s each, sshd was seen up to ~1.2 s after it listened).
     """
-    pending: set[asyncio.Task[str | None]] = set()
+    pending: set[asyncio.Task[Answer | None]] = set()
+    found: Answer | None = None
     try:
-        while True:
+        while found is None:
             if len(pending) < in_flight:
-                pending.add(asyncio.create_task(banner(port, timeout)))
+                pending.add(asyncio.create_task(answer(port, timeout)))
             done, pending = await asyncio.wait(
                 pending, timeout=every, return_when=asyncio.FIRST_COMPLETED
             )
             for task in done:
-                if task.result():
-                    return str(task.result())
+                if (result := task.result()) is not None:
+                    if found is None:
+                        found = result
+                    else:
+                        result.sock.close()
+        return found
     finally:
         for task in pending:
             task.cancel()
+            task.add_done_callback(_close_late_answer)
+
+
+def _close_late_answer(task: asyncio.Task[Answer | None]) -> None:
+    """A probe that answered as it was cancelled: its connection is not needed."""
+    if not task.cancelled() and task.exception() is None and (late := task.result()):
+        late.sock.close()
 
 
 def ssh_path(path: Path | str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -39,13 +40,14 @@ class GuestLink:
         self._on_back = on_back
         self._tasks: list[asyncio.Task[Any]] = []
 
-    async def try_connect(self, port: int) -> bool:
-        """One attempt to connect and run ``true``; on success the link starts watching itself.
+    async def try_connect(self, port: int, sock: socket.socket | None = None) -> bool:
+        """One attempt to connect (over ``sock``, a probe's connection, when given) and run
+        ``true``; on success the link starts watching itself.
 
         Raises ``ssh.HostKeyChanged`` when the guest presents another host key.
         """
         try:
-            conn = await ssh.connect(self.inst, port, timeout=5)
+            conn = await ssh.connect(self.inst, port, timeout=5, sock=sock)
             result = await conn.run("true", check=False)
         except ssh.HostKeyChanged:
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from envdeck.backend.ssh.client import first_banner
+from envdeck.backend.ssh.client import first_answer
 
 
 async def _guest_like_server(answers_after: float) -> tuple[asyncio.Server, int]:
@@ -31,8 +31,12 @@ async def test_sshd_is_seen_soon_after_it_answers_though_earlier_probes_hang():
     server, port = await _guest_like_server(answers_after)
     async with server:
         t0 = time.monotonic()
-        banner = await asyncio.wait_for(first_banner(port), 10)
+        found = await asyncio.wait_for(first_answer(port), 10)
         took = time.monotonic() - t0
-    assert banner == "SSH-2.0-dropbear"
+        # the banner is left unread on the connection, for the login that goes over it
+        unread = await asyncio.get_running_loop().sock_recv(found.sock, 64)
+        found.sock.close()
+    assert found.banner == "SSH-2.0-dropbear"
+    assert unread == b"SSH-2.0-dropbear\r\n"
     # (with at most 4 probes of 2 s each in flight, this took 2.0 s: the hung ones held it)
     assert took < answers_after + 0.5, f"sshd noticed {took - answers_after:.2f}s late"
