@@ -263,6 +263,14 @@ class StagePrinter:
             self._print(line("  ", (event.state, "red"), f": {event.reason}"))
 
 
+def _leave_to_exit() -> None:
+    """What is alive now lives until the process exits: freeze it, so the collector's passes at
+    interpreter exit skip it (~40 ms of `start`'s wall time here, after the instance is ready)."""
+    import gc
+
+    gc.freeze()
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -278,6 +286,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
     finally:
         printer.close()
+    _leave_to_exit()
     state = result["state"]
     if state == "ready":
         console.print(
