@@ -122,20 +122,29 @@ async def first_answer(
 ) -> Answer:
     """Wait until 127.0.0.1:port answers with an SSH banner; that answer (its connection open).
 
-    Probes are staggered (a new one every ``every`` seconds, at most ``in_flight`` at once, each
+    Probes are paced (a new one every ``every`` seconds, at most ``in_flight`` at once, each
     allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest's
     network is up hangs until its SYN is retried, so one slow probe must not delay the next. With
     ``in_flight`` above ``timeout / every`` the pace holds even while every probe hangs (with 4
     at once and 2 s each, sshd was seen up to ~1.2 s after it listened).
     """
+    loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[Answer | None]] = set()
     found: Answer | None = None
+    next_probe = loop.time()
     try:
         while found is None:
-            if len(pending) < in_flight:
+            if len(pending) < in_flight and loop.time() >= next_probe:
+                # (never faster: once the guest's network is up, a refused probe ends at once)
+                next_probe = loop.time() + every
                 pending.add(asyncio.create_task(answer(port, timeout)))
+            if not pending:
+                await asyncio.sleep(max(next_probe - loop.time(), 0))
+                continue
             done, pending = await asyncio.wait(
-                pending, timeout=every, return_when=asyncio.FIRST_COMPLETED
+                pending,
+                timeout=max(next_probe - loop.time(), 0),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             for task in done:
                 if (result := task.result()) is not None:
