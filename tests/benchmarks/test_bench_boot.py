@@ -6,6 +6,7 @@ asserts nothing about time.
 
 from __future__ import annotations
 
+import json
 import socket
 import statistics
 import subprocess
@@ -69,6 +70,31 @@ def raw_boot(argv: list[str], tmp: Path) -> float:
         proc.wait()
 
 
+#: the marks of a start in its events.jsonl: (label, event kind, stage or state)
+MARKS = (
+    ("agent up", "instance.status", "starting"),
+    ("qemu started", "instance.stage", "qemu started"),
+    ("ssh port open", "instance.stage", "ssh port open"),
+    ("ssh authenticated", "instance.stage", "ssh authenticated"),
+    ("ready", "instance.status", "ready"),
+)
+
+
+def breakdown(events: Path, since: int, began: float, ended: float) -> str:
+    """Where one start's time went, from the agent's events after byte ``since`` of
+    events.jsonl: each mark's wall time since the CLI was run (``began``), then the CLI's end."""
+    seen: dict[str, float] = {}
+    for text in events.read_bytes()[since:].decode().splitlines():
+        event = json.loads(text)
+        for label, kind, what in MARKS:
+            mark = event.get("stage") if kind == "instance.stage" else event.get("state")
+            done = kind == "instance.status" or event.get("status") == "done"
+            if event["kind"] == kind and mark == what and done and label not in seen:
+                seen[label] = event["ts"] - began
+    marks = [f"{label} {seen[label]:.2f}" for label, _, _ in MARKS if label in seen]
+    return ", ".join([*marks, f"CLI done {ended - began:.2f}"])
+
+
 def test_bench_start_to_ready_vs_raw_qemu(envdeck_home: Path, tmp_path: Path):
     require_tool("qemu-system-x86_64", "qemu-img")
     try:
@@ -76,11 +102,14 @@ def test_bench_start_to_ready_vs_raw_qemu(envdeck_home: Path, tmp_path: Path):
         envdeck("start", "bench", check=True)  # warm-up (also settles the KVM verdict)
         argv = instances.qemu_argv("bench")
         envdeck("stop", "bench", check=True, timeout=120)
-        ours, raws = [], []
+        ours, raws, where = [], [], []
+        events = envdeck_home / "instances" / "bench" / "events.jsonl"
         for _ in range(ROUNDS):
+            since, began = events.stat().st_size, time.time()
             t0 = time.monotonic()
             envdeck("start", "bench", check=True)
             ours.append(time.monotonic() - t0)
+            where.append(breakdown(events, since, began, time.time()))
             assert list_json()["bench"]["state"] == "ready"
             envdeck("stop", "bench", check=True, timeout=120)
             raws.append(raw_boot(argv, tmp_path))
@@ -91,5 +120,7 @@ def test_bench_start_to_ready_vs_raw_qemu(envdeck_home: Path, tmp_path: Path):
             f"{statistics.median(raws):.2f}s (runs {', '.join(f'{x:.2f}' for x in raws)}); "
             f"ratio {ratio:.2f} (goal <= 1.15)"
         )
+        for n, marks in enumerate(where, 1):
+            print(f"[bench boot] run {n}, seconds since the CLI was run: {marks}")
     finally:
         kill_everything(envdeck_home)
