@@ -67,7 +67,8 @@ PANE_COMMANDS = {"vm": 1, "ct": 2, "pf": 3, "ps": 4, "log": 5, "serial": 5}
 
 
 class EnvdeckApp(App[int]):
-    """The dashboard. ``sources`` default to the live ones, ``backend`` to the real one.
+    """The dashboard. ``sources`` default to the live ones (``live``, when started already),
+    ``backend`` to the real one.
 
     Given a replay and no backend, the dashboard is read-only and its backend refuses every
     command (:class:`ReplayBackend`): a recording never touches what lives on this machine.
@@ -113,12 +114,13 @@ class EnvdeckApp(App[int]):
         clock: Callable[[], float] | None = None,
         host_info: Callable[[], str] | None = None,
         backend: Backend | None = None,
+        live: LiveStart | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings if settings is not None else load_settings()
         self.notices: list[str] = list(self.settings.notices)
         # The live sources are made off the UI thread from now on (see _start_live).
-        self._live = LiveStart() if sources is None else None
+        self._live = (live or LiveStart()) if sources is None else None
         sources = [] if sources is None else sources
         self.sources = sources
         self.hub = Hub(sources)
@@ -623,8 +625,12 @@ class EnvdeckApp(App[int]):
 
 
 def run_dashboard(
-    theme: str | None = None, readonly: bool = False, sources: list | None = None
+    theme: str | None = None,
+    readonly: bool = False,
+    sources: list | None = None,
+    live: LiveStart | None = None,
 ) -> int:
-    """Open the dashboard; returns the exit code."""
-    app = EnvdeckApp(sources, theme=theme, readonly=readonly)
+    """Open the dashboard; returns the exit code. ``live``: the live sources, started already
+    (``envdeck`` starts them before it imports the dashboard)."""
+    app = EnvdeckApp(sources, theme=theme, readonly=readonly, live=live)
     return int(app.run() or 0)

@@ -146,9 +146,12 @@ def dashboard_module(name: str) -> Any:
 
 
 def open_dashboard(args: argparse.Namespace) -> int:
-    """Open the Textual dashboard."""
+    """Open the Textual dashboard; its process tree takes its first scan meanwhile."""
+    from envdeck.backend.live import LiveStart
+
+    live = LiveStart()  # (in a thread, while the dashboard's modules load: ~0.2 s)
     tui = dashboard_module("app")
-    return int(tui.run_dashboard(theme=args.theme, readonly=args.readonly) or 0)
+    return int(tui.run_dashboard(theme=args.theme, readonly=args.readonly, live=live) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
