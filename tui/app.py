@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from envdeck.backend import store
@@ -149,6 +150,7 @@ class EnvdeckApp(App[int]):
         self._reported_skipped = 0
         self._suspended = False
         self._rendered_at: dict[str, float] = {}  # pane id -> when it last rendered
+        self._flush_timer: Timer | None = None
         self._first_frame = asyncio.Event()
         self._rows_applied = asyncio.Event()  # the first process rows (or why none) are in
         self._rows_shown = asyncio.Event()  # ... and on screen
@@ -200,7 +202,8 @@ class EnvdeckApp(App[int]):
                 )
             self.set_keymap(self.settings.keymap)
         self.ctx.host_line = self.host_info()
-        self.set_interval(1 / REFRESH_HZ, self.flush)
+        self._flush_timer = self.set_interval(1 / REFRESH_HZ, self.flush)
+        self.model.dirty.on_mark = self._flush_timer.resume  # (flush pauses it when idle)
         self.set_interval(1.0, self._every_second)
         self.set_interval(3.0, self._refresh_host)
         self.call_after_refresh(self._first_frame.set)
@@ -321,10 +324,12 @@ class EnvdeckApp(App[int]):
         self._report_replay_end()  # (cheap; here so the end shows with the last events)
         if isinstance(self.screen, ModalScreen):
             return
-        dirty = self.model.dirty
+        dirty = set(self.model.dirty)
         if not dirty:
+            if self._flush_timer is not None:  # no tick until a pane is marked again
+                self._flush_timer.pause()
             return
-        self.model.dirty = set()
+        self.model.dirty.clear()
         with self.batch_update():
             now = time.monotonic()
             for pane in self.panes:
@@ -337,6 +342,7 @@ class EnvdeckApp(App[int]):
     def _every_second(self) -> None:
         if self.shutting_down:
             return
+        self._report_replay_end()  # (the refresh timer sleeps while nothing is dirty)
         recently = time.monotonic() - self._rendered_at.get("instances", 0.0) < 0.9
         if self.model.instances and not recently:  # (figures each second render it anyway)
             self.model.dirty.add("instances")  # uptimes
