@@ -12,7 +12,7 @@ kind this build does not know never reaches the model: decoding raises
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,29 @@ MESSAGES_KEPT = 50
 
 PANES = ("instances", "containers", "forwards", "processes", "serial", "header")
 STATS_PANE = {"instance": "instances", "container": "containers"}  # who draws a subject's graph
+
+
+class Dirty(set[str]):
+    """The panes to render at the next refresh tick. ``on_mark`` is told when a pane not marked
+    yet is (the app wakes its refresh timer: with nothing to render, no tick need run)."""
+
+    def __init__(self, panes: Iterable[str] = ()) -> None:
+        super().__init__(panes)
+        self.on_mark: Callable[[], None] | None = None
+
+    def add(self, pane: str) -> None:
+        """Mark one pane."""
+        if pane not in self:
+            super().add(pane)
+            if self.on_mark is not None:
+                self.on_mark()
+
+    def update(self, *panes: Iterable[str]) -> None:
+        """Mark several panes."""
+        before = len(self)
+        super().update(*panes)
+        if self.on_mark is not None and len(self) > before:
+            self.on_mark()
 
 
 @dataclass
@@ -62,7 +85,7 @@ class DashboardModel:
     serial_times: dict[str, deque[float]] = field(default_factory=dict)  # ts of each window line
     serial_pending: dict[str, list[str]] = field(default_factory=dict)
     stats: History = field(default_factory=History)  # resource figures, the last few minutes
-    dirty: set[str] = field(default_factory=lambda: set(PANES))
+    dirty: Dirty = field(default_factory=lambda: Dirty(PANES))
     last_ts: float = 0.0
     serial_window: int = SERIAL_WINDOW
     errors: list[str] = field(default_factory=list)

@@ -99,3 +99,22 @@ async def test_only_lines_that_show_another_row_or_new_values_are_repainted(
         await tick(app, pilot, ev.ProcessDiff(host="host", added=[child]))
         assert view.rows[sshd + 1].row["pid"] == 311  # (sshd's first child: the lines below move)
         assert repainted == list(range(sshd + 1, len(view.rows)))
+
+
+async def test_after_an_idle_while_a_change_still_shows_within_a_tick(recording: Path):
+    """The refresh timer sleeps while nothing is dirty; an event wakes it."""
+    app = make_app(recording)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app)
+        await pilot.pause(0.5)
+        app.model.apply(ev.ProcessDiff(host="host", changed=[{"pid": 310, "cpu_percent": 42.5}]))
+        for _ in range(20):  # (no flush() here: the app's own timer must render it)
+            await pilot.pause(0.02)
+            if " 42.5 " in screen_text(app):
+                break
+        assert " 42.5 " in screen_text(app)
+
+
+def screen_text(app: EnvdeckApp) -> str:
+    """What a person sees (the compositor's lines), not what a widget would draw now."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -161,3 +161,13 @@ def test_rows_that_come_or_go_reshape_and_shapes_are_never_reused():
     model.forget_instance("tiny")
     model.apply(ev.ProcessDiff(host="tiny", full=True, added=[{"pid": 1}]))
     assert model.process_shapes["tiny"] > second
+
+
+def test_marking_a_pane_wakes_whoever_waits_for_dirty_panes():
+    model = fresh()
+    woken: list[int] = []
+    model.dirty.on_mark = lambda: woken.append(len(model.dirty))
+    model.apply(ev.ForwardRemoved(instance="a", guest="tcp:80"))
+    model.apply(ev.ForwardRemoved(instance="a", guest="tcp:81"))  # (marked already)
+    model.dirty.update(("forwards", "serial"))
+    assert woken == [1, 2] and model.dirty == {"forwards", "serial"}
