@@ -46,8 +46,9 @@ def tree_walk(
                 continue
             seen.add(pid)
             out.append((pid, depth, parent_of[pid]))
-            for child in reversed(children.get(pid, ())):
-                stack.append((child, depth + 1))
+            kids = children.get(pid)
+            if kids:  # (most processes have none)
+                stack.extend((child, depth + 1) for child in reversed(kids))
 
     for root in roots:
         walk(root)
