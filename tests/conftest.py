@@ -15,6 +15,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# The booted-once docker VM shared by the tests that need one (fixture ``docker_vm``).
+pytest_plugins = ["tests.docker_vm_fixture"]
+
 
 def require(condition: bool, what: str) -> None:
     """Skip (locally) or fail (CI=true) when ``condition`` is false."""
@@ -38,10 +41,13 @@ def envdeck_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private ENVDECK_HOME for one test (the tiny image cache stays shared, see below)."""
     home = tmp_path / "envdeck-home"
     monkeypatch.setenv("ENVDECK_HOME", str(home))
-    # Building the tiny image takes a while; share its cache across tests and runs.
-    cache = os.environ.get("ENVDECK_CACHE") or str(Path.home() / ".cache" / "envdeck-test-cache")
-    monkeypatch.setenv("ENVDECK_CACHE", cache)
+    monkeypatch.setenv("ENVDECK_CACHE", shared_image_cache())
     return home
+
+
+def shared_image_cache() -> str:
+    """The image cache shared across tests and runs (building the images takes a while)."""
+    return os.environ.get("ENVDECK_CACHE") or str(Path.home() / ".cache" / "envdeck-test-cache")
 
 
 @pytest.fixture

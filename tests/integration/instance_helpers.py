@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from envdeck.backend.pidrecord import PidRecord
@@ -17,11 +18,16 @@ CLI = [sys.executable, "-m", "envdeck.backend.cli.main"]
 
 
 def envdeck(
-    *args: str, timeout: float = 300, check: bool = False
+    *args: str, timeout: float = 300, check: bool = False, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the envdeck CLI as a user would; return the finished process."""
+    """Run the envdeck CLI as a user would (``env``: variables set on top of the test's own);
+    return the finished process."""
     result = subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(
