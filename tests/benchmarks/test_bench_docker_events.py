@@ -9,7 +9,7 @@ before replying, so this is the closest to event -> row without a CLI process's 
 The anchor is the same, measured in the same run, for the host's dockerd. Medians over
 ``ENVDECK_BENCH_TRIALS`` (default 10) rounds each, printed with their ratios, never asserted.
 
-One docker VM boot (about 1.5-3 minutes under TCG here), printed.
+On the session's shared docker VM (tests/docker_vm_fixture.py); its boot time is printed.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from envdeck.tui.app import EnvdeckApp
 from envdeck.tui.panes.containers import ContainersPane
 from envdeck.tui.settings import UISettings
 from tests.conftest import require_tool
-from tests.e2e.test_tui_tmux_docker import docker_instance
+from tests.docker_vm_fixture import DockerVM
 from tests.e2e.tui_harness import HOST_LINE, TERMINAL
-from tests.integration import docker_images
-from tests.integration.test_docker_vm import docker_config  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.integration]
 
@@ -153,29 +151,26 @@ def report(what: str, ours: list[float], anchor: list[float]) -> None:
 
 
 async def test_container_event_in_the_guest_to_row_on_screen(
-    envdeck_home: Path,
-    docker_config: Path,  # noqa: F811 - the fixture imported above
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    docker_vm: DockerVM, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from envdeck.backend.containers.source import ContainersSource
 
     require_tool("docker")
     monkeypatch.setenv("ENVDECK_CONFIG", str(tmp_path / "config"))
-    amd64, _ = docker_images.ensure_images(docker_images.docker_client_or_skip())
-    with docker_instance(envdeck_home, amd64):
-        app = EnvdeckApp([ContainersSource()], settings=UISettings(), host_info=lambda: HOST_LINE)
-        async with app.run_test(size=TERMINAL) as pilot:
-            await pilot.press("2")
-            endpoints = app.model.endpoints
-            await until(
-                lambda: all(
-                    e in endpoints and endpoints[e].reachable for e in ("host", "instance:dev")
-                ),
-                "both endpoints reachable",
-            )
-            host = await round_trips(app, "host", (), amd64)
-            guest = await round_trips(app, "instance:dev", ("--context", "envdeck-dev"), amd64)
+    amd64, _ = docker_vm.images
+    print(f"(the shared docker VM: start -> docker ready {docker_vm.start_s:.1f}s)")
+    app = EnvdeckApp([ContainersSource()], settings=UISettings(), host_info=lambda: HOST_LINE)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.press("2")
+        endpoints = app.model.endpoints
+        await until(
+            lambda: all(
+                e in endpoints and endpoints[e].reachable for e in ("host", "instance:dev")
+            ),
+            "both endpoints reachable",
+        )
+        host = await round_trips(app, "host", (), amd64)
+        guest = await round_trips(app, "instance:dev", docker_vm.context, amd64)
     print(f"({TRIALS} rounds each, to the row in the containers pane's DataTable)")
     for what, step, which in MEASURES:
         report(what, [pair[which] for pair in guest[step]], [pair[which] for pair in host[step]])

@@ -3,47 +3,24 @@ an arm64 container run through the instance's docker context shows up under ``in
 the containers pane, flagged emulated, and the process pane on that instance shows its process
 with the ``aarch64`` badge.
 
-One docker VM boot (about 1.5-3 minutes under TCG here), printed.
+On the session's shared docker VM (tests/docker_vm_fixture.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_tool
+from tests.docker_vm_fixture import DockerVM, docker
 from tests.e2e.test_tui_tmux import Tmux, envdeck_command
-from tests.integration.test_docker_vm import docker_config  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 CTX = ("--context", "envdeck-dev")
-
-
-@contextlib.contextmanager
-def docker_instance(home: Path, *images: str) -> Iterator[None]:
-    """The docker instance ``dev``, ready, with ``images`` loaded; stopped afterwards."""
-    from tests.integration.instance_helpers import envdeck, kill_everything
-    from tests.integration.test_docker_vm import docker, require_docker_image_tools
-
-    require_docker_image_tools()
-    try:
-        began = time.monotonic()
-        envdeck("create", "dev", "--template", "docker", check=True, timeout=2400)
-        envdeck("start", "dev", check=True, timeout=900)
-        print(f"\ncreate + start -> docker ready: {time.monotonic() - began:.1f}s")
-        saved = subprocess.run(["docker", "save", *images], capture_output=True, check=True)
-        docker(*CTX, "load", stdin=saved.stdout, timeout=300)
-        yield
-    finally:
-        envdeck("stop", "dev", timeout=180)
-        kill_everything(home)
 
 
 def line_with(screen: str, *texts: str) -> str | None:
@@ -58,43 +35,37 @@ def _group(line: str) -> bool:
 
 
 def test_an_arm64_container_in_the_docker_vm_on_the_dashboard(
-    envdeck_home: Path,
-    docker_config: Path,  # noqa: F811 - the fixture imported above
-    tmp_path: Path,
+    docker_vm: DockerVM, tmp_path: Path
 ) -> None:
-    from tests.integration import docker_images
-    from tests.integration.test_docker_vm import docker
-
     require_tool("tmux", "docker")
-    _, arm64 = docker_images.ensure_images(docker_images.docker_client_or_skip())
+    _, arm64 = docker_vm.images
     env = {**os.environ, "TERM": "xterm-256color", "ENVDECK_CONFIG": str(tmp_path / "config")}
-    with docker_instance(envdeck_home, arm64):
-        tmux = Tmux(f"{envdeck_command()}; echo DASHBOARD-EXITED $?; sleep 30", env)
-        try:
-            tmux.wait_for("instance:dev", timeout=60)
-            tmux.keys("2")
-            tmux.wait_for("native amd64", timeout=30)  # the instance's endpoint is reachable
-            docker(*CTX, "run", "-d", "--platform", "linux/arm64", "--name", "armsleep", arm64,
-                   "sleep", "2112")  # fmt: skip
-            screen = tmux.wait_for("armsleep", timeout=15)
-            lines = screen.splitlines()
-            row = line_with(screen, "armsleep")
-            assert row is not None and "linux/arm64 emulated" in row, screen
-            groups = [line for line in lines[: lines.index(row)] if _group(line)]
-            assert groups and "instance:dev" in groups[-1], screen  # listed under the instance
+    tmux = Tmux(f"{envdeck_command()}; echo DASHBOARD-EXITED $?; sleep 30", env)
+    try:
+        tmux.wait_for("instance:dev", timeout=60)
+        tmux.keys("2")
+        tmux.wait_for("native amd64", timeout=30)  # the instance's endpoint is reachable
+        docker(*CTX, "run", "-d", "--platform", "linux/arm64", "--name", "armsleep", arm64,
+               "sleep", "2112")  # fmt: skip
+        screen = tmux.wait_for("armsleep", timeout=15)
+        lines = screen.splitlines()
+        row = line_with(screen, "armsleep")
+        assert row is not None and "linux/arm64 emulated" in row, screen
+        groups = [line for line in lines[: lines.index(row)] if _group(line)]
+        assert groups and "instance:dev" in groups[-1], screen  # listed under the instance
 
-            # The instances pane (dev selected), then the process pane: it follows the selected
-            # instance's guest ('h' cycles the hosts); emulated processes only.
-            tmux.keys("1", "4", "e")
-            deadline = time.monotonic() + 60
-            while (found := line_with(tmux.screen(), "sleep 2112", "aarch64")) is None:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"no aarch64 'sleep 2112' in the guest tree:\n{tmux.screen()}")
-                if "dev" not in (line_with(tmux.screen(), "[4] Processes") or ""):
-                    tmux.keys("h")  # (the guest's first walk had not arrived yet)
-                time.sleep(0.5)
-            assert "[armsleep]" in found, found  # the container's name on its process
-            tmux.keys("q")
-            tmux.wait_for("DASHBOARD-EXITED 0")
-        finally:
-            tmux.kill()
+        # The instances pane (dev selected), then the process pane: it follows the selected
+        # instance's guest ('h' cycles the hosts); emulated processes only.
+        tmux.keys("1", "4", "e")
+        deadline = time.monotonic() + 60
+        while (found := line_with(tmux.screen(), "sleep 2112", "aarch64")) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"no aarch64 'sleep 2112' in the guest tree:\n{tmux.screen()}")
+            if "dev" not in (line_with(tmux.screen(), "[4] Processes") or ""):
+                tmux.keys("h")  # (the guest's first walk had not arrived yet)
+            time.sleep(0.5)
+        assert "[armsleep]" in found, found  # the container's name on its process
+        tmux.keys("q")
+        tmux.wait_for("DASHBOARD-EXITED 0")
+    finally:
+        tmux.kill()

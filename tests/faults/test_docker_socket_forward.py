@@ -2,29 +2,23 @@
 guest killed, then the guest paused. The real containers source follows ``instance:dev``
 meanwhile; its endpoint must say why it is down (once, not a storm of errors), follow the events
 again on its own once the instance is back, and end with the rows the daemon has: a container
-run while the forward was down shows up once, one removed meanwhile is gone.
+run while the forward was down shows up once, one removed meanwhile is gone. The VM is whole again
+at the end: sshd back, the guest resumed.
 
-One docker VM boot (about 1.5-3 minutes under TCG here); the phases' times are printed.
+On the session's shared docker VM (tests/docker_vm_fixture.py; its SSH keepalive is short, so a
+paused guest's SSH connection drops within the pause); the phases' times are printed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
 from envdeck.backend.events import ContainerInfo, ContainerRemoved, EndpointStatus
-from tests.integration import docker_images
-from tests.integration.instance_helpers import envdeck, kill_everything
-from tests.integration.test_docker_vm import (
-    _until,
-    docker,
-    docker_config,  # noqa: F401 - fixture
-    require_docker_image_tools,
-)
+from tests.docker_vm_fixture import SSH_KEEPALIVE_S, DockerVM, docker
+from tests.integration.instance_helpers import envdeck
+from tests.integration.test_docker_vm import _until
 
 pytestmark = pytest.mark.integration
 
@@ -56,34 +50,15 @@ class Feed:
         return bool(statuses) and statuses[-1].reachable
 
 
-def test_the_docker_socket_forward_dies_and_comes_back(
-    envdeck_home: Path,
-    docker_config: Path,  # noqa: F811 - the fixture imported above
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    require_docker_image_tools()
-    amd64, _ = docker_images.ensure_images(docker_images.docker_client_or_skip())
-    monkeypatch.setenv("ENVDECK_SSH_KEEPALIVE", "2")  # a paused guest's SSH drops in ~6 s
-    try:
-        began = time.monotonic()
-        envdeck("create", "dev", "--template", "docker", check=True, timeout=2400)
-        envdeck("start", "dev", check=True, timeout=900)
-        print(f"\ncreate + start -> docker ready: {time.monotonic() - began:.1f}s")
-        _load(amd64)
-        for name in ("keeper", "victim"):
-            docker(*CTX, "run", "-d", "--name", name, amd64, "sleep", "600")
-        asyncio.run(_scenario(amd64))
-        agent_log = (envdeck_home / "instances" / "dev" / "agent.log").read_text()
-        assert "Traceback" not in agent_log  # the cut connections ended quietly
-    finally:
-        envdeck("stop", "dev", timeout=180)
-        kill_everything(envdeck_home)
-
-
-def _load(image: str) -> None:
-    """``docker save`` on the host, ``docker load`` through the instance's context."""
-    saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
-    docker(*CTX, "load", stdin=saved.stdout, timeout=300)
+def test_the_docker_socket_forward_dies_and_comes_back(docker_vm: DockerVM) -> None:
+    amd64, _ = docker_vm.images
+    agent_log = docker_vm.instance_dir / "agent.log"
+    logged_before = agent_log.stat().st_size
+    for name in ("keeper", "victim"):
+        docker(*CTX, "run", "-d", "--name", name, amd64, "sleep", "600")
+    asyncio.run(_scenario(amd64))
+    logged = agent_log.read_bytes()[logged_before:]
+    assert b"Traceback" not in logged  # the cut connections ended quietly
 
 
 async def _scenario(amd64: str) -> None:
@@ -133,7 +108,7 @@ async def _paused(feed: Feed, amd64: str) -> None:
     await asyncio.to_thread(envdeck, "pause", "dev", check=True)
     said = await _until(lambda: any(not s.reachable for s in feed.statuses(mark)), 5)
     print(f"paused: endpoint unreachable after {said:.1f}s")
-    await asyncio.sleep(10)  # SSH gives up meanwhile (keepalive 2 s x 3)
+    await asyncio.sleep(3 * SSH_KEEPALIVE_S + 4)  # SSH gives up meanwhile (3 keepalives missed)
     statuses = feed.statuses(mark)
     assert [(s.reachable, s.reason) for s in statuses] == [
         (False, "instance paused (envdeck resume dev)")

@@ -6,17 +6,16 @@ the guest process tree, and delete leaving nothing in the docker config.
 
 Images reach the guest by ``docker save`` on the host and ``docker load`` through the context
 (the busybox test images of docker_images.py; no registry). The docker image is built once per
-builder version into the shared test cache (envdeck_home), about 100 s here; the boot to ready
-takes about 85 s under TCG. Both are printed.
+builder version into the shared test cache, about 100 s here; the boot to ready takes about 85 s
+under TCG. Both are printed. The end-to-end test runs on the session's shared docker VM
+(tests/docker_vm_fixture.py), last among its users, as it stops and deletes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -25,8 +24,8 @@ import pytest
 
 from envdeck.backend.containers import contexts
 from envdeck.backend.errors import EnvdeckError
-from tests.conftest import require, require_tool
-from tests.integration import docker_images
+from tests.conftest import require_tool
+from tests.docker_vm_fixture import DockerVM, docker, require_docker_vm_tools
 from tests.integration.instance_helpers import envdeck, kill_everything, list_json
 
 pytestmark = pytest.mark.integration
@@ -39,15 +38,6 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(directory))
     return directory
-
-
-def docker(*args: str, stdin: bytes | None = None, timeout: float = 120) -> str:
-    """The host's docker CLI (with the test's DOCKER_CONFIG); its stdout."""
-    result = subprocess.run(
-        ["docker", *args], input=stdin, capture_output=True, timeout=timeout, env=os.environ
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    return result.stdout.decode(errors="replace")
 
 
 def free_port() -> int:
@@ -112,16 +102,10 @@ async def _until(predicate, timeout: float) -> float:
     return time.monotonic() - start
 
 
-def require_docker_image_tools() -> None:
-    require(os.geteuid() == 0, "root (debootstrap builds the docker image)")
-    require_tool("debootstrap", "mkfs.vfat", "mcopy", "sfdisk", "qemu-img", "qemu-system-x86_64")
-    require(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "UEFI firmware (package ovmf)")
-
-
 def test_dockerd_failing_makes_the_instance_degraded_with_its_reason(
     envdeck_home: Path, docker_config: Path, tmp_path: Path
 ) -> None:
-    require_docker_image_tools()
+    require_docker_vm_tools()
     spec = tmp_path / "broken.yaml"
     spec.write_text(
         "template: docker\nprovision:\n  - mode: system\n    script: |\n"
@@ -142,35 +126,18 @@ def test_dockerd_failing_makes_the_instance_degraded_with_its_reason(
         kill_everything(envdeck_home)
 
 
-def test_docker_instance_end_to_end(envdeck_home: Path, docker_config: Path) -> None:
-    require_docker_image_tools()
-    amd64, arm64 = docker_images.ensure_images(docker_images.docker_client_or_skip())
-    try:
-        _run_scenario(envdeck_home, docker_config, amd64, arm64)
-    finally:
-        envdeck("stop", "dev", timeout=180)
-        kill_everything(envdeck_home)
-
-
-def _run_scenario(home: Path, docker_config: Path, amd64: str, arm64: str) -> None:
-    began = time.monotonic()
-    created = envdeck("create", "dev", "--template", "docker", check=True, timeout=2400)
-    print(f"\ncreate (image build if not cached): {time.monotonic() - began:.1f}s")
-    inst = home / "instances" / "dev"
-    began = time.monotonic()
-    started = envdeck("start", "dev", timeout=900)
-    boot = time.monotonic() - began
-    print(f"start -> ready: {boot:.1f}s")
-    assert started.returncode == 0, started.stdout + started.stderr
+def test_docker_instance_end_to_end(docker_vm_to_delete: DockerVM) -> None:
+    vm = docker_vm_to_delete
+    print(f"\ncreate (image build if not cached): {vm.create_s:.1f}s")
+    print(f"start -> ready: {vm.start_s:.1f}s")
+    started = vm.started
     assert "docker ready" in started.stderr and "docker --context envdeck-dev" in started.stderr
-    assert list_json()["dev"]["state"] == "ready", created.stdout
-    sock = inst / "docker.sock"
+    assert list_json()["dev"]["state"] == "ready", vm.created.stdout
+    sock = vm.instance_dir / "docker.sock"
     assert sock.is_socket() and sock.stat().st_mode & 0o777 == 0o600
 
     assert docker("--context", "envdeck-dev", "version", "--format", "{{.Server.Os}}") == "linux\n"
-    images = subprocess.run(["docker", "save", amd64, arm64], capture_output=True, check=True)
-    docker("--context", "envdeck-dev", "load", stdin=images.stdout, timeout=300)
-
+    amd64, arm64 = vm.images  # (loaded through the context when the VM was booted)
     seen: list = []
 
     async def scenario() -> None:
@@ -195,8 +162,8 @@ def _run_scenario(home: Path, docker_config: Path, amd64: str, arm64: str) -> No
     deleted = envdeck("delete", "dev", check=True).stdout
     assert "its docker context envdeck-dev" in deleted
     assert "envdeck-dev" not in docker("context", "ls")
-    assert not list((docker_config / "contexts" / "meta").glob("*/meta.json"))
-    assert not sock.exists() and not inst.exists()
+    assert not list((vm.docker_config / "contexts" / "meta").glob("*/meta.json"))
+    assert not sock.exists() and not vm.instance_dir.exists()
 
 
 async def _live_containers(seen: list, amd64: str, arm64: str) -> None:
