@@ -247,7 +247,7 @@ class EnvdeckApp(App[int]):
             event = await first
             while True:
                 self.model.apply(event)
-                if not self._rows_shown.is_set() and self._has_process_rows():
+                if not self._rows_applied.is_set() and self._has_process_rows():
                     self.flush()  # the first rows at once, not on the next tick
                     self._rows_applied.set()
                     self.call_after_refresh(self._rows_shown.set)
