@@ -90,7 +90,7 @@ class NewcWriter:
     @staticmethod
     def _clean(path: str) -> str:
         name = path.lstrip("/")
-        if not name or name.startswith("../") or "/../" in f"/{name}/":
+        if not name or {".", ".."} & set(name.split("/")):
             raise ValueError(f"bad archive path {path!r}")
         return name
 
