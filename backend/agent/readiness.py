@@ -26,6 +26,7 @@ from envdeck.backend.instances import copy_to_host, guest_settings
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.ssh import client as ssh
 from envdeck.backend.ssh.link import GuestLink
+from envdeck.backend.ssh.probe import Answer, first_answer
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import mounts as vm_mounts
 from envdeck.backend.vm.boot import diagnose
@@ -67,7 +68,7 @@ class Readiness:
         """Walk the remaining boot stages; report stalls with a diagnosis; end ready or degraded."""
         port = self.state.status.ssh_port
         assert port is not None
-        probe = asyncio.create_task(ssh.first_answer(port))  # runs until sshd answers
+        probe = asyncio.create_task(first_answer(port))  # runs until sshd answers
         probe.add_done_callback(self._answered)
         try:
             await self._walk_stages(port, probe)
@@ -76,12 +77,12 @@ class Readiness:
             if self._handed is not None:  # (the walk ended before it logged in)
                 self._handed.close()
 
-    def _answered(self, probe: asyncio.Task[ssh.Answer]) -> None:
+    def _answered(self, probe: asyncio.Task[Answer]) -> None:
         if not probe.cancelled() and probe.exception() is None:
             self._handed = probe.result().sock  # the first login goes over it
         self.state.progress.set()
 
-    async def _walk_stages(self, port: int, probe: asyncio.Task[ssh.Answer]) -> None:
+    async def _walk_stages(self, port: int, probe: asyncio.Task[Answer]) -> None:
         state, stall_after = self.state, self.timings.stall_after_s
         stage_since = boot_start = time.monotonic()
         last_stage = state.tracker.current

@@ -6,10 +6,8 @@ The user's ssh config and agent are kept out.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,103 +64,6 @@ async def connect(
             hint="if you rebuilt the guest on purpose, recreate the instance;"
             f" pinned keys: {inst.known_hosts}",
         ) from exc
-
-
-@dataclass(frozen=True)
-class Answer:
-    """sshd's identification line and the connection it came on, the line left unread: asyncssh
-    logs in over that connection (no second TCP connection, no second fork of the guest's sshd)."""
-
-    banner: str
-    sock: socket.socket
-
-
-async def answer(port: int, timeout: float = 2.0) -> Answer | None:
-    """Connect to 127.0.0.1:port and peek at its SSH identification line; None (the connection
-    closed) if none arrives within ``timeout``."""
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    try:
-        async with asyncio.timeout(timeout):
-            await loop.sock_connect(sock, ("127.0.0.1", port))
-            while True:
-                await _readable(loop, sock)
-                data = sock.recv(256, socket.MSG_PEEK)
-                if not data or b"\n" in data or len(data) == 256:
-                    break
-                await asyncio.sleep(0.01)  # half a line so far
-    except BaseException as exc:
-        sock.close()
-        if isinstance(exc, (TimeoutError, OSError)):
-            return None
-        raise
-    if not data.startswith(b"SSH-") or b"\n" not in data:
-        sock.close()
-        return None
-    return Answer(data.split(b"\n", 1)[0].decode(errors="replace").strip(), sock)
-
-
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(sock.fileno(), readable)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(sock.fileno())
-
-
-async def first_answer(
-    port: int, every: float = 0.1, timeout: float = 1.5, in_flight: int = 16
-) -> Answer:
-    """Wait until 127.0.0.1:port answers with an SSH banner; that answer (its connection open).
-
-    Probes are paced (a new one every ``every`` seconds, at most ``in_flight`` at once, each
-    allowed ``timeout``): QEMU's user network accepts at once and a probe sent before the guest's
-    network is up hangs until its SYN is retried, so one slow probe must not delay the next. With
-    ``in_flight`` above ``timeout / every`` the pace holds even while every probe hangs (with 4
-    at once and 2 s each, sshd was seen up to ~1.2 s after it listened).
-    """
-    loop = asyncio.get_running_loop()
-    pending: set[asyncio.Task[Answer | None]] = set()
-    found: Answer | None = None
-    next_probe = loop.time()
-    try:
-        while found is None:
-            if len(pending) < in_flight and loop.time() >= next_probe:
-                # (never faster: once the guest's network is up, a refused probe ends at once)
-                next_probe = loop.time() + every
-                pending.add(asyncio.create_task(answer(port, timeout)))
-            if not pending:
-                await asyncio.sleep(max(next_probe - loop.time(), 0))
-                continue
-            done, pending = await asyncio.wait(
-                pending,
-                timeout=max(next_probe - loop.time(), 0),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in done:
-                if (result := task.result()) is not None:
-                    if found is None:
-                        found = result
-                    else:
-                        result.sock.close()
-        return found
-    finally:
-        for task in pending:
-            task.cancel()
-            task.add_done_callback(_close_late_answer)
-
-
-def _close_late_answer(task: asyncio.Task[Answer | None]) -> None:
-    """A probe that answered as it was cancelled: its connection is not needed."""
-    if not task.cancelled() and task.exception() is None and (late := task.result()):
-        late.sock.close()
 
 
 def ssh_path(path: Path | str) -> str:

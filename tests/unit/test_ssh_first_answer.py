@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 
-from envdeck.backend.ssh.client import first_answer
+from envdeck.backend.ssh.probe import ProbePace, first_answer
 
 
 async def _guest_like_server(answers_after: float) -> tuple[asyncio.Server, int]:
@@ -57,5 +57,35 @@ async def test_probes_keep_their_pace_while_the_guest_turns_them_away():
     async with server:
         port = server.sockets[0].getsockname()[1]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(first_answer(port, every=0.1), 1.0)
+            await asyncio.wait_for(first_answer(port, ProbePace(every=0.1)), 1.0)
     assert 5 <= probes <= 12, f"{probes} probes in 1 s at one every 0.1 s"
+
+
+async def test_a_slow_banner_is_waited_for_by_one_probe_not_given_up_on():
+    """A Debian guest's sshd (forked and re-executed per connection, under TCG) may take seconds
+    to send its banner. Probes that gave up after 1.5 s and started again never saw one, and piled
+    connections onto sshd until the guest logged SYN flooding on port 22."""
+    listens_after, banner_after = 0.5, 2.5
+    t0 = time.monotonic()
+    connections = 0
+
+    async def slow_sshd(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        if time.monotonic() - t0 < listens_after:
+            writer.close()  # the guest's network is up, sshd not yet listening
+            return
+        connections += 1
+        await asyncio.sleep(banner_after)
+        writer.write(b"SSH-2.0-OpenSSH_9.2p1\r\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+
+    server = await asyncio.start_server(slow_sshd, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        found = await asyncio.wait_for(first_answer(port), 10)
+        took = time.monotonic() - t0
+        found.sock.close()
+    assert found.banner == "SSH-2.0-OpenSSH_9.2p1"
+    assert took < listens_after + banner_after + 0.5
+    assert connections == 1, f"{connections} connections reached sshd while it was slow to answer"
