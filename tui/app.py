@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import shlex
 import subprocess
 import time
@@ -225,11 +226,14 @@ class EnvdeckApp(App[int]):
         first frame); once they are on screen, make the other live sources (off the UI thread)
         and start each on the hub as it comes; say which could not start and what the user
         misses."""
-        if await live.start_first(self.hub):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rows_shown.wait(), FIRST_ROWS_WAIT)
-        await self._first_frame.wait()
-        found = await live.start_rest(self.hub)
+        try:
+            if await live.start_first(self.hub):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rows_shown.wait(), FIRST_ROWS_WAIT)
+            await self._first_frame.wait()
+            found = await live.start_rest(self.hub)
+        finally:
+            settle_garbage_collector()
         self.ctx.missing_sources.update(found.missing)
         for notice in found.notices:
             self.notices.append(notice)
@@ -628,6 +632,14 @@ class EnvdeckApp(App[int]):
             if worker.result:
                 self.notify(visible(worker.result), timeout=4, markup=False)
             self.hub.poke()  # sources that can rescan now (e.g. after create/delete)
+
+
+def settle_garbage_collector() -> None:
+    """After start-up: what is alive now (modules, widgets, styles: most of the heap) is frozen
+    out of the collector's full passes, which walked it all again every few seconds while idle;
+    the collector is on again if ``envdeck`` held it off while the dashboard loaded."""
+    gc.freeze()
+    gc.enable()
 
 
 def run_dashboard(

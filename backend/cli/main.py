@@ -13,6 +13,7 @@ asyncssh, docker, yaml, psutil) inside the functions that use them.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from typing import Any
@@ -149,6 +150,7 @@ def open_dashboard(args: argparse.Namespace) -> int:
     """Open the Textual dashboard; its process tree takes its first scan meanwhile."""
     from envdeck.backend.live import LiveStart
 
+    gc.disable()  # (the dashboard's start allocates much and frees little; it re-enables it)
     live = LiveStart()  # (in a thread, while the dashboard's modules load: ~0.2 s)
     tui = dashboard_module("app")
     return int(tui.run_dashboard(theme=args.theme, readonly=args.readonly, live=live) or 0)

@@ -230,6 +230,8 @@ def test_idle_cpu_with_2000_extra_processes_vs_htop(extra_processes, tmp_path: P
         time.sleep(WINDOW)
         used = {n: cpu_seconds(p) - start[n] for n, p in pids.items()}
         elapsed = time.monotonic() - t0
+        for name, pid in pids.items():  # (a dead one would read as free)
+            assert Path(f"/proc/{pid}").exists(), f"{name} ended during the measurement"
     finally:
         subprocess.run([tmux, "-L", sock, "kill-server"], check=False)
     scale = 60.0 / elapsed
