@@ -40,6 +40,9 @@ class AgentThread:
         self._done = asyncio.Event()
         async with agent_without_qemu() as agent:
             agent.state.exited.set()
+            # (as once QEMU runs: else the first forwards request waits for that build, its
+            # reply comes after later ones, and the exchange below reads it as the next line's)
+            await agent.guest.get()
             self.agent = agent
             self.ready.set()
             await self._done.wait()
