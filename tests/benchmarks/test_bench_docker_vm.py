@@ -49,12 +49,15 @@ def raw_docker_boot(argv: list[str], key: Path, tmp: Path, limit: float = 600) -
     proc = subprocess.Popen(raw, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
-            answered = subprocess.run(
-                [*ssh, "docker", "version", "--format", "{{.Server.Version}}"],
-                capture_output=True,
-                timeout=30,
-            )
-            if answered.returncode == 0 and answered.stdout.strip():
+            try:  # (ssh's ConnectTimeout ends at slirp's accept: a slow sshd can hold it)
+                answered = subprocess.run(
+                    [*ssh, "docker", "version", "--format", "{{.Server.Version}}"],
+                    capture_output=True,
+                    timeout=30,
+                )
+            except subprocess.TimeoutExpired:
+                answered = None
+            if answered and answered.returncode == 0 and answered.stdout.strip():
                 return time.monotonic() - t0
             if proc.poll() is not None or time.monotonic() - t0 > limit:
                 raise AssertionError("raw QEMU did not boot to a docker that answers")
