@@ -138,6 +138,7 @@ class SharedDockerVM:
                 self.vm = self._boot()
             except BaseException as exc:
                 self._failure = exc
+                self._keep_logs()
                 self.release()
                 raise
         return self.vm
@@ -169,6 +170,20 @@ class SharedDockerVM:
         saved = subprocess.run(["docker", "save", *images], capture_output=True, check=True)
         docker(*vm.context, "load", stdin=saved.stdout, timeout=300, env=vm.env)
         return vm
+
+    def _keep_logs(self) -> None:
+        """A failed boot's logs, kept (and their tails printed) before the VM is deleted."""
+        if self._home is None:
+            return
+        kept = self._home.parent / "failed-boot"
+        kept.mkdir(exist_ok=True)
+        for name in ("agent.log", "events.jsonl", "serial.log", "qemu.log"):
+            source = self._home / "instances" / NAME / name
+            if source.is_file():
+                data = source.read_bytes()
+                (kept / name).write_bytes(data)
+                tail = data.decode(errors="replace").splitlines()[-15:]
+                print(f"\n[docker VM boot failed] {name} (kept in {kept}):", *tail, sep="\n  ")
 
     def release(self) -> None:
         """Stop and delete the VM and kill what is left of it (only what this made)."""
