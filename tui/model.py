@@ -263,10 +263,8 @@ class DashboardModel:
         return [(n, sorted(groups[n], key=lambda c: c.name)) for n in order]
 
     def process_hosts(self) -> list[str]:
-        """Hosts with process data or a reason there is none, and ready instances whose first
-        guest walk has not come yet (host first)."""
+        """Hosts with process data or a reason there is none (host first)."""
         names = set(self.processes) | set(self.processes_unavailable)
-        names |= {name for name, status in self.instances.items() if status.state == "ready"}
         return sorted(names, key=lambda n: (n != "host", n))
 
 

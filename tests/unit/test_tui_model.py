@@ -45,16 +45,6 @@ def test_unavailable_processes_are_shown_not_kept_stale():
     assert "tiny" not in model.processes_unavailable
 
 
-def test_a_ready_instance_is_a_process_host_before_its_first_guest_walk():
-    """'h' in the process pane reaches a guest as soon as it is ready (its pane says it waits
-    for the first snapshot), not only once the walk over SSH has come."""
-    model = fresh()
-    model.apply(ev.ProcessDiff(host="host", full=True, added=[{"pid": 1}]))
-    model.apply(ev.InstanceStatus(instance="a1", state="ready"))
-    model.apply(ev.InstanceStatus(instance="b2", state="stopped"))
-    assert model.process_hosts() == ["host", "a1"]
-
-
 def test_serial_window_is_bounded_and_pending_lines_are_taken_once():
     model = fresh()
     model.apply(ev.SerialOutput(instance="tiny", lines=[str(n) for n in range(8)]))
