@@ -5,6 +5,7 @@ qemu-x86_64-static with the x86_64 badge."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,11 @@ def test_x86_64_program_in_an_aarch64_guest_on_the_dashboard(envdeck_home: Path,
         try:
             screen = tmux.wait_for("tcg emulated", timeout=60)
             assert "aarch64" in screen
-            tmux.keys("1", "4", "h", "e")  # the process pane: guest, emulated only
+            tmux.keys("1", "4", "e")  # the process pane, emulated only
+            deadline = time.monotonic() + 60
+            while "Processes  a1" not in tmux.screen() and time.monotonic() < deadline:
+                tmux.keys("h")  # host -> a1, once the guest's first process walk has come
+                time.sleep(1)
             screen = tmux.wait_for("/tmp/busybox sleep 2001", timeout=60)
             screen = tmux.wait_for("/tmp/busybox sleep 2002", timeout=30)
             rows = [line for line in screen.splitlines() if "/tmp/busybox sleep 200" in line]
