@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,11 @@ class Dirty(set[str]):
         super().update(*panes)
         if self.on_mark is not None and len(self) > before:
             self.on_mark()
+
+    def __ior__(self, panes: AbstractSet[str]) -> Dirty:  # type: ignore[override,misc]
+        """``dirty |= {...}`` marks through :meth:`update` (else the timer would sleep on)."""
+        self.update(panes)
+        return self
 
 
 @dataclass

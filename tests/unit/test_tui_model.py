@@ -171,3 +171,5 @@ def test_marking_a_pane_wakes_whoever_waits_for_dirty_panes():
     model.apply(ev.ForwardRemoved(instance="a", guest="tcp:81"))  # (marked already)
     model.dirty.update(("forwards", "serial"))
     assert woken == [1, 2] and model.dirty == {"forwards", "serial"}
+    model.dirty |= {"header"}
+    assert woken == [1, 2, 3] and "header" in model.dirty
