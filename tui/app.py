@@ -152,6 +152,7 @@ class EnvdeckApp(App[int]):
         self._suspended = False
         self._rendered_at: dict[str, float] = {}  # pane id -> when it last rendered
         self._flush_timer: Timer | None = None
+        self._panes_mounted = False  # (events may come before: they wait in the model)
         self._first_frame = asyncio.Event()
         self._rows_applied = asyncio.Event()  # the first process rows (or why none) are in
         self._rows_shown = asyncio.Event()  # ... and on screen
@@ -190,9 +191,22 @@ class EnvdeckApp(App[int]):
                 yield SerialPane(ctx, id="serial")
         yield KeyFooter(compact=True)
 
+    async def on_load(self) -> None:
+        """The hub, and the process tree's first rows when their scan is taken already: in the
+        model before Textual builds the screen, so its first layout and paint have them (a wait
+        in ``on_mount`` let Textual lay out and render a frame it then threw away)."""
+        self.run_worker(self._consume(), name="hub", group="hub", exit_on_error=False)
+        if self._live is None:
+            return
+        self.run_worker(self._start_live(self._live), name="live", group="hub", exit_on_error=False)
+        if self._live.first_ready:  # (a few event-loop turns)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rows_applied.wait(), FIRST_FRAME_WAIT)
+
     async def on_mount(self) -> None:
-        """Keymap, the hub, the refresh timers; the first process rows, when their scan is
-        taken already (Textual paints the first frame once this returns)."""
+        """Keymap, the refresh timers, the panes (with the first process rows, when
+        :meth:`on_load` had them); Textual paints the first frame once this returns."""
+        self._panes_mounted = True
         self.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
         self._theme_changed()
         if self.settings.keymap:
@@ -208,14 +222,6 @@ class EnvdeckApp(App[int]):
         self.set_interval(1.0, self._every_second)
         self.set_interval(3.0, self._refresh_host)
         self.call_after_refresh(self._first_frame.set)
-        self.run_worker(self._consume(), name="hub", group="hub", exit_on_error=False)
-        if self._live is not None:
-            self.run_worker(
-                self._start_live(self._live), name="live", group="hub", exit_on_error=False
-            )
-            if self._live.first_ready:  # (a few event-loop turns: in the frame, not after it)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._rows_applied.wait(), FIRST_FRAME_WAIT)
         self.panes[0].focus_pane()
         self.flush()
         for notice in self.notices:
@@ -323,7 +329,7 @@ class EnvdeckApp(App[int]):
     def flush(self) -> None:
         """Render dirty panes (batched); nothing while a modal is up or the app is suspended."""
         # Timers still fire while the app shuts down (widgets going, then the screen stack).
-        if self._suspended or self.shutting_down:
+        if self._suspended or self.shutting_down or not self._panes_mounted:
             return
         self._report_replay_end()  # (cheap; here so the end shows with the last events)
         if isinstance(self.screen, ModalScreen):
