@@ -61,3 +61,18 @@ async def test_the_footer_recomposes_only_when_its_keys_change():
         await pilot.pause()
         shown = [k.description for k in footer.query(FooterKey)]
         assert shown != [k.description for k in keys] and "Exec shell" in shown, shown
+
+
+async def test_the_first_screen_builds_only_what_it_shows():
+    """Input lines (the / filters, the serial search) are mounted when first opened."""
+    app = EnvdeckApp([], settings=UISettings(), host_info=lambda: HOST_LINE)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.pause()
+        hidden = [w for w in app.screen.walk_children() if not w.display]
+        assert hidden == [], hidden
+        await pilot.press("4", "slash")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "process-filter"
+        await pilot.press("escape", "slash")
+        await pilot.pause()
+        assert len(app.query("#process-filter")) == 1  # opened again, not mounted twice

@@ -14,7 +14,7 @@ from textual import events, on
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from envdeck.backend.text import visible
@@ -62,6 +62,19 @@ class Pane(Vertical):
             self.screen.set_focus(self.main)
         else:
             self.main.focus()
+
+    def input_line(self, input_id: str, placeholder: str, classes: str = "") -> Input:
+        """The input line ``#input_id`` docked at the pane's foot (a filter, a search), mounted
+        the first time it is opened: the first frame builds none of them."""
+        field = self.opened_input(input_id)
+        if field is None:
+            field = Input(placeholder=placeholder, id=input_id, classes=classes)
+            self.mount(field)
+        return field
+
+    def opened_input(self, input_id: str) -> Input | None:
+        """The input line ``#input_id`` if it was ever opened."""
+        return next(iter(self.query(f"#{input_id}").results(Input)), None)
 
     def on_resize(self, _event: events.Resize) -> None:
         """A new size may fit more or fewer columns: render again on the next tick."""

@@ -97,18 +97,14 @@ class ProcessesPane(Pane):
         self.paused = False
 
     def compose(self) -> ComposeResult:
-        """Summary, header, view, filter."""
+        """Summary, header, view (the filter input comes when first opened)."""
         yield Line(id="process-summary")
         yield Line(HEADER, id="process-header")
         yield ProcessView(id="process-view")
-        yield Input(
-            placeholder="filter (regex; ! inverts) — Enter keeps, Esc clears", id="process-filter"
-        )
 
     def on_mount(self) -> None:
-        """Filter input starts hidden; highlight rules come from the config."""
+        """Highlight rules come from the config."""
         super().on_mount()
-        self.query_one("#process-filter").display = False
         self.main.rules = self.ctx.settings.highlight
 
     @property
@@ -201,7 +197,9 @@ class ProcessesPane(Pane):
 
     def action_filter(self) -> None:
         """Show the filter input."""
-        field = self.query_one("#process-filter", Input)
+        field = self.input_line(
+            "process-filter", "filter (regex; ! inverts) — Enter keeps, Esc clears"
+        )
         field.display = True
         field.value = self.options.filter
         field.focus()
@@ -218,8 +216,8 @@ class ProcessesPane(Pane):
 
     def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
         """Esc in the filter clears it."""
-        field = self.query_one("#process-filter", Input)
-        if event.key == "escape" and field.has_focus:
+        field = self.opened_input("process-filter")
+        if event.key == "escape" and field is not None and field.has_focus:
             field.value = ""
             field.display = False
             self.main.focus()

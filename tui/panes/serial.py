@@ -76,17 +76,8 @@ class SerialPane(Pane):
         self._wrapped_at = 0
 
     def compose(self) -> ComposeResult:
-        """The log and a search input."""
+        """The log (the search input comes when first opened)."""
         yield SerialLog(id="serial-log", max_lines=self.ctx.model.serial_window, auto_scroll=True)
-        yield Input(
-            placeholder="search the whole serial log (regex) — Enter searches, Esc closes",
-            id="serial-search",
-        )
-
-    def on_mount(self) -> None:
-        """The search input starts hidden."""
-        super().on_mount()
-        self.query_one("#serial-search").display = False
 
     @property
     def main(self) -> Log:
@@ -202,7 +193,9 @@ class SerialPane(Pane):
 
     def action_search(self) -> None:
         """Ask for a pattern; the search runs over the whole log on disk."""
-        field = self.query_one("#serial-search", Input)
+        field = self.input_line(
+            "serial-search", "search the whole serial log (regex) — Enter searches, Esc closes"
+        )
         field.display = True
         field.focus()
 
@@ -229,8 +222,8 @@ class SerialPane(Pane):
 
     def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
         """Esc closes the search input."""
-        field = self.query_one("#serial-search", Input)
-        if event.key == "escape" and field.has_focus:
+        field = self.opened_input("serial-search")
+        if event.key == "escape" and field is not None and field.has_focus:
             field.display = False
             self.main.focus()
             event.stop()

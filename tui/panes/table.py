@@ -41,25 +41,17 @@ class TablePane(Pane):
     PRIORITY: ClassVar[tuple[int, ...]] = ()
     note_id: ClassVar[str] = ""
 
+    FILTER_HINT = "filter (regex; ! inverts) — Enter keeps, Esc clears"
+
     def compose(self) -> ComposeResult:
-        """The table, the note line under it, the filter input (hidden)."""
+        """The table and the note line under it (the filter input comes when first opened)."""
         table = ListTable(id=f"{self.pane_id}-table", cursor_type="row", zebra_stripes=False)
         table.add_columns(*self.COLUMNS)
         yield table
         yield Static(id=self.note_id, classes="pane-note")
-        yield Input(
-            placeholder="filter (regex; ! inverts) — Enter keeps, Esc clears",
-            id=f"{self.pane_id}-filter",
-            classes="pane-filter",
-        )
         self._cache: dict[str, tuple] = {}
         self.filter_text = ""
         self._height_need = 0
-
-    def on_mount(self) -> None:
-        """The filter input starts hidden."""
-        super().on_mount()
-        self.filter_input.display = False
 
     @property
     def main(self) -> ListTable:
@@ -68,8 +60,8 @@ class TablePane(Pane):
 
     @property
     def filter_input(self) -> Input:
-        """The ``/`` filter's input line."""
-        return self.query_one(".pane-filter", Input)
+        """The ``/`` filter's input line (mounted when first asked for)."""
+        return self.input_line(f"{self.pane_id}-filter", self.FILTER_HINT, "pane-filter")
 
     def show_rows(self, rows: Sequence[Row]) -> int:
         """Filter ``rows`` by the ``/`` filter (over the cells as shown), fit the columns to the
@@ -128,8 +120,8 @@ class TablePane(Pane):
 
     def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
         """Esc in the filter clears it."""
-        field = self.filter_input
-        if event.key == "escape" and field.has_focus:
+        field = self.opened_input(f"{self.pane_id}-filter")
+        if event.key == "escape" and field is not None and field.has_focus:
             field.value = ""
             field.display = False
             self.main.focus()
