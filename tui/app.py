@@ -54,9 +54,6 @@ from .panes.instances import InstancesPane
 from .panes.processes import ProcessesPane
 from .panes.serial import SerialLog, SerialPane
 from .panes.table import ListTable
-from .screens.details import DetailScreen
-from .screens.logs import LogScreen
-from .screens.modals import ConfirmScreen, PromptScreen, TextScreen
 from .settings import UISettings, load_settings
 from .widgets.footer import KeyFooter
 from .widgets.header import HostHeader
@@ -453,6 +450,8 @@ class EnvdeckApp(App[int]):
 
     def action_help(self) -> None:
         """Every key, grouped by pane (the focused pane's first), with its binding id."""
+        from .screens.modals import TextScreen
+
         pane = self.focused_pane()
         groups = self.help_groups()
         if pane is not None:
@@ -466,6 +465,10 @@ class EnvdeckApp(App[int]):
 
     def help_groups(self) -> list[tuple[str, list[Binding]]]:
         """(group, bindings) for the help screen and the palette."""
+        from .screens.details import DetailScreen
+        from .screens.logs import LogScreen
+        from .screens.modals import ConfirmScreen
+
         return [
             ("Everywhere", bindings_of(self.BINDINGS)),
             ("Instances", bindings_of(InstancesPane.BINDINGS)),
@@ -481,6 +484,8 @@ class EnvdeckApp(App[int]):
 
     def action_command_mode(self) -> None:
         """``:vm`` ``:ct`` ``:pf`` ``:ps`` ``:log`` ``:create NAME`` ``:theme NAME`` ``:q``."""
+        from .screens.modals import PromptScreen
+
         self.push_screen(
             PromptScreen(":", "vm | ct | pf | ps | log | create NAME | theme NAME | q"),
             self._run_command,

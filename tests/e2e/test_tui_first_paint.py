@@ -4,6 +4,8 @@ first, flushed at once; the slower sources (asyncssh, the docker SDK) are made o
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -76,3 +78,15 @@ async def test_the_first_screen_builds_only_what_it_shows():
         await pilot.press("escape", "slash")
         await pilot.pause()
         assert len(app.query("#process-filter")) == 1  # opened again, not mounted twice
+
+
+def test_the_dashboard_imports_its_dialogs_and_detail_views_when_first_opened():
+    """Enter's details, the logs view and the dialogs are not part of the first frame."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, envdeck.tui.app; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    screens = {f"envdeck.tui.screens.{name}" for name in ("create", "details", "logs", "modals")}
+    assert screens & set(loaded) == set()

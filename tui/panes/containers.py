@@ -23,9 +23,7 @@ from envdeck.backend.text import visible
 from ..formatting import plain, state_text
 from ..messages import ShellRequested
 from ..proctree import command_text
-from ..screens.details import DetailScreen, LiveTab, Loader, fields_text
-from ..screens.logs import LogScreen
-from ..screens.modals import ConfirmScreen, PickScreen
+from ..screens.fields import LiveTab, Loader, fields_text
 from ..widgets.sparkline import Charts, cpu_cell, memory_cell
 from ..widgets.tablesync import cursor_key
 from .table import TablePane
@@ -211,6 +209,8 @@ class ContainersPane(TablePane):
 
     def action_remove(self) -> None:
         """Remove the selected container (asks first, showing the docker command)."""
+        from ..screens.modals import ConfirmScreen
+
         c = self._selected_or_warn()
         if c is None:
             return
@@ -232,12 +232,16 @@ class ContainersPane(TablePane):
 
     def action_logs(self) -> None:
         """Follow the selected container's logs in a full-screen view."""
+        from ..screens.logs import LogScreen
+
         if c := self._selected_or_warn():
             stream = partial(self.ctx.backend.container_logs, c.endpoint, c.id, tail=500)
             self.show_screen(LogScreen(f"logs of {c.name} on {c.endpoint}", stream))
 
     def action_command_menu(self) -> None:
         """``x``: the docker commands behind the selection; Enter runs one."""
+        from ..screens.modals import PickScreen
+
         c = self._selected_or_warn()
         if c is None:
             return
@@ -274,6 +278,8 @@ class ContainersPane(TablePane):
     def action_details(self) -> None:
         """Enter: the container's fields, its stats now, its processes, in tabs (on an
         endpoint's row: the endpoint, its whole reason when unreachable)."""
+        from ..screens.details import DetailScreen
+
         c = self.selected
         if c is None:
             key = cursor_key(self.main) or ""

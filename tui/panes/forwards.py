@@ -18,8 +18,7 @@ from envdeck.backend.forwards.publishers import publishers
 from envdeck.backend.text import visible
 
 from ..formatting import human_bytes, plain, state_text
-from ..screens.details import DetailScreen, fields_text
-from ..screens.modals import ConfirmScreen, PromptScreen
+from ..screens.fields import fields_text
 from ..widgets.tablesync import cursor_key
 from .base import Pane
 from .table import TablePane
@@ -112,6 +111,8 @@ class ForwardsPane(TablePane):
 
     def action_remove_forward(self) -> None:
         """Remove the selected forward (asks first)."""
+        from ..screens.modals import ConfirmScreen
+
         forward = self.selected
         if forward is None:
             self.warn("No forward selected.")
@@ -161,6 +162,8 @@ class ForwardsPane(TablePane):
 
     def action_details(self) -> None:
         """Enter: everything known about the forward."""
+        from ..screens.details import DetailScreen
+
         forward = self.selected
         if forward is not None:
             by = publishers(forward.guest, self.instance_containers(forward.instance))
@@ -184,6 +187,8 @@ def forward_problem(
 
 def ask_new_forward(pane: Pane) -> None:
     """Prompt for a forward spec and add it to the selected instance (instances and forwards)."""
+    from ..screens.modals import PromptScreen
+
     name = pane.ctx.selected_instance
     if name is None:
         pane.warn("No instance selected.")

@@ -25,8 +25,7 @@ from envdeck.backend.text import visible
 
 from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, state_text
 from ..messages import InstanceSelected, ShellRequested
-from ..screens.details import DetailScreen, LiveTab, Loader, fields_text
-from ..screens.modals import ConfirmScreen, PickScreen, TextScreen
+from ..screens.fields import LiveTab, Loader, fields_text
 from ..widgets.sparkline import Charts, cpu_cell, memory_cell
 from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
@@ -211,6 +210,8 @@ class InstancesPane(TablePane):
 
     def action_delete(self) -> None:
         """Delete the selected instance (asks first, Cancel preselected)."""
+        from ..screens.modals import ConfirmScreen
+
         name = self._selected_or_warn()
         if name is None:
             return
@@ -299,6 +300,8 @@ class InstancesPane(TablePane):
     @work(thread=True, group="lookups", exit_on_error=False)
     def _show_commands(self, name: str) -> None:
         """Look the shell and QEMU command lines up off the UI, then show the menu."""
+        from ..screens.modals import PickScreen, TextScreen
+
         backend = self.ctx.backend
         status = self.ctx.model.instances.get(name)
         pause = "resume" if status is not None and status.state == "paused" else "pause"
@@ -336,6 +339,8 @@ class InstancesPane(TablePane):
 
     def action_details(self) -> None:
         """Enter: status, boot stages, config and commands, in tabs."""
+        from ..screens.details import DetailScreen
+
         name = self.selected
         if name not in self.ctx.model.instances:
             return

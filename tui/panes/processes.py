@@ -32,8 +32,7 @@ from ..proctree import (
     summarize,
     visible_rows,
 )
-from ..screens.details import DetailScreen, fields_text, human_value
-from ..screens.modals import SIGNALS, ConfirmScreen, PickScreen, TextScreen, signal_options
+from ..screens.fields import fields_text, human_value
 from ..widgets.line import Line
 from ..widgets.procview import HEADER, ProcessView, header
 from .base import Pane
@@ -311,6 +310,8 @@ class ProcessesPane(Pane):
     def action_signal(self) -> None:
         """Pick a signal (TERM first), confirm, send — to a host process, or in the guest view
         to the guest's process (over SSH, as ``envdeck kill --instance``)."""
+        from ..screens.modals import SIGNALS, ConfirmScreen, PickScreen, signal_options
+
         row = self.main.selected
         if row is None:
             self.warn("No process selected.")
@@ -350,6 +351,8 @@ class ProcessesPane(Pane):
 
     def action_command_menu(self) -> None:
         """``x``: the selected process's command line (and how an emulated one runs)."""
+        from ..screens.modals import TextScreen
+
         row = self.main.selected
         if row is not None:
             self.show_screen(
@@ -360,6 +363,8 @@ class ProcessesPane(Pane):
 
     def action_details(self) -> None:
         """Enter: command line and every field of the selected process."""
+        from ..screens.details import DetailScreen
+
         row = self.main.selected
         if row is not None:
             tabs = [

@@ -19,7 +19,6 @@ from textual.widgets import Input, Log
 from envdeck.backend.text import visible
 
 from ..formatting import plain_lines, plural
-from ..screens.modals import TextScreen
 from .base import Pane
 from .serial_search import search_log
 
@@ -209,6 +208,8 @@ class SerialPane(Pane):
     @work(thread=True, group="lookups", exit_on_error=False, exclusive=True)
     def _search_log(self, name: str, pattern: str) -> None:
         """Search the instance's whole serial log on disk (not only the window)."""
+        from ..screens.modals import TextScreen
+
         hits, total = search_log(self.ctx.backend.serial_log_path(name), pattern)
         body = (
             plain_lines("\n".join(hits))
