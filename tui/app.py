@@ -302,6 +302,15 @@ class EnvdeckApp(App[int]):
         variables["pane-border"] = pane_border(variables, self.current_theme.dark)
         return variables
 
+    def refresh_css(self, animate: bool = True) -> None:
+        """Textual's, except before the first screen: the theme set in ``__init__`` queues a
+        refresh that would parse the whole stylesheet once more, when the parse at the first
+        screen is still to come (and reads these variables)."""
+        if self._screen_stack:
+            super().refresh_css(animate)
+        else:
+            self.stylesheet.set_variables(self.get_css_variables())
+
     def _theme_changed(self) -> None:
         colours = {}
         for key, value in self.get_css_variables().items():  # (the current theme's, computed now)
