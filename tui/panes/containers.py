@@ -24,7 +24,7 @@ from ..formatting import plain, state_text
 from ..messages import ShellRequested
 from ..proctree import command_text
 from ..screens.fields import LiveTab, Loader, fields_text
-from ..widgets.sparkline import Charts, cpu_cell, memory_cell
+from ..widgets.sparkline import cpu_cell, memory_cell
 from ..widgets.tablesync import cursor_key
 from .table import TablePane
 
@@ -279,6 +279,7 @@ class ContainersPane(TablePane):
         """Enter: the container's fields, its stats now, its processes, in tabs (on an
         endpoint's row: the endpoint, its whole reason when unreachable)."""
         from ..screens.details import DetailScreen
+        from ..widgets.charts import Charts
 
         c = self.selected
         if c is None:

@@ -26,7 +26,7 @@ from envdeck.backend.text import visible
 from ..formatting import duration, human_bytes, plain, plain_lines, same_arch, state_text
 from ..messages import InstanceSelected, ShellRequested
 from ..screens.fields import LiveTab, Loader, fields_text
-from ..widgets.sparkline import Charts, cpu_cell, memory_cell
+from ..widgets.sparkline import cpu_cell, memory_cell
 from ..widgets.tablesync import cursor_key
 from .forwards import ask_new_forward
 from .table import TablePane
@@ -340,6 +340,7 @@ class InstancesPane(TablePane):
     def action_details(self) -> None:
         """Enter: status, boot stages, config and commands, in tabs."""
         from ..screens.details import DetailScreen
+        from ..widgets.charts import Charts
 
         name = self.selected
         if name not in self.ctx.model.instances:

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input
 
-from envdeck.backend.processes.guest import GUEST_SIGNALS
 from envdeck.backend.processes.model import ProcessRow
 from envdeck.backend.text import visible
 
@@ -310,6 +309,8 @@ class ProcessesPane(Pane):
     def action_signal(self) -> None:
         """Pick a signal (TERM first), confirm, send — to a host process, or in the guest view
         to the guest's process (over SSH, as ``envdeck kill --instance``)."""
+        from envdeck.backend.processes.guest import GUEST_SIGNALS
+
         from ..screens.modals import SIGNALS, ConfirmScreen, PickScreen, signal_options
 
         row = self.main.selected
