@@ -169,6 +169,8 @@ def test_first_frame_and_first_data_vs_a_bare_textual_app(tmp_path: Path):
         statistics.median(data) * 1000,
         anchor,
     )
+    ratios = " ".join(f"{d / b:.2f}" for d, b in zip(data, bare, strict=True))
+    print(f"[bench] tmux: first frame with data / bare app, each interleaved round: {ratios}")
     gaps = sorted((d - f) * 1000 for d, f in zip(data, frame, strict=True))
     fresh, total = fresh_bytecode()
     print(
