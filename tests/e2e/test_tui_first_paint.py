@@ -90,3 +90,38 @@ def test_the_dashboard_imports_its_dialogs_and_detail_views_when_first_opened():
     ).stdout.split()
     screens = {f"envdeck.tui.screens.{name}" for name in ("create", "details", "logs", "modals")}
     assert (screens | {"envdeck.tui.widgets.charts"}) & set(loaded) == set()
+
+
+async def test_rows_scanned_before_the_app_starts_are_in_the_model_when_the_screen_is_built(
+    monkeypatch,
+):
+    """``envdeck`` takes the first scan while the dashboard loads: its rows are applied before
+    Textual composes the screen, so the first layout and paint have them."""
+    monkeypatch.setattr(
+        live,
+        "LIVE_SOURCES",
+        (
+            live.LIVE_SOURCES[0],  # the real process tree
+            live.LiveSource("instances", "instances", lambda: TickSource(1.0)),
+            live.LiveSource("containers", "containers", lambda: TickSource(1.0)),
+        ),
+    )
+    start = live.LiveStart()
+    for _ in range(200):
+        if start.first_ready:
+            break
+        await asyncio.sleep(0.02)
+    assert start.first_ready
+    rows_at_compose: list[bool] = []
+    compose = EnvdeckApp.compose
+
+    def probe(self: EnvdeckApp):  # noqa: ANN202 - the app's ComposeResult
+        rows_at_compose.append(bool(self.model.processes))
+        yield from compose(self)
+
+    monkeypatch.setattr(EnvdeckApp, "compose", probe)
+    app = EnvdeckApp(None, settings=UISettings(), host_info=lambda: HOST_LINE, live=start)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.pause()
+        assert app.query_one(ProcessView).rows
+    assert rows_at_compose == [True]
