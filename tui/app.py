@@ -306,7 +306,7 @@ class EnvdeckApp(App[int]):
         """Textual's, except before the first screen: the theme set in ``__init__`` queues a
         refresh that would parse the whole stylesheet once more, when the parse at the first
         screen is still to come (and reads these variables)."""
-        if self._screen_stack:
+        if self.screen_stack:
             super().refresh_css(animate)
         else:
             self.stylesheet.set_variables(self.get_css_variables())
