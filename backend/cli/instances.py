@@ -272,6 +272,11 @@ def _leave_to_exit() -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    from envdeck.backend.instances.launch import launch_now
+
+    # The agent first (it launches QEMU while this process imports rich, asyncio and the API):
+    # anything imported before this line delays the boot.
+    launched = launch_now(args.name)
     import asyncio
 
     from envdeck.backend.instances import api as instances
@@ -281,7 +286,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(
             instances.start(
-                args.name, wait=not args.no_wait, on_event=printer, timeout=args.timeout
+                args.name,
+                wait=not args.no_wait,
+                on_event=printer,
+                timeout=args.timeout,
+                launched=launched,
             )
         )
     finally:

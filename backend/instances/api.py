@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from envdeck.backend.errors import EnvdeckError, NotFound, UserInputError
 from envdeck.backend.events import Event, InstanceStatus
+from envdeck.backend.instances import launch
 from envdeck.backend.instances.status import (
     RUNNING_STATES,
     agent_running,
@@ -180,27 +180,6 @@ async def list_status() -> list[dict[str, Any]]:
 # --- start / stop ---------------------------------------------------------------------------
 
 
-def spawn_agent(inst: InstanceDir) -> subprocess.Popen[bytes]:
-    """Start the instance's agent detached from this process (it outlives the CLI and TUI).
-
-    Its output goes to agent.log (owner only; the agent rotates it once its logging is set up)."""
-    fd = os.open(inst.agent_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)  # (an agent.log made by an older envdeck)
-    log_file = os.fdopen(fd, "ab")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "envdeck.backend.agent", inst.name],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=os.environ.copy(),
-        )
-    finally:
-        log_file.close()
-
-
 async def _connect_agent(
     inst: InstanceDir, proc: subprocess.Popen[bytes] | None, timeout: float
 ) -> AgentClient:
@@ -230,14 +209,18 @@ async def start(
     wait: bool = True,
     on_event: Callable[[Event], None] | None = None,
     timeout: float = 600.0,
+    launched: launch.Launched | None = None,
 ) -> dict[str, Any]:
-    """Start (or re-attach to) an instance; with ``wait``, follow its boot until ready."""
+    """Start (or re-attach to) an instance; with ``wait``, follow its boot until ready.
+    ``launched``: the caller has spawned the agent already (:func:`launch.launch_now`)."""
     from envdeck.backend.instances import files as instance_files
 
-    inst = InstanceDir.existing(name)
-    if agent_running(inst) and inst.read_state().get("state") in ("crashed", "stopped"):
-        await _wait_agent_gone(inst, 10)  # its QEMU has ended: that agent is on its way out
-    proc = None if agent_running(inst) else spawn_agent(inst)
+    if launched is None:
+        inst = InstanceDir.existing(name)
+        if launch.agent_dying(inst):  # its QEMU has ended: that agent is on its way out
+            await _wait_agent_gone(inst, launch.DYING_AGENT_WAIT_S)
+        launched = launch.launch(inst)
+    inst, proc = launched.inst, launched.proc
     # Checked while the agent starts (this is the CLI's longest import): bad YAML fails here,
     # with its position; the agent stops at the same error before it launches anything.
     instance_files.load(inst)
@@ -305,7 +288,7 @@ async def stop(name: str, timeout: float = 20.0) -> Outcome:
                 inst.update_state(state="stopped", reason=None)
                 return Outcome(how="discard", text="its saved state is discarded (start boots it)")
             return Outcome(how="already", text=f"{name} is not running")
-        proc = spawn_agent(inst)  # adopts the orphaned QEMU, then stops it
+        proc = launch.spawn_agent(inst)  # adopts the orphaned QEMU, then stops it
     client = await _connect_agent(inst, proc, timeout=30)
     try:
         return await client.stop(timeout)
