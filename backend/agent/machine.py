@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.exits import describe_exit, verdict
@@ -17,7 +17,6 @@ from envdeck.backend.agent.tasks import TaskSet
 from envdeck.backend.agent.timings import Timings
 from envdeck.backend.config import InstanceConfig
 from envdeck.backend.errors import EnvdeckError
-from envdeck.backend.images import cloud as cloud_images
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.pidrecord import PidRecord, live_record
 from envdeck.backend.store import InstanceDir
@@ -25,7 +24,9 @@ from envdeck.backend.vm import accel as accel_mod
 from envdeck.backend.vm import mounts as vm_mounts
 from envdeck.backend.vm import saved as saved_machine
 from envdeck.backend.vm.argv import MachineSpec, build_argv
-from envdeck.backend.vm.qmp import Monitor, MonitorError
+
+if TYPE_CHECKING:  # QMP (and cloud images) are imported once QEMU runs: not on its way
+    from envdeck.backend.vm.qmp import Monitor
 
 
 class Link(Protocol):
@@ -144,6 +145,8 @@ class Machine:
             return True
         self._started(saved.accel, ssh_port)
         assert self.monitor is not None
+        from envdeck.backend.vm.qmp import MonitorError
+
         try:
             await self.monitor.wait_loaded()
         except MonitorError as exc:
@@ -165,6 +168,8 @@ class Machine:
         if self.cfg.boots_disk:  # a cloud image: UEFI boots the disk, cloud-init reads the seed
             firmware = None  # firmware.legacyBIOS: QEMU's SeaBIOS
             if not self.cfg.guest.legacy_bios:
+                from envdeck.backend.images import cloud as cloud_images
+
                 code, _ = cloud_images.uefi_firmware(self.cfg.arch)
                 firmware = (code, self.inst.efi_vars)
             boot: dict[str, Any] = dict(
@@ -222,6 +227,8 @@ class Machine:
         self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port, paused=False)
         self.tasks.spawn(self._watch_child(self.proc))
         await self.console.attach()
+        from envdeck.backend.vm.qmp import Monitor
+
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
         try:
             await self.monitor.connect(self.inst.qmp_sock)
@@ -260,6 +267,8 @@ class Machine:
         self.state.say("info", f"adopting running QEMU pid {record.pid}")
         self.tasks.spawn(self._watch_adopted(record.pid))
         await self.console.attach()
+        from envdeck.backend.vm.qmp import Monitor
+
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
         await self.monitor.connect(self.inst.qmp_sock, timeout=5)
         self.inst.restrict_sockets()
@@ -376,6 +385,8 @@ class Machine:
     async def suspend(self) -> dict[str, str]:
         """Save the guest to disk (owner-only, in the instance's directory) and end QEMU; the
         next start resumes it. A failed save leaves the guest running as it was."""
+        from envdeck.backend.vm.qmp import MonitorError
+
         status = self.state.status
         if status.state not in ("ready", "degraded", "paused") or self.monitor is None:
             raise EnvdeckError(

@@ -16,10 +16,7 @@ from envdeck.backend.config import (
 )
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.hosttools import require_tool
-from envdeck.backend.images import cloud as cloud_images
-from envdeck.backend.images import docker_vm
 from envdeck.backend.images import initramfs as images
-from envdeck.backend.images import seed as cloud_seed
 from envdeck.backend.ssh import keys as sshkeys
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import mounts as vm_mounts
@@ -96,6 +93,10 @@ def _prepare_cloud(inst: InstanceDir, cfg: InstanceConfig, progress: Progress | 
 
     The docker template's image is built here from Debian packages (once, then cached); an
     instance keeps the image its disk was made on."""
+    from envdeck.backend.images import cloud as cloud_images
+    from envdeck.backend.images import docker_vm
+    from envdeck.backend.images import seed as cloud_seed
+
     if cfg.docker:
         kept = inst.read_state().get("base_image")
         if kept and inst.disk.exists() and Path(kept).exists():
