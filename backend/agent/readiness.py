@@ -25,7 +25,7 @@ from envdeck.backend.forwards.manager import ForwardManager, guest_socket_probe
 from envdeck.backend.instances import copy_to_host, guest_settings
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.ssh import client as ssh
-from envdeck.backend.ssh.link import GuestLink
+from envdeck.backend.ssh.link import GuestLink, login_timeout
 from envdeck.backend.ssh.probe import Answer, first_answer
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import mounts as vm_mounts
@@ -118,8 +118,9 @@ class Readiness:
 
     async def _connect_ssh(self, port: int) -> bool:
         sock, self._handed = self._handed, None  # (used once: a failed login closed it)
+        timeout = login_timeout(self.state.tracker.done.get("ssh port open"))
         try:
-            return await self.link.try_connect(port, sock)
+            return await self.link.try_connect(port, sock, timeout)
         except ssh.HostKeyChanged as exc:
             self.state.tracker.failed(exc.message)
             self.state.set_status(state="degraded", reason=exc.message)

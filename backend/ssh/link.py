@@ -19,6 +19,20 @@ from envdeck.backend.store import InstanceDir
 
 log = logging.getLogger("envdeck.agent")
 
+#: the first login's time limit (banner, key exchange, auth, ``true``): at least this...
+LOGIN_TIMEOUT_S = 5.0
+#: ...or this share of the time the guest took to open its SSH port, up to the cap: a guest that
+#: boots slowly (a Debian VM under TCG on a loaded host) answers its first login slowly too
+LOGIN_PACE_SHARE = 0.25
+LOGIN_TIMEOUT_CAP_S = 30.0
+
+
+def login_timeout(port_open_after: float | None) -> float:
+    """The first login's time limit for a guest whose SSH port opened ``port_open_after``
+    seconds into its boot (None: not known)."""
+    paced = LOGIN_PACE_SHARE * (port_open_after or 0.0)
+    return min(LOGIN_TIMEOUT_CAP_S, max(LOGIN_TIMEOUT_S, paced))
+
 
 class GuestLink:
     """SSH to one guest on 127.0.0.1:``port``, held for the agent's lifetime."""
@@ -40,14 +54,17 @@ class GuestLink:
         self._on_back = on_back
         self._tasks: list[asyncio.Task[Any]] = []
 
-    async def try_connect(self, port: int, sock: socket.socket | None = None) -> bool:
+    async def try_connect(
+        self, port: int, sock: socket.socket | None = None, timeout: float = LOGIN_TIMEOUT_S
+    ) -> bool:
         """One attempt to connect (over ``sock``, a probe's connection, when given) and run
-        ``true``; on success the link starts watching itself.
+        ``true``, within ``timeout`` seconds for the login; on success the link starts watching
+        itself.
 
         Raises ``ssh.HostKeyChanged`` when the guest presents another host key.
         """
         try:
-            conn = await ssh.connect(self.inst, port, timeout=5, sock=sock)
+            conn = await ssh.connect(self.inst, port, timeout=timeout, sock=sock)
             result = await conn.run("true", check=False)
         except ssh.HostKeyChanged:
             raise
