@@ -1,0 +1,56 @@
+"""`envdeck start` hands the boot over early: what runs before the agent's spawn, and before the
+agent's QEMU launch, imports only what those need (each module costs the boot its import time;
+tests/benchmarks/test_bench_boot*.py print where a start's time goes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def loaded_after(imports: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after ``import IMPORTS``."""
+    code = f"import json, sys; import {imports}; print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(json.loads(proc.stdout))
+
+
+def offending(modules: set[str], banned: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == b or m.startswith(b + ".") for b in banned))
+
+
+#: what the CLI imports only once the agent is spawned (cmd_start spawns it first)
+AFTER_THE_SPAWN = (
+    "asyncio",
+    "asyncssh",
+    "rich",
+    "yaml",
+    "envdeck.backend.config",
+    "envdeck.backend.agent",
+    "envdeck.backend.instances.api",
+)
+
+#: what the agent imports only once QEMU runs (in a thread while the guest boots, or on use)
+AFTER_THE_LAUNCH = (
+    "asyncssh",
+    "qemu",
+    "http.client",
+    "envdeck.backend.images.cloud",
+    "envdeck.backend.forwards",
+    "envdeck.backend.vm.provision",
+    "envdeck.backend.agent.readiness",
+)
+
+
+def test_the_cli_spawns_the_agent_before_its_heavy_imports():
+    modules = loaded_after(
+        "envdeck.backend.cli.main, envdeck.backend.cli.instances, envdeck.backend.instances.launch"
+    )
+    assert offending(modules, AFTER_THE_SPAWN) == []
+
+
+def test_the_agent_launches_qemu_before_the_guest_side_imports():
+    assert offending(loaded_after("envdeck.backend.agent.daemon"), AFTER_THE_LAUNCH) == []
