@@ -95,32 +95,38 @@ def breakdown(events: Path, since: int, began: float, ended: float) -> str:
     return ", ".join([*marks, f"CLI done {ended - began:.2f}"])
 
 
+def compare_with_raw(home: Path, name: str, tmp: Path, tag: str, goal: float) -> None:
+    """Alternate ``ROUNDS`` starts of the (stopped, warmed-up) instance ``name`` with raw boots
+    of its argv; print both medians, their ratio against ``goal`` and each start's breakdown."""
+    argv = instances.qemu_argv(name)
+    ours, raws, where = [], [], []
+    events = home / "instances" / name / "events.jsonl"
+    for _ in range(ROUNDS):
+        since, began = events.stat().st_size, time.time()
+        t0 = time.monotonic()
+        envdeck("start", name, check=True)
+        ours.append(time.monotonic() - t0)
+        where.append(breakdown(events, since, began, time.time()))
+        assert list_json()[name]["state"] == "ready"
+        envdeck("stop", name, check=True, timeout=120)
+        raws.append(raw_boot(argv, tmp))
+    ratio = statistics.median(ours) / statistics.median(raws)
+    print(
+        f"\n[bench {tag}] envdeck start->ready median {statistics.median(ours):.2f}s "
+        f"(runs {', '.join(f'{x:.2f}' for x in ours)}); raw {Path(argv[0]).name}->sshd median "
+        f"{statistics.median(raws):.2f}s (runs {', '.join(f'{x:.2f}' for x in raws)}); "
+        f"ratio {ratio:.2f} (goal <= {goal})"
+    )
+    for n, marks in enumerate(where, 1):
+        print(f"[bench {tag}] run {n}, seconds since the CLI was run: {marks}")
+
+
 def test_bench_start_to_ready_vs_raw_qemu(envdeck_home: Path, tmp_path: Path):
     require_tool("qemu-system-x86_64", "qemu-img")
     try:
         envdeck("create", "bench", check=True, timeout=900)
         envdeck("start", "bench", check=True)  # warm-up (also settles the KVM verdict)
-        argv = instances.qemu_argv("bench")
         envdeck("stop", "bench", check=True, timeout=120)
-        ours, raws, where = [], [], []
-        events = envdeck_home / "instances" / "bench" / "events.jsonl"
-        for _ in range(ROUNDS):
-            since, began = events.stat().st_size, time.time()
-            t0 = time.monotonic()
-            envdeck("start", "bench", check=True)
-            ours.append(time.monotonic() - t0)
-            where.append(breakdown(events, since, began, time.time()))
-            assert list_json()["bench"]["state"] == "ready"
-            envdeck("stop", "bench", check=True, timeout=120)
-            raws.append(raw_boot(argv, tmp_path))
-        ratio = statistics.median(ours) / statistics.median(raws)
-        print(
-            f"\n[bench boot] envdeck start->ready median {statistics.median(ours):.2f}s "
-            f"(runs {', '.join(f'{x:.2f}' for x in ours)}); raw qemu->sshd median "
-            f"{statistics.median(raws):.2f}s (runs {', '.join(f'{x:.2f}' for x in raws)}); "
-            f"ratio {ratio:.2f} (goal <= 1.15)"
-        )
-        for n, marks in enumerate(where, 1):
-            print(f"[bench boot] run {n}, seconds since the CLI was run: {marks}")
+        compare_with_raw(envdeck_home, "bench", tmp_path, "boot", 1.15)
     finally:
         kill_everything(envdeck_home)
