@@ -19,7 +19,7 @@ from envdeck.backend.store import InstanceDir
 
 log = logging.getLogger("envdeck.agent")
 
-#: the first login's time limit (banner, key exchange, auth, ``true``): at least this...
+#: the first login's time limit (banner, key exchange, auth): at least this...
 LOGIN_TIMEOUT_S = 5.0
 #: ...or this share of the time the guest took to open its SSH port, up to the cap: a guest that
 #: boots slowly (a Debian VM under TCG on a loaded host) answers its first login slowly too
