@@ -215,11 +215,8 @@ async def start(
     ``launched``: the caller has spawned the agent already (:func:`launch.launch_now`)."""
     from envdeck.backend.instances import files as instance_files
 
-    if launched is None:
-        inst = InstanceDir.existing(name)
-        if launch.agent_dying(inst):  # its QEMU has ended: that agent is on its way out
-            await _wait_agent_gone(inst, launch.DYING_AGENT_WAIT_S)
-        launched = launch.launch(inst)
+    if launched is None:  # (the TUI: the same spawn as the CLI's, off the event loop)
+        launched = await asyncio.to_thread(launch.launch_now, name)
     inst, proc = launched.inst, launched.proc
     # Checked while the agent starts (this is the CLI's longest import): bad YAML fails here,
     # with its position; the agent stops at the same error before it launches anything.

@@ -54,15 +54,11 @@ def agent_dying(inst: InstanceDir) -> bool:
     return agent_running(inst) and inst.read_state().get("state") in ("crashed", "stopped")
 
 
-def launch(inst: InstanceDir) -> Launched:
-    """Spawn the agent unless one runs (call once :func:`agent_dying` is false)."""
-    return Launched(inst, None if agent_running(inst) else spawn_agent(inst))
-
-
 def launch_now(name: str) -> Launched:
-    """:func:`launch` for a blocking caller (the CLI): a dying agent is waited out first."""
+    """Spawn the instance's agent unless one runs; an agent on its way out (its QEMU has ended)
+    is waited out first. Blocking: the TUI calls it in a thread."""
     inst = InstanceDir.existing(name)
     deadline = time.monotonic() + DYING_AGENT_WAIT_S
     while agent_dying(inst) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return launch(inst)
+    return Launched(inst, None if agent_running(inst) else spawn_agent(inst))
