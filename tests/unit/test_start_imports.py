@@ -5,8 +5,10 @@ tests/benchmarks/test_bench_boot*.py print where a start's time goes)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def loaded_after(imports: str) -> set[str]:
@@ -45,11 +47,34 @@ AFTER_THE_LAUNCH = (
 )
 
 
-def test_the_cli_spawns_the_agent_before_its_heavy_imports():
-    modules = loaded_after(
-        "envdeck.backend.cli.main, envdeck.backend.cli.instances, envdeck.backend.instances.launch"
+SPAWN_SPY = """
+import json, os, sys
+from envdeck.backend.instances import launch
+
+def spy(inst):  # what is loaded when `envdeck start` spawns the agent; then stop there
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    os._exit(0)
+
+launch.spawn_agent = spy
+from envdeck.backend.cli.main import main
+main(["start", "quick"])
+"""
+
+
+def test_the_cli_spawns_the_agent_before_its_heavy_imports(tmp_path: Path):
+    """`envdeck start` as run, up to the agent's spawn (the spawn itself is where it stops)."""
+    inst = tmp_path / "instances" / "quick"
+    inst.mkdir(parents=True)
+    (inst / "instance.yaml").write_text("arch: x86_64\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", SPAWN_SPY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ENVDECK_HOME": str(tmp_path)},
     )
-    assert offending(modules, AFTER_THE_SPAWN) == []
+    assert proc.returncode == 0 and proc.stdout, proc.stderr
+    assert offending(set(json.loads(proc.stdout)), AFTER_THE_SPAWN) == []
 
 
 def test_the_agent_launches_qemu_before_the_guest_side_imports():
