@@ -313,15 +313,20 @@ class Machine:
     def _on_exit(self, how: str) -> None:
         if self.state.exited.is_set():
             return
+        fallback = None
         if self._guarded and not self.console.kernel_booted.is_set() and not self.state.stopping:
             judged = f"QEMU exited under {self._guarded} before the guest kernel booted"
             accel_mod.record_verdict(self._guarded, judged)
-            self.state.say(
-                "warning", f"{judged}: the next start uses TCG (remembered until the host reboots)"
-            )
+            fallback = f"{judged}: the next start uses TCG (remembered until the host reboots)"
         self.console.flush()
         tail = self.console.tail.last(30)
         state, reason = verdict(how, self.state.stopping, tail, self.inst.root / "qemu.log")
+        if fallback and state == "crashed":
+            # In the reason, not a message of its own: a CLI that subscribes after a quick
+            # crash sees the crashed status first and stops there.
+            reason = f"{reason}; {fallback}"
+        elif fallback:
+            self.state.say("warning", fallback)
         if self._suspended:
             state, reason = "suspended", None
         self.link.hang_up()
