@@ -3,6 +3,6 @@ agent is recognised in the process table, so the module path must stay)."""
 
 import sys
 
-from envdeck.backend.agent.daemon import main
+from envdeck.backend.agent.entry import main
 
 sys.exit(main())

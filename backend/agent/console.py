@@ -4,6 +4,7 @@ tracker and the subscribers."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -36,8 +37,14 @@ class SerialConsole:
         """The serial socket QEMU serves."""
         return self.inst.root / "serial.sock"
 
-    async def attach(self) -> None:
-        """Connect to QEMU's serial socket (it appears shortly after launch) and read it."""
+    async def attach(self, connected: socket.socket | None = None) -> None:
+        """Connect to QEMU's serial socket (it appears shortly after launch) and read it;
+        ``connected``: a connection to it made already (the early launch's, :mod:`plan`)."""
+        if connected is not None:
+            reader, writer = await asyncio.open_unix_connection(sock=connected)
+            self._writer = writer
+            self.tasks.spawn(self._read(reader))
+            return
         deadline = time.monotonic() + 10
         while True:
             try:

@@ -11,8 +11,10 @@ The parts: :mod:`state` (status and events), :mod:`console` (serial), :mod:`mach
 :mod:`readiness` (boot stages, SSH, provisioning), :mod:`server` (the socket) and
 :mod:`commands` (what each request does). This module wires them together.
 
-QEMU's launch comes first: nothing on its way imports asyncssh or the forwards. Those, with the
-readiness walk (:mod:`guestside`), are imported in a thread once QEMU runs, while the guest boots.
+QEMU's launch comes first: :mod:`entry` takes the lock and launches the last start's QEMU
+(:mod:`plan`) before this module is imported, and nothing on the usual launch's way imports
+asyncssh or the forwards. Those, with the readiness walk (:mod:`guestside`), are imported in a
+thread once QEMU runs, while the guest boots.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from envdeck.backend.agent.commands import Commands
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.diskspace import DiskWatch
 from envdeck.backend.agent.machine import Machine
+from envdeck.backend.agent.plan import EarlyLaunch
 from envdeck.backend.agent.server import AgentServer
 from envdeck.backend.agent.state import AgentState
 from envdeck.backend.agent.tasks import Later, TaskSet
@@ -41,7 +44,7 @@ from envdeck.backend.events import InstanceStatus
 from envdeck.backend.instances import files as instance_files
 from envdeck.backend.pidrecord import PidRecord
 from envdeck.backend.ssh.link import GuestLink
-from envdeck.backend.store import InstanceDir, lock_file
+from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm.serial import RotatingLog
 
 if TYPE_CHECKING:  # imported while QEMU boots (see guestside)
@@ -53,7 +56,9 @@ log = logging.getLogger("envdeck.agent")
 class Agent:
     """One instance's agent: its parts, and their life from start to QEMU's exit."""
 
-    def __init__(self, inst: InstanceDir, timings: Timings) -> None:
+    def __init__(
+        self, inst: InstanceDir, timings: Timings, early: EarlyLaunch | None = None
+    ) -> None:
         self.inst = inst
         cfg = instance_files.load(inst)
         status = InstanceStatus(
@@ -68,7 +73,9 @@ class Agent:
         self.state = AgentState(status, RotatingLog(inst.events_log, max_bytes=2 << 20, keep=1))
         self.console = SerialConsole(inst, self.state, self.tasks)
         self.link = GuestLink(inst, self.state.say, self.state.ssh_lost, self.state.ssh_back)
-        self.machine = Machine(inst, cfg, self.state, self.console, self.link, timings, self.tasks)
+        self.machine = Machine(
+            inst, cfg, self.state, self.console, self.link, timings, self.tasks, early
+        )
         self.guest: Later[GuestSide] = Later(lambda: self._build_guest_side(cfg, timings))
         commands = Commands(inst, self.state, self.console, self.machine, self.guest)
         self.server = AgentServer(inst.agent_sock, commands.table())
@@ -170,37 +177,28 @@ def setup_logging(inst: InstanceDir) -> None:
     logging.getLogger("asyncssh").setLevel(logging.INFO if debug else logging.WARNING)
 
 
-async def _serve(inst: InstanceDir, timings: Timings) -> int:
+async def _serve(inst: InstanceDir, timings: Timings, early: EarlyLaunch | None) -> int:
     """Run the agent; a broken instance file ends it at once (the CLI that started it reports
     the error with its position, having checked the same file meanwhile)."""
     try:
-        agent = Agent(inst, timings)
+        agent = Agent(inst, timings, early)
     except EnvdeckError as exc:
         log.error("not started: %s", exc)
         return 2
     return await agent.run()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the agent for one instance in the foreground (the CLI detaches it)."""
-    args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m envdeck.backend.agent NAME", file=sys.stderr)
-        return 2
-    inst = InstanceDir.existing(args[0])
+def serve(inst: InstanceDir, early: EarlyLaunch | None = None) -> int:
+    """Run the agent for ``inst`` (its lock held by the caller, :func:`entry.main`); ``early``:
+    a QEMU launched from the last start's plan, for the machine to adopt or kill."""
     setup_logging(inst)
     timings = Timings.from_env()
+    PidRecord.of(os.getpid(), instance_files.agent_marker(inst)).save(inst.agent_pid)
     try:
-        with lock_file(inst.agent_lock):
-            PidRecord.of(os.getpid(), instance_files.agent_marker(inst)).save(inst.agent_pid)
-            try:
-                return asyncio.run(_serve(inst, timings))
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    inst.agent_pid.unlink()
-    except BlockingIOError:
-        log.info("another agent already owns %s", inst.name)
-        return 0
+        return asyncio.run(_serve(inst, timings, early))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            inst.agent_pid.unlink()
 
 
-__all__ = ["Agent", "main", "setup_logging"]
+__all__ = ["Agent", "serve", "setup_logging"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from envdeck.backend.agent import plan
+from envdeck.backend.agent.child import ChildProcess, QemuProcess
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.exits import describe_exit, verdict
 from envdeck.backend.agent.state import AgentState
@@ -26,7 +29,10 @@ from envdeck.backend.vm import saved as saved_machine
 from envdeck.backend.vm.argv import MachineSpec, build_argv
 
 if TYPE_CHECKING:  # QMP (and cloud images) are imported once QEMU runs: not on its way
+    from envdeck.backend.agent.plan import EarlyLaunch
     from envdeck.backend.vm.qmp import Monitor
+
+log = logging.getLogger("envdeck.agent")
 
 
 class Link(Protocol):
@@ -50,15 +56,17 @@ class Machine:
         link: Link,
         timings: Timings,
         tasks: TaskSet,
+        early: EarlyLaunch | None = None,
     ) -> None:
         self.inst = inst
+        self.early = early  # a QEMU launched from the last start's plan, until judged
         self.cfg = cfg
         self.state = state
         self.console = console
         self.link = link
         self.timings = timings
         self.tasks = tasks
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: QemuProcess | None = None
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
         self._guarded: str | None = None  # the accel of a watchdog-guarded boot in progress
@@ -67,7 +75,7 @@ class Machine:
 
     async def start(self) -> None:
         """Adopt the QEMU a dead agent left running, or launch a new one."""
-        adopted = live_record(self.inst.qemu_pid)
+        adopted = None if self.early else live_record(self.inst.qemu_pid)
         if adopted:
             await self.adopt(adopted)
         else:
@@ -79,7 +87,8 @@ class Machine:
         """Prepare boot files, choose the accelerator, start QEMU (with the KVM watchdog)."""
         self.state.set_status(state="starting", reason=None)
         await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None, refresh=False)
-        ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg)
+        held = self.early.plan.port if self.early else None  # (the early QEMU holds it)
+        ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg, held=held)
         if await self._resume_saved(ssh_port):
             return
         # (the first KVM start of a host boot runs a probe: up to 2 s, off the loop)
@@ -206,27 +215,29 @@ class Machine:
         )
 
     async def _spawn(self, accel: str, ssh_port: int, incoming: str | None = None) -> None:
-        for stale in (self.console.socket_path, self.inst.qmp_sock):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        argv = build_argv(self._spec(accel, ssh_port), incoming=incoming)
-        qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=qemu_log,
-                stderr=qemu_log,
-                start_new_session=True,  # QEMU outlives a killed agent; a new agent adopts it
-            )
-        finally:
-            qemu_log.close()
+        spec = self._spec(accel, ssh_port)
+        argv = build_argv(spec, incoming=incoming)
+        boot_files = [p for p in (spec.kernel, spec.initrd) if p is not None]
+        early, self.early = self.early, None
+        if early is not None and early.matches(argv, plan.signature(boot_files)):
+            early.adopted = True
+            self.proc, serial = ChildProcess(early.proc), early.serial
+            log.info("QEMU launched from the last start's plan: adopted (pid %d)", early.proc.pid)
+        else:
+            if early is not None:
+                log.info("the last start's plan is not this start's: its QEMU is killed")
+                await asyncio.to_thread(early.abandon)
+            self.proc, serial = await self._launch(argv), None
+        if incoming is None and not self.cfg.boots_disk:  # (a tiny guest: its next start)
+            plan.LaunchPlan(argv, ssh_port, plan.signature(boot_files)).write(self.inst.root)
+        else:
+            plan.discard(self.inst.root)
         self.spawned.set()
         self.qemu = PidRecord.of(self.proc.pid, instance_files.qemu_marker(self.inst))
         self.qemu.save(self.inst.qemu_pid)
         self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port, paused=False)
         self.tasks.spawn(self._watch_child(self.proc))
-        await self.console.attach()
+        await self.console.attach(serial)
         from envdeck.backend.vm.qmp import Monitor
 
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
@@ -237,6 +248,22 @@ class Machine:
             if not self.state.exited.is_set():
                 raise EnvdeckError(f"QEMU's monitor did not answer: {exc}") from exc
 
+    async def _launch(self, argv: list[str]) -> asyncio.subprocess.Process:
+        for stale in (self.console.socket_path, self.inst.qmp_sock):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU
+        try:
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=qemu_log,
+                stderr=qemu_log,
+                start_new_session=True,  # QEMU outlives a killed agent; a new agent adopts it
+            )
+        finally:
+            qemu_log.close()
+
     def _started(self, accel: str, ssh_port: int) -> None:
         assert self.qemu is not None
         self.state.tracker.reached("qemu started", f"pid {self.qemu.pid}, accel {accel}")
@@ -245,7 +272,7 @@ class Machine:
             accel=accel,
             ssh_port=ssh_port,
             pid=self.qemu.pid,
-            started_at=time.time(),
+            started_at=self.qemu.start_time,  # (a QEMU launched from the plan: before now)
         )
 
     async def _kill_for_restart(self) -> None:
@@ -283,7 +310,7 @@ class Machine:
 
     # --- exit -----------------------------------------------------------------------------
 
-    async def _watch_child(self, proc: asyncio.subprocess.Process) -> None:
+    async def _watch_child(self, proc: QemuProcess) -> None:
         code = await proc.wait()
         if proc is self.proc:
             self._on_exit(describe_exit(code))

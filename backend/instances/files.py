@@ -167,17 +167,18 @@ def port_free(port: int) -> bool:
             return False
 
 
-def pick_ssh_port(inst: InstanceDir, cfg: InstanceConfig) -> int:
-    """The configured ssh.localPort, else the port used last time if free, else a free one."""
+def pick_ssh_port(inst: InstanceDir, cfg: InstanceConfig, held: int | None = None) -> int:
+    """The configured ssh.localPort, else the port used last time if free, else a free one;
+    ``held``: a port our own QEMU holds (launched from the last start's plan), free for this."""
     if cfg.ssh_local_port:
-        if not port_free(cfg.ssh_local_port):
+        if cfg.ssh_local_port != held and not port_free(cfg.ssh_local_port):
             raise EnvdeckError(
                 f"ssh.localPort {cfg.ssh_local_port} is already in use on 127.0.0.1",
                 hint="free that port or set ssh.localPort: 0 to pick one",
             )
         return cfg.ssh_local_port
     previous = inst.read_state().get("ssh_port")
-    if previous and port_free(int(previous)):
+    if previous and (int(previous) == held or port_free(int(previous))):
         return int(previous)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

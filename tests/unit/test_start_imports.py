@@ -79,3 +79,51 @@ def test_the_cli_spawns_the_agent_before_its_heavy_imports(tmp_path: Path):
 
 def test_the_agent_launches_qemu_before_the_guest_side_imports():
     assert offending(loaded_after("envdeck.backend.agent.daemon"), AFTER_THE_LAUNCH) == []
+
+
+#: what the agent imports only once QEMU launched from the last start's plan runs
+AFTER_THE_EARLY_LAUNCH = (
+    "asyncio",
+    "yaml",
+    "rich",
+    *AFTER_THE_LAUNCH,
+    "envdeck.backend.config",
+    "envdeck.backend.agent.daemon",
+    "envdeck.backend.instances.files",
+)
+
+LAUNCH_SPY = """
+import json, os, subprocess, sys
+
+def spy(*args, **kwargs):  # what is loaded when the agent launches the planned QEMU; stop there
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    os._exit(0)
+
+subprocess.Popen = spy
+from envdeck.backend.agent.entry import main
+main(["quick"])
+"""
+
+
+def test_the_agent_launches_the_planned_qemu_before_its_own_imports(tmp_path: Path):
+    """The agent as `envdeck start` runs it, with a launch plan, up to QEMU's launch."""
+    inst = tmp_path / "instances" / "quick"
+    inst.mkdir(parents=True)
+    (inst / "instance.yaml").write_text("arch: x86_64\n")
+    (inst / "vmlinuz").write_bytes(b"kernel")
+    info = (inst / "vmlinuz").stat()
+    plan = {
+        "argv": ["qemu-system-x86_64", "-initrd", f"{inst}/initrd.img"],
+        "port": 2222,
+        "boot_files": {str(inst / "vmlinuz"): [info.st_size, info.st_mtime_ns, info.st_ino]},
+    }
+    (inst / "launch-plan.json").write_text(json.dumps(plan))
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCH_SPY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ENVDECK_HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0 and proc.stdout, proc.stderr
+    assert offending(set(json.loads(proc.stdout)), AFTER_THE_EARLY_LAUNCH) == []

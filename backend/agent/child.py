@@ -1,0 +1,68 @@
+"""QEMU as the machine sees it: a child process it can wait for and kill, whether asyncio
+launched it or the agent's light entry did (:mod:`plan`, before asyncio was imported)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from typing import Protocol
+
+
+class QemuProcess(Protocol):
+    """What :class:`asyncio.subprocess.Process` offers and the machine uses."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
+
+class ChildProcess:
+    """A :class:`subprocess.Popen` child, awaited through a pidfd (no thread, no polling)."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self._exited: asyncio.Future[int] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def kill(self) -> None:
+        if self._popen.poll() is None:
+            self._popen.kill()
+
+    async def wait(self) -> int:
+        """Its exit status, as Popen reports it (negative: the signal that ended it)."""
+        if self._exited is None:
+            self._exited = asyncio.ensure_future(self._wait())
+        return await asyncio.shield(self._exited)
+
+    async def _wait(self) -> int:
+        if (code := self._popen.poll()) is not None:
+            return code
+        loop = asyncio.get_running_loop()
+        fd = os.pidfd_open(self._popen.pid)
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def exited() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(fd, exited)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        return self._popen.wait()
