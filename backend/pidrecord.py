@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from envdeck.backend.store import write_atomic
+from envdeck.backend.store import InstanceDir, write_atomic
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,13 @@ def live_record(path: Path) -> PidRecord | None:
     """The record at ``path`` if its process is still the one recorded, else None."""
     record = PidRecord.load(path)
     return record if record and record.alive() else None
+
+
+def qemu_marker(inst: InstanceDir) -> str:
+    """What a QEMU of this instance has in its command line (its dir, as in -initrd/-chardev)."""
+    return f"{inst.root}/"
+
+
+def agent_marker(inst: InstanceDir) -> str:
+    """What this instance's agent has at the end of its command line."""
+    return f"envdeck.backend.agent {inst.name} "

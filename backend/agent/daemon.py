@@ -42,7 +42,6 @@ from envdeck.backend.config import InstanceConfig
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.events import InstanceStatus
 from envdeck.backend.instances import files as instance_files
-from envdeck.backend.pidrecord import PidRecord
 from envdeck.backend.ssh.link import GuestLink
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm.serial import RotatingLog
@@ -192,13 +191,7 @@ def serve(inst: InstanceDir, early: EarlyLaunch | None = None) -> int:
     """Run the agent for ``inst`` (its lock held by the caller, :func:`entry.main`); ``early``:
     a QEMU launched from the last start's plan, for the machine to adopt or kill."""
     setup_logging(inst)
-    timings = Timings.from_env()
-    PidRecord.of(os.getpid(), instance_files.agent_marker(inst)).save(inst.agent_pid)
-    try:
-        return asyncio.run(_serve(inst, timings, early))
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            inst.agent_pid.unlink()
+    return asyncio.run(_serve(inst, Timings.from_env(), early))
 
 
 __all__ = ["Agent", "serve", "setup_logging"]

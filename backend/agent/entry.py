@@ -3,9 +3,12 @@ the last start's plan (:mod:`plan`) before it imports the agent itself (:mod:`da
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 from envdeck.backend.agent import plan
+from envdeck.backend.pidrecord import PidRecord, agent_marker
 from envdeck.backend.store import InstanceDir, lock_file
 
 
@@ -18,14 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     inst = InstanceDir.existing(args[0])
     try:
         with lock_file(inst.agent_lock):
-            early = plan.launch_from_plan(inst)
+            # agent.pid first: a second `envdeck start` whose agent finds the lock taken waits
+            # for this one (api._connect_agent), rather than reporting its own agent's exit
+            PidRecord.of(os.getpid(), agent_marker(inst)).save(inst.agent_pid)
+            early = None
             try:
+                early = plan.launch_from_plan(inst)
                 from envdeck.backend.agent import daemon
 
                 return daemon.serve(inst, early)
             finally:
                 if early is not None:
                     early.abandon()  # (nothing when the machine adopted it)
+                with contextlib.suppress(FileNotFoundError):
+                    inst.agent_pid.unlink()
     except BlockingIOError:
         print(f"another agent already owns {inst.name}", file=sys.stderr)
         return 0

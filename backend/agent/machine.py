@@ -21,7 +21,7 @@ from envdeck.backend.agent.timings import Timings
 from envdeck.backend.config import InstanceConfig
 from envdeck.backend.errors import EnvdeckError
 from envdeck.backend.instances import files as instance_files
-from envdeck.backend.pidrecord import PidRecord, live_record
+from envdeck.backend.pidrecord import PidRecord, live_record, qemu_marker
 from envdeck.backend.store import InstanceDir
 from envdeck.backend.vm import accel as accel_mod
 from envdeck.backend.vm import mounts as vm_mounts
@@ -233,7 +233,7 @@ class Machine:
         else:
             plan.discard(self.inst.root)
         self.spawned.set()
-        self.qemu = PidRecord.of(self.proc.pid, instance_files.qemu_marker(self.inst))
+        self.qemu = PidRecord.of(self.proc.pid, qemu_marker(self.inst))
         self.qemu.save(self.inst.qemu_pid)
         self.inst.update_state(qemu_argv=argv, accel=accel, ssh_port=ssh_port, paused=False)
         self.tasks.spawn(self._watch_child(self.proc))

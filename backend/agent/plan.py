@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envdeck.backend.pidrecord import PidRecord, qemu_marker
 from envdeck.backend.store import InstanceDir, write_atomic
 
 PLAN_FILE = "launch-plan.json"
@@ -54,9 +56,14 @@ class LaunchPlan:
 
     @classmethod
     def read(cls, root: Path) -> LaunchPlan | None:
-        """The plan in the instance dir ``root``; None when missing or not one."""
+        """The plan in the instance dir ``root``; None when missing, not one, or not ours
+        alone (a command line run on the host: as ssh with its config, others must not write it)."""
+        path = root / PLAN_FILE
         try:
-            data = json.loads((root / PLAN_FILE).read_text())
+            info = path.stat()
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            data = json.loads(path.read_text())
             argv, port, files = data["argv"], data["port"], data["boot_files"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -124,7 +131,7 @@ def launch_from_plan(inst: InstanceDir) -> EarlyLaunch | None:
     plan = LaunchPlan.read(inst.root)
     if plan is None or saved_machine.exists(inst.root) or qemu_running(inst):
         return None
-    if f"{inst.root}/" not in " ".join(plan.argv):  # (a copied or moved instance dir)
+    if qemu_marker(inst) not in " ".join(plan.argv):  # (a copied or moved instance dir)
         return None
     if signature([Path(p) for p in plan.boot_files]) != plan.boot_files:
         return None  # rebuilt since: the usual launch
@@ -164,8 +171,5 @@ def _connect_serial(path: Path, proc: subprocess.Popen[bytes]) -> socket.socket 
 
 def _record_pid(inst: InstanceDir, pid: int) -> None:
     """qemu.pid at once: a QEMU whose agent dies before it adopts it is still found."""
-    from envdeck.backend.instances import files as instance_files
-    from envdeck.backend.pidrecord import PidRecord
-
     with contextlib.suppress(Exception):
-        PidRecord.of(pid, instance_files.qemu_marker(inst)).save(inst.qemu_pid)
+        PidRecord.of(pid, qemu_marker(inst)).save(inst.qemu_pid)

@@ -35,16 +35,6 @@ def load(inst: InstanceDir) -> InstanceConfig:
     return load_config(cfg_text_path)
 
 
-def qemu_marker(inst: InstanceDir) -> str:
-    """What a QEMU of this instance has in its command line (its dir, as in -initrd/-chardev)."""
-    return f"{inst.root}/"
-
-
-def agent_marker(inst: InstanceDir) -> str:
-    """What this instance's agent has at the end of its command line."""
-    return f"envdeck.backend.agent {inst.name} "
-
-
 def prepare(
     inst: InstanceDir, cfg: InstanceConfig, progress: Progress | None, *, refresh: bool = True
 ) -> None:

@@ -73,6 +73,7 @@ def raw_boot(argv: list[str], tmp: Path) -> float:
 #: the marks of a start in its events.jsonl: (label, event kind, stage or state)
 MARKS = (
     ("agent up", "instance.status", "starting"),
+    ("qemu exec", "instance.status", "booting"),  # (its started_at: QEMU's own start time)
     ("qemu started", "instance.stage", "qemu started"),
     ("ssh port open", "instance.stage", "ssh port open"),
     ("ssh authenticated", "instance.stage", "ssh authenticated"),
@@ -90,7 +91,7 @@ def breakdown(events: Path, since: int, began: float, ended: float) -> str:
             mark = event.get("stage") if kind == "instance.stage" else event.get("state")
             done = kind == "instance.status" or event.get("status") == "done"
             if event["kind"] == kind and mark == what and done and label not in seen:
-                seen[label] = event["ts"] - began
+                seen[label] = event.get("started_at" if label == "qemu exec" else "ts") - began
     marks = [f"{label} {seen[label]:.2f}" for label, _, _ in MARKS if label in seen]
     return ", ".join([*marks, f"CLI done {ended - began:.2f}"])
 

@@ -144,3 +144,12 @@ def test_no_launch_of_a_plan_made_for_another_instance_dir(inst):
     _write_plan(inst, [sys.executable, "-c", FAKE_QEMU, f"{other}/"])
     assert plan.launch_from_plan(inst) is None
     assert _nothing_launched(inst)
+
+
+def test_a_plan_others_may_write_is_not_run(inst):
+    """It is a command line run on the host: group- or world-writable, it is ignored."""
+    _write_plan(inst, _fake_qemu(inst))
+    (inst.root / plan.PLAN_FILE).chmod(0o666)
+    assert plan.LaunchPlan.read(inst.root) is None
+    assert plan.launch_from_plan(inst) is None
+    assert _nothing_launched(inst)
