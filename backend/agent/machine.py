@@ -242,7 +242,7 @@ class Machine:
 
         self.monitor = Monitor(f"envdeck-agent-{self.inst.name}")
         try:
-            await self.monitor.connect(self.inst.qmp_sock)
+            await self.monitor.connect(self.inst.qmp_sock, gone=self.state.exited)
             self.inst.restrict_sockets()  # QEMU made them with our umask: owner-only
         except Exception as exc:  # noqa: BLE001 - QEMU may have died at once: its log says why
             if not self.state.exited.is_set():
@@ -364,6 +364,8 @@ class Machine:
         ):
             self.state.say("warning", "disk full: state.json keeps the state before QEMU's exit")
         self.state.set_status(state=state, reason=reason, pid=None, started_at=None, ssh_port=None)
+        if state == "crashed":  # (its next start is the usual one: not a QEMU that died)
+            plan.discard(self.inst.root)
         if state == "crashed" and reason:
             self.state.tracker.failed(reason)
         self.state.exited.set()

@@ -30,8 +30,11 @@ class Monitor:
         self._client = QMPClient(name)
         self._drain: asyncio.Task[None] | None = None
 
-    async def connect(self, path: Path, timeout: float = 10.0) -> None:
-        """Connect to the QMP unix socket, retrying while QEMU creates it."""
+    async def connect(
+        self, path: Path, timeout: float = 10.0, gone: asyncio.Event | None = None
+    ) -> None:
+        """Connect to the QMP unix socket, retrying while QEMU creates it; ``gone``: set when
+        that QEMU has exited (no socket will come: ConnectionError at once)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -39,6 +42,8 @@ class Monitor:
                 await self._client.connect(str(path))
                 break
             except (QMPError, OSError):
+                if gone is not None and gone.is_set():
+                    raise ConnectionError("QEMU exited before its monitor answered") from None
                 if loop.time() > deadline:
                     raise
                 await asyncio.sleep(0.05)

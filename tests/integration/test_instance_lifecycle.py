@@ -270,6 +270,11 @@ def test_qemu_dying_under_kvm_is_remembered_and_the_next_start_uses_tcg(home: Pa
         assert "the next start uses TCG" in " ".join((first.stdout + first.stderr).split())
         verdict = wait_for(lambda: accel.recorded_verdict("kvm"), 10)  # (the agent writes it)
         assert "before the guest kernel booted" in verdict
+        inst = home / "instances" / "kvmdies"
+        # its agent ends at once (it used to wait 10 s for the dead QEMU's monitor), and the
+        # next start does not launch the QEMU that died from the launch plan
+        wait_for(lambda: not (inst / "agent.pid").exists(), 3)
+        assert not (inst / "launch-plan.json").exists()
         second = envdeck("start", "kvmdies", check=True)
         assert "kvm skipped: QEMU exited under kvm" in second.stdout + second.stderr
         row = list_json()["kvmdies"]
