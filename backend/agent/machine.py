@@ -60,6 +60,7 @@ class Machine:
     ) -> None:
         self.inst = inst
         self.early = early  # a QEMU launched from the last start's plan, until judged
+        self._launched_at = 0.0  # when the running QEMU was launched (wall clock)
         self.cfg = cfg
         self.state = state
         self.console = console
@@ -222,11 +223,13 @@ class Machine:
         if early is not None and early.matches(argv, plan.signature(boot_files)):
             early.adopted = True
             self.proc, serial = ChildProcess(early.proc), early.serial
+            self._launched_at = early.launched_at
             log.info("QEMU launched from the last start's plan: adopted (pid %d)", early.proc.pid)
         else:
             if early is not None:
                 log.info("the last start's plan is not this start's: its QEMU is killed")
                 await asyncio.to_thread(early.abandon)
+            self._launched_at = time.time()
             self.proc, serial = await self._launch(argv), None
         if incoming is None and not self.cfg.boots_disk:  # (a tiny guest: its next start)
             plan.LaunchPlan(argv, ssh_port, plan.signature(boot_files)).write(self.inst.root)
@@ -272,7 +275,7 @@ class Machine:
             accel=accel,
             ssh_port=ssh_port,
             pid=self.qemu.pid,
-            started_at=self.qemu.start_time,  # (a QEMU launched from the plan: before now)
+            started_at=self._launched_at,  # (a QEMU launched from the plan: before now)
         )
 
     async def _kill_for_restart(self) -> None:

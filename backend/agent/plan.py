@@ -98,6 +98,7 @@ class EarlyLaunch:
     plan: LaunchPlan
     proc: subprocess.Popen[bytes]
     serial: socket.socket | None
+    launched_at: float  # (wall clock)
     adopted: bool = field(default=False)
 
     def matches(self, argv: list[str], boot_files: Signature) -> bool:
@@ -138,6 +139,7 @@ def launch_from_plan(inst: InstanceDir) -> EarlyLaunch | None:
     for stale in (inst.serial_sock, inst.qmp_sock):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
+    launched_at = time.time()
     with open(inst.root / "qemu.log", "wb") as qemu_log:
         try:
             proc = subprocess.Popen(
@@ -149,7 +151,7 @@ def launch_from_plan(inst: InstanceDir) -> EarlyLaunch | None:
             )
         except OSError:
             return None
-    early = EarlyLaunch(inst, plan, proc, _connect_serial(inst.serial_sock, proc))
+    early = EarlyLaunch(inst, plan, proc, _connect_serial(inst.serial_sock, proc), launched_at)
     _record_pid(inst, proc.pid)
     return early
 
