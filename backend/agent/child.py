@@ -4,6 +4,7 @@ launched it or the agent's light entry did (:mod:`plan`, before asyncio was impo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 from typing import Protocol
@@ -51,18 +52,25 @@ class ChildProcess:
     async def _wait(self) -> int:
         if (code := self._popen.poll()) is not None:
             return code
-        loop = asyncio.get_running_loop()
-        fd = os.pidfd_open(self._popen.pid)
-        readable: asyncio.Future[None] = loop.create_future()
-
-        def exited() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, exited)
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
-            os.close(fd)
+        with contextlib.suppress(ProcessLookupError):  # (gone: wait() reaps it at once)
+            await process_exit(self._popen.pid)
         return self._popen.wait()
+
+
+async def process_exit(pid: int) -> None:
+    """Wait for process ``pid`` to exit, through a pidfd (no polling; it need not be our child).
+    ProcessLookupError: there is no such process."""
+    loop = asyncio.get_running_loop()
+    fd = os.pidfd_open(pid)
+    done: asyncio.Future[None] = loop.create_future()
+
+    def exited() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, exited)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)

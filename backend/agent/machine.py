@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from envdeck.backend.agent import plan
-from envdeck.backend.agent.child import ChildProcess, QemuProcess
+from envdeck.backend.agent.child import ChildProcess, QemuProcess, process_exit
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.exits import describe_exit, verdict
 from envdeck.backend.agent.state import AgentState
@@ -320,24 +320,11 @@ class Machine:
 
     async def _watch_adopted(self, pid: int) -> None:
         """Wait for a QEMU that is not our child to exit (pidfd: no polling)."""
-        loop = asyncio.get_running_loop()
         try:
-            fd = os.pidfd_open(pid)
+            await process_exit(pid)
         except ProcessLookupError:
             self._on_exit("QEMU exited while no agent was running")
             return
-        done: asyncio.Future[None] = loop.create_future()
-
-        def exited() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        loop.add_reader(fd, exited)
-        try:
-            await done
-        finally:
-            loop.remove_reader(fd)
-            os.close(fd)
         self._on_exit("QEMU exited (adopted process: exit status unknown)")
 
     def _on_exit(self, how: str) -> None:

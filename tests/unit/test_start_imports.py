@@ -20,6 +20,19 @@ def loaded_after(imports: str) -> set[str]:
     return set(json.loads(proc.stdout))
 
 
+def run_spy(code: str, home: Path) -> set[str]:
+    """The modules a spy script (``code``, run with ENVDECK_HOME=home) printed as loaded."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ENVDECK_HOME": str(home)},
+    )
+    assert proc.returncode == 0 and proc.stdout, proc.stderr
+    return set(json.loads(proc.stdout))
+
+
 def offending(modules: set[str], banned: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == b or m.startswith(b + ".") for b in banned))
 
@@ -66,15 +79,7 @@ def test_the_cli_spawns_the_agent_before_its_heavy_imports(tmp_path: Path):
     inst = tmp_path / "instances" / "quick"
     inst.mkdir(parents=True)
     (inst / "instance.yaml").write_text("arch: x86_64\n")
-    proc = subprocess.run(
-        [sys.executable, "-c", SPAWN_SPY],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "ENVDECK_HOME": str(tmp_path)},
-    )
-    assert proc.returncode == 0 and proc.stdout, proc.stderr
-    assert offending(set(json.loads(proc.stdout)), AFTER_THE_SPAWN) == []
+    assert offending(run_spy(SPAWN_SPY, tmp_path), AFTER_THE_SPAWN) == []
 
 
 def test_the_agent_launches_qemu_before_the_guest_side_imports():
@@ -118,12 +123,4 @@ def test_the_agent_launches_the_planned_qemu_before_its_own_imports(tmp_path: Pa
         "boot_files": {str(inst / "vmlinuz"): [info.st_size, info.st_mtime_ns, info.st_ino]},
     }
     (inst / "launch-plan.json").write_text(json.dumps(plan))
-    proc = subprocess.run(
-        [sys.executable, "-c", LAUNCH_SPY],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "ENVDECK_HOME": str(tmp_path)},
-    )
-    assert proc.returncode == 0 and proc.stdout, proc.stderr
-    assert offending(set(json.loads(proc.stdout)), AFTER_THE_EARLY_LAUNCH) == []
+    assert offending(run_spy(LAUNCH_SPY, tmp_path), AFTER_THE_EARLY_LAUNCH) == []
