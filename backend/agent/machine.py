@@ -88,7 +88,9 @@ class Machine:
         """Prepare boot files, choose the accelerator, start QEMU (with the KVM watchdog)."""
         self.state.set_status(state="starting", reason=None)
         await asyncio.to_thread(instance_files.prepare, self.inst, self.cfg, None, refresh=False)
-        held = self.early.plan.port if self.early else None  # (the early QEMU holds it)
+        early = self.early
+        # the planned QEMU holds its port while it runs; one that died may have found it taken
+        held = early.plan.port if early and early.proc.poll() is None else None
         ssh_port = instance_files.pick_ssh_port(self.inst, self.cfg, held=held)
         if await self._resume_saved(ssh_port):
             return

@@ -4,6 +4,7 @@ real QEMU: adopted when it is this start's QEMU, killed and replaced when it is 
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import psutil
@@ -86,3 +87,27 @@ def test_a_broken_config_ends_the_planned_qemu_with_the_agent(home: Path):
     assert "instance.yaml:" in result.stderr
     wait_for(lambda: qemu_processes(home) == [], 15)  # (the agent ends it as it stops)
     wait_for(lambda: not (inst / "qemu.pid").exists(), 5)
+
+
+def test_a_taken_ssh_port_is_reported_as_without_a_plan(home: Path):
+    """The planned QEMU cannot bind ssh.localPort (someone took it): the start says so, as the
+    usual launch does, and leaves no QEMU."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    envdeck("create", "plan", check=True, timeout=900)
+    inst = home / "instances" / "plan"
+    config = inst / "instance.yaml"
+    config.write_text(config.read_text() + f"ssh:\n  localPort: {port}\n")
+    envdeck("start", "plan", check=True)
+    envdeck("stop", "plan", check=True, timeout=120)
+    assert json.loads((inst / "launch-plan.json").read_text())["port"] == port
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (past the guest's TIME_WAIT)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = envdeck("start", "plan")
+    assert result.returncode != 0
+    assert f"ssh.localPort {port} is already in use" in " ".join(result.stderr.split())
+    wait_for(lambda: qemu_processes(home) == [], 15)
