@@ -1,5 +1,5 @@
-"""QEMU as the machine sees it: a child process it can wait for and kill, whether asyncio
-launched it or the agent's light entry did (:mod:`plan`, before asyncio was imported)."""
+"""QEMU as the machine sees it: a child process (:func:`plan.spawn_qemu`, launched early from
+the plan or by the machine) it can wait for without a thread, and kill."""
 
 from __future__ import annotations
 
@@ -7,21 +7,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-from typing import Protocol
-
-
-class QemuProcess(Protocol):
-    """What :class:`asyncio.subprocess.Process` offers and the machine uses."""
-
-    @property
-    def pid(self) -> int: ...
-
-    @property
-    def returncode(self) -> int | None: ...
-
-    def kill(self) -> None: ...
-
-    async def wait(self) -> int: ...
 
 
 class ChildProcess:

@@ -42,21 +42,25 @@ class SerialConsole:
         ``connected``: a connection to it made already (the early launch's, :mod:`plan`)."""
         if connected is not None:
             reader, writer = await asyncio.open_unix_connection(sock=connected)
-            self._writer = writer
-            self.tasks.spawn(self._read(reader))
+        elif (opened := await self._connect()) is not None:
+            reader, writer = opened
+        else:
+            self.state.say("warning", "could not attach to the serial console socket")
             return
+        self._writer = writer
+        self.tasks.spawn(self._read(reader))
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the socket once QEMU has made it (None: not within 10 s, or QEMU
+        has exited)."""
         deadline = time.monotonic() + 10
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
-                break
+                return await asyncio.open_unix_connection(str(self.socket_path))
             except OSError:
                 if time.monotonic() > deadline or self.state.exited.is_set():
-                    self.state.say("warning", "could not attach to the serial console socket")
-                    return
+                    return None
                 await asyncio.sleep(0.02)
-        self._writer = writer
-        self.tasks.spawn(self._read(reader))
 
     def detach(self) -> None:
         """Drop the connection to a QEMU that is being replaced."""

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from envdeck.backend.agent import plan
-from envdeck.backend.agent.child import ChildProcess, QemuProcess, process_exit
+from envdeck.backend.agent.child import ChildProcess, process_exit
 from envdeck.backend.agent.console import SerialConsole
 from envdeck.backend.agent.exits import describe_exit, verdict
 from envdeck.backend.agent.state import AgentState
@@ -67,7 +67,7 @@ class Machine:
         self.link = link
         self.timings = timings
         self.tasks = tasks
-        self.proc: QemuProcess | None = None
+        self.proc: ChildProcess | None = None
         self.qemu: PidRecord | None = None
         self.monitor: Monitor | None = None
         self._guarded: str | None = None  # the accel of a watchdog-guarded boot in progress
@@ -223,16 +223,16 @@ class Machine:
         boot_files = [p for p in (spec.kernel, spec.initrd) if p is not None]
         early, self.early = self.early, None
         if early is not None and early.matches(argv, plan.signature(boot_files)):
-            early.adopted = True
-            self.proc, serial = ChildProcess(early.proc), early.serial
+            popen, serial = early.adopt()
             self._launched_at = early.launched_at
-            log.info("QEMU launched from the last start's plan: adopted (pid %d)", early.proc.pid)
+            log.info("QEMU launched from the last start's plan: adopted (pid %d)", popen.pid)
         else:
             if early is not None:
                 log.info("the last start's plan is not this start's: its QEMU is killed")
                 await asyncio.to_thread(early.abandon)
             self._launched_at = time.time()
-            self.proc, serial = await self._launch(argv), None
+            popen, serial = plan.spawn_qemu(self.inst, argv), None
+        self.proc = ChildProcess(popen)
         if incoming is None and not self.cfg.boots_disk:  # (a tiny guest: its next start)
             plan.LaunchPlan(argv, ssh_port, plan.signature(boot_files)).write(self.inst.root)
         else:
@@ -252,22 +252,6 @@ class Machine:
         except Exception as exc:  # noqa: BLE001 - QEMU may have died at once: its log says why
             if not self.state.exited.is_set():
                 raise EnvdeckError(f"QEMU's monitor did not answer: {exc}") from exc
-
-    async def _launch(self, argv: list[str]) -> asyncio.subprocess.Process:
-        for stale in (self.console.socket_path, self.inst.qmp_sock):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        qemu_log = open(self.inst.root / "qemu.log", "wb")  # noqa: SIM115 - handed to QEMU
-        try:
-            return await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=qemu_log,
-                stderr=qemu_log,
-                start_new_session=True,  # QEMU outlives a killed agent; a new agent adopts it
-            )
-        finally:
-            qemu_log.close()
 
     def _started(self, accel: str, ssh_port: int) -> None:
         assert self.qemu is not None
@@ -315,7 +299,7 @@ class Machine:
 
     # --- exit -----------------------------------------------------------------------------
 
-    async def _watch_child(self, proc: QemuProcess) -> None:
+    async def _watch_child(self, proc: ChildProcess) -> None:
         code = await proc.wait()
         if proc is self.proc:
             self._on_exit(describe_exit(code))

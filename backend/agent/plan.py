@@ -99,7 +99,7 @@ class EarlyLaunch:
     proc: subprocess.Popen[bytes]
     serial: socket.socket | None
     launched_at: float  # (wall clock)
-    adopted: bool = field(default=False)
+    settled: bool = field(default=False)  # adopted by the machine, or abandoned
 
     def matches(self, argv: list[str], boot_files: Signature) -> bool:
         """This QEMU is the one the agent would launch now (and it still runs)."""
@@ -110,11 +110,17 @@ class EarlyLaunch:
             and boot_files == self.plan.boot_files
         )
 
+    def adopt(self) -> tuple[subprocess.Popen[bytes], socket.socket | None]:
+        """The machine takes it over: its process and its serial connection."""
+        self.settled = True
+        return self.proc, self.serial
+
     def abandon(self) -> None:
-        """Kill it (not the right QEMU, or the agent could not go on); forget its pid."""
-        if self.adopted:
+        """Kill it (not the right QEMU, or the agent could not go on); forget its pid. Nothing
+        once it is adopted."""
+        if self.settled:
             return
-        self.adopted = True  # (once)
+        self.settled = True
         if self.serial is not None:
             self.serial.close()
         if self.proc.poll() is None:
@@ -136,24 +142,31 @@ def launch_from_plan(inst: InstanceDir) -> EarlyLaunch | None:
         return None
     if signature([Path(p) for p in plan.boot_files]) != plan.boot_files:
         return None  # rebuilt since: the usual launch
-    for stale in (inst.serial_sock, inst.qmp_sock):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
     launched_at = time.time()
-    with open(inst.root / "qemu.log", "wb") as qemu_log:
-        try:
-            proc = subprocess.Popen(
-                plan.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=qemu_log,
-                stderr=qemu_log,
-                start_new_session=True,  # as the usual launch: QEMU outlives a killed agent
-            )
-        except OSError:
-            return None
+    try:
+        proc = spawn_qemu(inst, plan.argv)
+    except OSError:
+        return None
     early = EarlyLaunch(inst, plan, proc, _connect_serial(inst.serial_sock, proc), launched_at)
     _record_pid(inst, proc.pid)
     return early
+
+
+def spawn_qemu(inst: InstanceDir, argv: list[str]) -> subprocess.Popen[bytes]:
+    """Launch the instance's QEMU (this early one, and the machine's usual one): the last one's
+    sockets removed, its output to qemu.log, in a session of its own (QEMU outlives a killed
+    agent; the next agent adopts it)."""
+    for stale in (inst.serial_sock, inst.qmp_sock):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    with open(inst.root / "qemu.log", "wb") as qemu_log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=qemu_log,
+            stderr=qemu_log,
+            start_new_session=True,
+        )
 
 
 def _connect_serial(path: Path, proc: subprocess.Popen[bytes]) -> socket.socket | None:
